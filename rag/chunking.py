@@ -1,0 +1,141 @@
+"""Text -> chunks: sentence-aligned windows of at most ``chunk_size`` model tokens, with stable ids.
+
+Every chunk is an exact slice ``text[start:end]`` of the document's extracted text, so a citation can
+point at the very characters it came from. Chunks never straddle a section (a PDF page, a heading), so
+each carries exactly one page and one heading.
+
+Worked example (chunk_size=6 tokens, overlap=2, one token per word)::
+
+    "A b c. D e f. G h. I j k l."   sentences: [A b c.](3) [D e f.](3) [G h.](2) [I j k l.](4)
+    chunk 0: "A b c. D e f."          (3+3 = 6)
+    chunk 1: "G h. I j k l."          (the 2-token overlap would be "D e f." = 3 > 2, so none is kept)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .loaders import LoadedDocument
+
+# A sentence ends at . ! ? (or their CJK forms) followed by space, or at a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
+_WORD = re.compile(r"\S+\s*")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    text: str
+    start: int
+    end: int
+    index: int
+    page: int | None
+    section: str | None
+
+
+def chunk_id(source: str, text: str, occurrence: int) -> str:
+    """Stable id from the source path and the chunk's content (and which repeat of that content it is).
+
+    Example:
+        >>> chunk_id("a.txt", "hello", 0) == chunk_id("a.txt", "hello", 0) != chunk_id("b.txt", "hello", 0)
+        True
+    """
+    return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+    spans, pos = [], start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def _split_long(text: str, span: tuple[int, int], n_tokens: int, limit: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than ``limit`` tokens into roughly equal parts at word boundaries."""
+    s, e = span
+    parts = -(-n_tokens // limit) + 1  # one spare part: the tokens-per-character rate is not uniform
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text, s, e)]
+    if len(words) < parts:  # scripts without spaces (Chinese): cut by characters
+        step = max(1, (e - s) // parts)
+        return [(i, min(i + step, e)) for i in range(s, e, step)]
+    per = -(-len(words) // parts)
+    out = []
+    for i in range(0, len(words), per):
+        group = words[i : i + per]
+        ws, we = group[0][0], group[-1][1]
+        while we > ws and text[we - 1].isspace():
+            we -= 1
+        out.append((ws, we))
+    return out
+
+
+class Chunker:
+    """Splits a `LoadedDocument` into `Chunk`s.
+
+    Args:
+        count_tokens: maps a list of strings to their token counts (the embedding model's tokenizer).
+        chunk_size: the most tokens in one chunk.
+        chunk_overlap: the most tokens a chunk repeats from the end of the previous one.
+    """
+
+    def __init__(self, count_tokens: Callable[[list[str]], list[int]], chunk_size: int, chunk_overlap: int):
+        if chunk_overlap >= chunk_size:
+            raise ValueError(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
+        self.count_tokens = count_tokens
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+
+    def split(self, doc: LoadedDocument, source: str) -> list[Chunk]:
+        text, chunks, seen = doc.text, [], Counter()
+        bounds = [s.start for s in doc.sections[1:]] + [len(text)]
+        for section, end in zip(doc.sections, bounds, strict=True):
+            for s, e in self._windows(text, section.start, end):
+                piece = text[s:e]
+                cid = chunk_id(source, piece, seen[piece])
+                seen[piece] += 1
+                chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, section.heading))
+        return chunks
+
+    def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        spans = _sentences(text, start, end)
+        if not spans:
+            return []
+        counts = self.count_tokens([text[s:e] for s, e in spans])
+        units: list[tuple[int, int, int]] = []  # (start, end, tokens), none longer than chunk_size
+        for span, n in zip(spans, counts, strict=True):
+            if n <= self.chunk_size:
+                units.append((*span, n))
+                continue
+            parts = _split_long(text, span, n, self.chunk_size)
+            units += [(s, e, c) for (s, e), c in zip(parts, self.count_tokens([text[s:e] for s, e in parts]))]
+        windows, i = [], 0
+        while i < len(units):
+            j, total = i, 0
+            while j < len(units) and (j == i or total + units[j][2] <= self.chunk_size):
+                total += units[j][2]
+                j += 1
+            windows.append((units[i][0], units[j - 1][1]))
+            if j >= len(units):
+                break
+            # Step back over whole sentences worth at most chunk_overlap tokens, but always move forward.
+            k, back = j, 0
+            while k - 1 > i and back + units[k - 1][2] <= self.chunk_overlap:
+                k -= 1
+                back += units[k][2]
+            i = k
+        return windows

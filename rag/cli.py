@@ -1,0 +1,51 @@
+"""Helpers shared by the thin entry points (`ingest.py`, `app.py`): flags -> settings, a progress bar,
+and errors as one line for a person."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from .ingest import Progress
+
+
+def overrides(args: argparse.Namespace, *names: str) -> dict:
+    """The flags a person actually gave, as `Settings` keyword arguments (the rest come from env/defaults)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def one_line(exc: Exception) -> str:
+    """``RAG_CHUNK_SIZE=5`` -> ``chunk_size: Input should be greater than or equal to 32 (got 5)``."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']} (got {e.get('input')!r})"
+                         for e in exc.errors())
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@contextlib.contextmanager
+def ingest_progress(enabled: bool = True, verbose: bool = False) -> Iterator[Progress | None]:
+    """A tqdm bar over files when stderr is a terminal; nothing when it is a pipe or a log, unless
+    ``verbose``, which prints a line per batch written: ``written 12/40 files (last: guide/intro.md)``."""
+    if verbose:
+        yield lambda done, total, what: print(f"written {done}/{total} files (last: {what})", flush=True)
+        return
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="file", desc="ingest", leave=False, file=sys.stderr)
+
+    def update(done: int, total: int, what: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(what[-40:], refresh=True)
+
+    try:
+        yield update
+    finally:
+        bar.close()

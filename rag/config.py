@@ -1,0 +1,106 @@
+"""`Settings`: the one configuration object read by the library, `ingest.py` and `app.py`.
+
+Every field can be set three ways, the first one found wins:
+
+1. a keyword argument (``RAG(docs_dir="notes")``, or a CLI flag, which passes one);
+2. an environment variable with the ``RAG_`` prefix (``RAG_DOCS_DIR=notes``);
+3. the default below, which runs offline on a fresh machine.
+
+Example:
+    >>> Settings(chunk_size=256).chunk_overlap
+    40
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
+CHUNKER_VERSION = 1
+
+
+class Settings(BaseSettings):
+    """Folders, store, models, chunking, retrieval and the answering backend."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", validate_assignment=True)
+
+    # --- documents and store -------------------------------------------------------------
+    docs_dir: Path = Field(Path("seeds"), description="Folder of documents to ingest (read recursively).")
+    store_dir: Path = Field(
+        Path("vectorstore"),
+        description="Folder for Chroma's data (embedded mode), the keyword index and the ingest lock.",
+    )
+    collection: str = Field("rag", description="Chroma collection name.", min_length=3, max_length=63)
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, the store lives on that server, not in store_dir."
+    )
+    chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).", ge=1, le=65535)
+    max_file_mb: float = Field(20.0, description="Files larger than this are skipped with a message.", gt=0)
+    lock_timeout: float = Field(
+        30.0, description="Seconds an ingest waits for another ingest on the same store before giving up.", ge=0
+    )
+
+    # --- chunking and embedding ---------------------------------------------------------
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence-transformers model: a folder, or the name of a model shipped in an installed package.",
+    )
+    embed_batch_size: int = Field(64, description="Chunks embedded per batch.", ge=1)
+    chunk_size: int = Field(200, description="Chunk size in embedding-model tokens.", ge=32, le=512)
+    chunk_overlap: int = Field(40, description="Tokens shared by neighbouring chunks.", ge=0)
+
+    # --- retrieval ------------------------------------------------------------------------
+    top_k: int = Field(5, description="Passages handed to the answerer.", ge=1, le=50)
+    fusion: Literal["rrf", "dense", "bm25"] = Field(
+        "rrf", description="How dense and keyword results combine: reciprocal rank fusion, or one alone."
+    )
+    rerank: bool = Field(False, description="Rescore fused candidates with nanoranker before the top k.")
+    candidates: int = Field(30, description="Candidates each retriever contributes before fusion.", ge=1)
+
+    # --- answering ------------------------------------------------------------------------
+    llm: Literal["extractive", "local", "openai", "ollama"] = Field(
+        "extractive",
+        description="Answer backend: extractive (no model), local (SmolLM2 in-process), "
+        "openai (any OpenAI-compatible server) or ollama.",
+    )
+    llm_base_url: str | None = Field(None, description="Base URL of the openai/ollama server.")
+    llm_model: str | None = Field(None, description="Model name for the openai/ollama server.")
+    llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")
+    llm_timeout: float = Field(120.0, description="Seconds to wait for the answer backend.", gt=0)
+    abstain_threshold: float = Field(
+        0.35, description="Answers whose best supporting evidence scores below this abstain instead.", ge=0, le=1
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def server_mode(self) -> bool:
+        """True when the store is a Chroma server rather than files in ``store_dir``."""
+        return bool(self.chroma_host)
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that changes what is stored; a change means re-embedding.
+
+        Example:
+            >>> Settings().fingerprint() == Settings(top_k=9).fingerprint()  # retrieval is not stored
+            True
+        """
+        keys = {
+            "embed_model": self.embed_model,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "chunker": CHUNKER_VERSION,
+        }
+        return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]

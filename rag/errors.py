@@ -1,0 +1,37 @@
+"""The exceptions rag raises. Each message is one line a person can act on."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: catch this to catch anything rag raises on purpose."""
+
+
+class DocumentError(RagError):
+    """One file could not be read; the rest of an ingest goes on.
+
+    Example:
+        >>> str(DocumentError("notes/a.pdf", "not a valid PDF (EOF marker not found)"))
+        'notes/a.pdf: not a valid PDF (EOF marker not found)'
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreError(RagError):
+    """The vector store cannot be opened or written (missing folder, unreachable server, ...)."""
+
+
+class StoreLockedError(StoreError):
+    """Another process is writing to the same store."""
+
+
+class NotIngestedError(RagError):
+    """A question was asked before any document was ingested."""
+
+
+class BackendError(RagError):
+    """The answering backend (LLM server, local model) failed or cannot be reached."""

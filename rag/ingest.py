@@ -1,0 +1,229 @@
+"""The ingest: compare the docs folder with the ledger, plan (+ added ~ changed - removed = unchanged),
+then apply the plan so that a run killed at any moment is finished by the next one.
+
+The order of writes for one document is what makes it crash-safe:
+
+1. ledger record -> ``pending`` with the new content hash;
+2. upsert the new chunks (ids are stable, so re-writing them is harmless);
+3. delete the document's chunks of any other hash (the old version, or a half-written older attempt);
+4. ledger record -> ``done``.
+
+Killed after 1, 2 or 3, the record is still ``pending`` and the next run redoes 2-4, which converges to
+the same chunks. A removal is ``pending`` -> delete chunks -> forget the record. Only one process writes
+at a time (a file lock), because Chroma's embedded store is not safe for concurrent writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .chunking import Chunk, Chunker
+from .config import Settings
+from .embedding import Embedder
+from .errors import DocumentError, RagError, StoreLockedError
+from .loaders import SUPPORTED_SUFFIXES, load
+from .store import FileRecord, Store, now
+from .types import IngestReport
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]  # (files done, files to do, last file written) -> None
+BATCH_CHUNKS = 256  # chunks gathered across files before one embedding call: bigger batches embed faster
+
+
+@dataclass
+class FileEntry:
+    rel: str
+    path: Path
+    digest: str
+
+
+def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Walk ``docs_dir`` recursively: (documents with their content hash, skipped, failed).
+
+    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered.
+    Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently.
+    """
+    if not docs_dir.is_dir():
+        raise RagError(f"docs folder {docs_dir} does not exist or is not a folder")
+    entries, skipped, failed = [], [], []
+    seen_dirs = set()
+    for root, dirs, files in os.walk(docs_dir, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen_dirs:
+            failed.append((os.path.relpath(root, docs_dir), "symlink loop: folder already visited, not entered"))
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            rel = path.relative_to(docs_dir).as_posix()
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append((rel, f"unsupported file type '{path.suffix or name}'"))
+                continue
+            try:
+                size = path.stat().st_size
+                if size > max_bytes:
+                    raise DocumentError(rel, f"too large ({size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)")
+                entries.append(FileEntry(rel, path, _digest(path)))
+            except DocumentError as exc:
+                failed.append((rel, exc.reason))
+            except OSError as exc:
+                failed.append((rel, f"cannot read: {exc.strerror or exc}"))
+    return entries, skipped, failed
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+class Ingestor:
+    """Runs one ingest of ``settings.docs_dir`` into the store. Use through `RAG.ingest`."""
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder, on_change: Callable[[], None]):
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.on_change = on_change  # called after the store changed (rebuilds the keyword index)
+        self.chunker = Chunker(self._count_tokens, settings.chunk_size, settings.chunk_overlap)
+
+    def _count_tokens(self, texts: list[str]) -> list[int]:
+        enc = self.embedder.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(e) for e in enc]
+
+    def lock(self) -> FileLock:
+        """The single-writer lock of this store (a file in store_dir, also for a server's store)."""
+        s = self.settings
+        s.store_dir.mkdir(parents=True, exist_ok=True)
+        name = f".ingest-{s.chroma_host}-{s.chroma_port}.lock" if s.server_mode else ".ingest.lock"
+        return FileLock(s.store_dir / name, timeout=s.lock_timeout)
+
+    def run(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport(dry_run=dry_run)
+        entries, report.skipped, report.failed = scan(self.settings.docs_dir, int(self.settings.max_file_mb * 1e6))
+        lock = self.lock()
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreLockedError(
+                f"another ingest is writing to {self.store.location} (lock {lock.lock_file}); "
+                f"waited {self.settings.lock_timeout:.0f}s — try again when it has finished"
+            ) from None
+        try:
+            self._run(entries, report, reset, dry_run, progress)
+        finally:
+            lock.release()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _run(self, entries, report: IngestReport, reset: bool, dry_run: bool, progress: Progress | None) -> None:
+        store, fingerprint = self.store, self.settings.fingerprint()
+        store.open()
+        stored = store.stored_fingerprint()
+        if reset:
+            report.rebuilt = "--reset asked for a rebuild"
+        elif stored is not None and stored != fingerprint:
+            report.rebuilt = "the embedding model or chunking settings changed, so every document is re-embedded"
+        ledger = {} if report.rebuilt else store.ledger()
+        todo = []
+        for e in entries:
+            rec = ledger.get(e.rel)
+            if rec is None:
+                report.added.append(e.rel)
+            elif rec.state != "done" or rec.file_hash != e.digest:
+                report.updated.append(e.rel)
+            else:
+                report.unchanged.append(e.rel)
+                continue
+            todo.append(e)
+        on_disk = {e.rel for e in entries} | {rel for rel, _ in report.failed}
+        report.removed = sorted(set(ledger) - on_disk)
+        if not entries and ledger and not report.failed and not reset:
+            raise RagError(
+                f"docs folder {self.settings.docs_dir} has no documents; refusing to remove all "
+                f"{len(ledger)} stored documents (use --reset to empty the store on purpose)"
+            )
+        if dry_run:
+            report.chunks = store.count()
+            return
+        if report.rebuilt:
+            store.drop()
+        store.prepare(fingerprint)
+        for rel in report.removed:
+            store.mark([FileRecord(rel, ledger[rel].file_hash, 0, "pending", now())])
+            store.delete_source(rel)
+            store.forget([rel])
+        report.embedded = self._write(todo, report, progress)
+        changed = report.added or report.updated or report.removed or report.rebuilt
+        if changed or any(r.state != "done" for r in ledger.values()):
+            store.bump_version()
+        report.chunks = store.count()
+        self.on_change()
+
+    def _write(self, todo: list[FileEntry], report: IngestReport, progress: Progress | None) -> int:
+        """Load, chunk, embed and store ``todo`` in batches of about BATCH_CHUNKS chunks."""
+        embedded, batch = 0, []
+        for i, entry in enumerate(todo):
+            try:
+                doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * 1e6))
+                chunks = self.chunker.split(doc, entry.rel)
+            except DocumentError as exc:
+                report.failed.append((entry.rel, exc.reason))
+                for bucket in (report.added, report.updated):
+                    if entry.rel in bucket:
+                        bucket.remove(entry.rel)
+                continue
+            batch.append((entry, chunks))
+            if sum(len(c) for _, c in batch) >= BATCH_CHUNKS or i == len(todo) - 1:
+                embedded += self._flush(batch)
+                batch = []
+                if progress:
+                    progress(i + 1, len(todo), entry.rel)
+        if batch:
+            embedded += self._flush(batch)
+        return embedded
+
+    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]]) -> int:
+        store = self.store
+        stamp = now()
+        store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
+        chunks = [(e, c) for e, cs in batch for c in cs]
+        if chunks:
+            vectors = self.embedder.embed([c.text for _, c in chunks])
+            store.upsert(
+                [c.id for _, c in chunks],
+                vectors,
+                [c.text for _, c in chunks],
+                [
+                    {
+                        "source": e.rel,
+                        "file_hash": e.digest,
+                        "chunk_index": c.index,
+                        "start": c.start,
+                        "end": c.end,
+                        "page": c.page,
+                        "section": c.section,
+                    }
+                    for e, c in chunks
+                ],
+            )
+        for e, _ in batch:
+            store.delete_source(e.rel, keep_hash=e.digest)
+        store.mark([FileRecord(e.rel, e.digest, len(c), "done", stamp) for e, c in batch])
+        return len(chunks)

@@ -1,0 +1,91 @@
+"""The keyword (BM25) index over the same chunks as the vector store, persisted beside it.
+
+It is derived data: rebuilt from the chunk texts in Chroma whenever the store's ``version`` (bumped by
+every ingest that changed something) differs from the one it was built at. So it follows the store in
+server mode too, where other machines may ingest, and a crash between the Chroma write and the index
+write costs a rebuild, never a wrong answer.
+
+Example:
+    >>> idx = KeywordIndex.build(["a", "b"], ["the cat sat", "a dog barked"], version=1)
+    >>> idx.search("dog", 1)[0][0]
+    'b'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+_TOKEN = re.compile(r"\w\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
+    "they this to was will with what which who whom how when where why do does did has have had can could "
+    "would should i you he she we me my your our its from than so".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without English stop words: ``"The Cat's hat"`` -> ``['cat', 'hat']``."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
+
+
+class KeywordIndex:
+    """BM25 (bm25s) over chunk texts, keyed by chunk id."""
+
+    def __init__(self, retriever, ids: list[str], version: int):
+        self._bm25 = retriever
+        self.ids = ids
+        self.version = version
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], version: int) -> KeywordIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        if ids:
+            bm25.index([tokenize(t) or ["\x00"] for t in texts], show_progress=False)
+        return cls(bm25, list(ids), version)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best chunks for ``query``: (id, BM25 score), best first, zero scores left out."""
+        tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict] if self.ids else []
+        if not tokens:
+            return []
+        scores = self._bm25.get_scores(tokens)
+        k = min(k, len(self.ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    # --- persistence ------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder, then swap it in, so a reader never sees half an index."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self._bm25.save(str(tmp), show_progress=False)
+        (tmp / "ids.json").write_text(json.dumps({"version": self.version, "ids": self.ids}))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex | None:
+        """The saved index, or None when there is none or it cannot be read (it is then rebuilt)."""
+        import bm25s
+
+        try:
+            meta = json.loads((folder / "ids.json").read_text())
+            bm25 = bm25s.BM25.load(str(folder), show_progress=False) if meta["ids"] else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(bm25, meta["ids"], int(meta["version"]))

@@ -1,0 +1,393 @@
+"""One document file → clean text, plus where its pages and headings start.
+
+`load` reads a file, picks the reader for its suffix and returns a `LoadedDocument`: the text, and the
+`Section`s that let a chunk at any offset be cited as ``guide.pdf, p. 3`` or ``notes.md, § Setup``.
+Every failure is a `DocumentError` whose reason a person can act on; the ingest records it and goes on.
+
+Example:
+    >>> doc = load(Path("notes.md"), "notes.md", max_bytes=20 * 2**20)  # doctest: +SKIP
+    >>> doc.locate(doc.text.index("pip install")).heading  # doctest: +SKIP
+    'Setup'
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import functools
+import io
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import DocumentError
+
+if TYPE_CHECKING:
+    from docx.table import _Row
+
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stretch of a document's text that shares one page and one heading.
+
+    Attributes:
+        start: offset in `LoadedDocument.text` where the section begins; it runs until the next one's start.
+        page: 1-based PDF page, else None.
+        heading: text of the nearest heading above (markdown ``#``, HTML h1-h6, docx Heading styles), or None.
+    """
+
+    start: int
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class LoadedDocument:
+    """A document's clean text and its sections, sorted by start, the first one starting at 0."""
+
+    text: str
+    sections: list[Section]
+
+    def __post_init__(self) -> None:
+        if not self.sections or self.sections[0].start != 0:
+            raise ValueError(f"the first section must start at 0, got {self.sections[:1]}")
+
+    def locate(self, offset: int) -> Section:
+        """The section that contains ``offset`` (``len(text)`` is allowed: a chunk's end)."""
+        if not 0 <= offset <= len(self.text):
+            raise ValueError(f"offset ({offset}) is outside the text (0..{len(self.text)})")
+        return self.sections[bisect.bisect_right(self.sections, offset, key=lambda s: s.start) - 1]
+
+
+def load(path: Path, rel: str, max_bytes: int) -> LoadedDocument:
+    """Read one file into clean text and sections.
+
+    Args:
+        path: the file on disk.
+        rel: its name for people (the path relative to the docs folder), used in error messages.
+        max_bytes: larger files are refused before being read.
+
+    Raises:
+        DocumentError: with a short reason, e.g. ``"a.pdf: no extractable text (scanned PDF?)"``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(rel, f"unsupported file type '{suffix}'" if suffix else "unsupported file type")
+    return _READERS[suffix](_read_bytes(path, rel, max_bytes), rel)
+
+
+def _read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
+    try:
+        info = path.stat()
+    except OSError as e:
+        broken = " (a broken symlink)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
+        raise DocumentError(rel, f"cannot read: {_why(e)}{broken}") from e
+    # Opening a FIFO would block until someone writes to it, so only regular files are opened at all.
+    if stat.S_ISDIR(info.st_mode):
+        raise DocumentError(rel, "cannot read: is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError(rel, "cannot read: not a regular file (a FIFO, socket or device)")
+    if info.st_size > max_bytes:
+        raise DocumentError(rel, f"too large ({_size(info.st_size, max_bytes)})")
+    try:
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # + 1: notice a file that grew after the stat
+    except OSError as e:
+        raise DocumentError(rel, f"cannot read: {_why(e)}") from e
+    if len(data) > max_bytes:
+        raise DocumentError(rel, f"too large ({_size(len(data), max_bytes)})")
+    if not data.strip():
+        raise DocumentError(rel, "empty file")
+    return data
+
+
+# --- plain text and markdown ------------------------------------------------------------------------
+
+_UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Longest first: the UTF-32 LE BOM (FF FE 00 00) begins with the UTF-16 LE one (FF FE).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"))
+_BOMS += ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  # "## Setup ##" -> "Setup"
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
+_WESTERN = ["cp1252", "cp1250", "cp1254", "cp1257", "iso8859_15", "mac_roman"]  # Latin-script code pages
+
+
+def _read_text(data: bytes, rel: str) -> LoadedDocument:
+    return LoadedDocument(_plain_text(data, rel), [Section(0)])
+
+
+def _read_markdown(data: bytes, rel: str) -> LoadedDocument:
+    text = _plain_text(data, rel)
+    sections, offset, fence = [], 0, None
+    for line in text.split("\n"):
+        if m := _FENCE.match(line):  # a "# comment" inside a fenced code block is not a heading
+            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
+        elif fence is None and (m := _ATX_HEADING.fullmatch(line)):
+            sections.append(Section(offset, None, m[1] or None))
+        offset += len(line) + 1
+    if not sections or sections[0].start != 0:
+        sections.insert(0, Section(0))
+    return LoadedDocument(text, sections)
+
+
+def _plain_text(data: bytes, rel: str) -> str:
+    # Text never holds NUL bytes unless it is UTF-16/32, which starts with a BOM; git uses the same test.
+    if b"\x00" in data[:8192] and not data.startswith(_UTF16_32_BOMS):
+        raise DocumentError(rel, "binary content, not text")
+    text = decode_text(data)
+    if _control_share(text) > 0.05:
+        raise DocumentError(rel, "binary content, not text")
+    if not (text := _clean(text)):
+        raise DocumentError(rel, "empty file")
+    return text
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes whose encoding is unknown, without mangling them.
+
+    A BOM decides first; then strict UTF-8 (almost all text today); then charset-normalizer's guess when it
+    is confident (this finds GBK/GB18030, Shift-JIS, cp1251, ...); then cp1252, then latin-1, which
+    accepts any bytes.
+
+    Example:
+        >>> decode_text("Café crème à Zürich".encode("cp1252"))
+        'Café crème à Zürich'
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if (guess := _guess_encoding(data)) is not None:
+        return guess
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _guess_encoding(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    # Latin text in a legacy code page has lone high bytes between ASCII ones ("Z\xfcrich", "it\x92s");
+    # CJK, Cyrillic and Greek text has runs of them. Told which kind it is, the detector stops reading a
+    # short "Zürich" as Chinese.
+    runs = _HIGH_BYTES.findall(data[:65536])
+    western = sum(len(run) == 1 for run in runs) * 2 >= len(runs)
+    matches = from_bytes(data, cp_isolation=_WESTERN if western else None)
+    best = matches.best()
+    if best is None or best.chaos > 0.1:
+        return None
+    # Western code pages give different, equally clean letters for the same byte (0xE8 is "è" in cp1252,
+    # "č" in cp1250), so the detector often ties them; cp1252 is by far the most common, so it wins ties.
+    tied = [m.encoding for m in matches if m.chaos <= best.chaos + 0.01]
+    try:
+        text = data.decode("cp1252" if "cp1252" in tied else best.encoding)
+    except UnicodeDecodeError:
+        return None
+    return text if _control_share(text) < 0.01 else None
+
+
+# --- HTML -------------------------------------------------------------------------------------------
+
+_DROP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt"}
+_BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
+_BLOCKS |= {"table", "ul"}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+# Browsers read these labels as their supersets (WHATWG Encoding Standard), and so do real pages.
+_HTML_ENCODINGS = {"ascii": "cp1252", "iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+_SPACES = re.compile(r"\s+")
+
+
+def _read_html(data: bytes, rel: str) -> LoadedDocument:
+    from bs4 import BeautifulSoup, NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    # multi_valued_attributes=None: no splitting of every class="a b" into lists, ~15% faster parsing.
+    soup = BeautifulSoup(_decode_html(data), "lxml", multi_valued_attributes=None)
+    doc, inline = _Builder(), []
+
+    def flush() -> None:  # the inline text gathered so far becomes one paragraph
+        lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
+        doc.add("\n".join(" ".join(line.split()) for line in lines))
+        inline.clear()
+
+    # Depth-first with a stack, not recursion: broken pages (a thousand unclosed <font>s) nest deeply.
+    # Besides elements and strings, the stack holds actions to run once an element's children are done.
+    todo = [soup.body or soup]  # the <head>, and so the <title>, is not body text
+    while todo:
+        node = todo.pop()
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # comments, doctype, CDATA
+                inline.append(_SPACES.sub(" ", node))
+            continue
+        if not isinstance(node, Tag):
+            node()
+            continue
+        if node.name in _DROP or node.get("role") == "navigation":
+            continue
+        if node.name in _HEADINGS:
+            flush()
+            heading = " ".join(node.get_text(" ").split())
+            doc.add(heading, heading=heading, new_section=True)
+            continue
+        if node.name == "br":
+            inline.append("\n")
+        elif node.name == "pre":
+            flush()
+            doc.add(node.get_text())
+            continue
+        elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row
+            todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else " "))
+        elif node.name in _BLOCKS:
+            flush()
+            todo.append(flush)
+        todo.extend(reversed(node.contents))
+    flush()
+    return doc.build(rel, "no text")
+
+
+def _decode_html(data: bytes) -> str:
+    if not data.startswith(tuple(bom for bom, _ in _BOMS)) and (m := _META_CHARSET.search(data[:4096])):
+        try:
+            encoding = codecs.lookup(m[1].decode("ascii")).name
+            return data.decode(_HTML_ENCODINGS.get(encoding, encoding))
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown label: guess as for any text
+    return decode_text(data)
+
+
+# --- PDF and DOCX -----------------------------------------------------------------------------------
+
+
+def _read_pdf(data: bytes, rel: str) -> LoadedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    if b"%PDF-" not in data[:1024]:  # pypdf would only log this and fail later with a vaguer message
+        raise DocumentError(rel, "not a valid PDF (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted only to lock editing: they open with the empty password.
+        locked = reader.is_encrypted and not reader.decrypt("")
+        pages = [] if locked else list(reader.pages)
+    except DependencyError as e:  # AES encryption needs the optional `cryptography` package
+        raise DocumentError(rel, f"encrypted PDF, cannot decrypt ({_why(e)})") from e
+    except Exception as e:  # pypdf raises PdfReadError, KeyError, ValueError, ... on damaged files
+        raise DocumentError(rel, f"not a valid PDF ({_why(e)})") from e
+    if locked:
+        raise DocumentError(rel, "encrypted PDF, a password is needed to open it")
+    doc = _Builder()
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text()
+        except Exception as e:
+            raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
+        doc.add(text, page=number, new_section=True)
+    return doc.build(rel, "no extractable text (scanned PDF?)")
+
+
+def _read_docx(data: bytes, rel: str) -> LoadedDocument:
+    import docx
+    from docx.table import Table
+
+    doc = _Builder()
+    try:
+        for block in docx.Document(io.BytesIO(data)).iter_inner_content():
+            if isinstance(block, Table):
+                doc.add("\n".join(_row_text(row) for row in block.rows))
+            elif re.fullmatch(r"Heading [1-9]|Title", block.style.name if block.style else ""):
+                doc.add(block.text, heading=" ".join(block.text.split()), new_section=True)
+            else:
+                doc.add(block.text)
+    except Exception as e:  # a bad zip, a missing part, broken XML: all mean the same to the ingest
+        raise DocumentError(rel, f"not a valid .docx file ({_why(e)})") from e
+    return doc.build(rel, "no text")
+
+
+def _row_text(row: _Row) -> str:
+    # A merged cell is returned once per grid column it spans; keep it once.
+    cells = row.cells
+    cells = [cell for i, cell in enumerate(cells) if i == 0 or cell._tc is not cells[i - 1]._tc]
+    return " | ".join(" ".join(cell.text.split()) for cell in cells)
+
+
+# --- shared helpers ---------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n, after \r is gone
+_TRAILING_SPACE = re.compile(r"[^\S\n]+$", re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _clean(text: str) -> str:
+    """One newline style, no control characters or trailing spaces, at most one blank line in a row.
+
+    Example: ``"a \\r\\nb\\x07\\n\\n\\n\\nc\\n"`` -> ``"a\\nb\\n\\nc"``
+    """
+    # A form feed separates pages in text exported from PDFs: a line break, not nothing.
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"))
+    return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip("\n")
+
+
+def _control_share(text: str) -> float:
+    """The share of characters that no text contains: a decoded binary file is full of them."""
+    text = text.replace("\r", "").replace("\f", "")
+    return (len(text) - len(_CONTROL.sub("", text))) / max(len(text), 1)
+
+
+class _Builder:
+    """Joins cleaned blocks with blank lines and notes where sections start, so offsets are exact."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # joined once at the end: no quadratic string building
+        self.sections: list[Section] = []
+        self.length = 0
+
+    def add(
+        self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False
+    ) -> None:
+        if not (text := _clean(text)):
+            return
+        start = self.length + 2 if self.parts else 0
+        if new_section or not self.sections:
+            self.sections.append(Section(start, page, heading))
+        self.parts.append(text)
+        self.length = start + len(text)
+
+    def build(self, rel: str, empty_reason: str) -> LoadedDocument:
+        if not self.parts:
+            raise DocumentError(rel, empty_reason)
+        return LoadedDocument("\n\n".join(self.parts), self.sections)
+
+
+def _why(e: BaseException) -> str:
+    """An exception as a short phrase: the OS reason for OSError, else its first line."""
+    text = getattr(e, "strerror", None) or str(e).strip().split("\n")[0] or type(e).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _size(size: int, limit: int) -> str:
+    """``"50.0 MB > limit 20.0 MB"``; in bytes when MB would show the two as equal."""
+    mb = f"{size / 2**20:.1f} MB > limit {limit / 2**20:.1f} MB"
+    return mb if f"{size / 2**20:.1f}" != f"{limit / 2**20:.1f}" else f"{size} bytes > limit {limit} bytes"
+
+
+# Defined last, after the functions it names; SUPPORTED_SUFFIXES above is the public list of its keys.
+_READERS = {
+    ".txt": _read_text,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".pdf": _read_pdf,
+    ".docx": _read_docx,
+}

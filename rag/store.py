@@ -1,0 +1,207 @@
+"""Chroma, embedded (files in ``store_dir``) or a server (``chroma_host``): the chunks and the ledger.
+
+Two collections per store:
+
+* ``<collection>``: one record per chunk (embedding, text, and metadata: source, file_hash, page, section,
+  start, end, chunk_index).
+* ``<collection>-files``: the ledger, one record per document: its content hash, its chunk count, when it
+  was ingested, and ``state`` = ``pending`` while its chunks are being written or removed, ``done`` after.
+
+The ledger lives beside the chunks, so it is equally right in embedded and server mode, and a run killed
+at any moment leaves at worst ``pending`` records that the next run finishes (see ``ingest.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .embedding import offline_environment
+from .errors import StoreError
+
+_PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
+
+
+@dataclass
+class FileRecord:
+    source: str
+    file_hash: str
+    chunks: int
+    state: str  # "pending" | "done"
+    ingested_at: float
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata values cannot be None."""
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+class Store:
+    """The Chroma side of rag. Opening it connects; nothing is created until `prepare`."""
+
+    def __init__(self, settings: Settings):
+        offline_environment()
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.settings = settings
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if settings.server_mode:
+                self.client = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
+                self.client.heartbeat()
+            else:
+                settings.store_dir.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+        except Exception as exc:  # chromadb raises many types here; the person needs one line
+            raise StoreError(f"cannot open the Chroma store at {self.location}: {exc}") from exc
+        self._chunks = None
+        self._files = None
+
+    @property
+    def location(self) -> str:
+        s = self.settings
+        return f"http://{s.chroma_host}:{s.chroma_port}" if s.server_mode else str(s.store_dir)
+
+    # --- collections -----------------------------------------------------------------------
+    def _get(self, name: str):
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception:  # NotFoundError in 1.x, ValueError in older clients
+            return None
+
+    def open(self) -> bool:
+        """Attach to existing collections; False when nothing has been ingested into this store yet."""
+        self._chunks = self._get(self.settings.collection)
+        self._files = self._get(f"{self.settings.collection}-files")
+        return self._chunks is not None and self._files is not None
+
+    def stored_fingerprint(self) -> str | None:
+        if self._chunks is None:
+            return None
+        return (self._chunks.metadata or {}).get("fingerprint")
+
+    def prepare(self, fingerprint: str) -> None:
+        """Create the collections if missing, stamped with the configuration fingerprint."""
+        meta = {"fingerprint": fingerprint, "version": 0, "hnsw:space": "cosine"}
+        self._chunks = self._chunks or self.client.get_or_create_collection(
+            self.settings.collection, metadata=meta, embedding_function=None
+        )
+        self._files = self._files or self.client.get_or_create_collection(
+            f"{self.settings.collection}-files", embedding_function=None
+        )
+
+    def drop(self) -> None:
+        """Delete both collections (a --reset, or a configuration change)."""
+        for name in (self.settings.collection, f"{self.settings.collection}-files"):
+            if self._get(name) is not None:
+                self.client.delete_collection(name)
+        self._chunks = self._files = None
+
+    @property
+    def chunks(self):
+        if self._chunks is None and not self.open():
+            raise StoreError(f"nothing ingested yet into collection {self.settings.collection!r} at {self.location}")
+        return self._chunks
+
+    # --- the ledger -------------------------------------------------------------------------
+    def ledger(self) -> dict[str, FileRecord]:
+        if self._files is None:
+            return {}
+        out = {}
+        for _, meta, _ in self._iter(self._files, include=["metadatas"]):
+            out[meta["source"]] = FileRecord(
+                meta["source"], meta["file_hash"], meta["chunks"], meta["state"], meta["ingested_at"]
+            )
+        return out
+
+    def mark(self, records: list[FileRecord]) -> None:
+        if records:
+            self._files.upsert(
+                ids=[r.source for r in records],
+                embeddings=np.zeros((len(records), 1), dtype=np.float32),  # the ledger is looked up, not searched
+                metadatas=[r.__dict__ for r in records],
+            )
+
+    def forget(self, sources: list[str]) -> None:
+        if sources:
+            self._files.delete(ids=sources)
+
+    # --- chunks -------------------------------------------------------------------------------
+    def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self._chunks.upsert(
+                ids=ids[i : i + step],
+                embeddings=vectors[i : i + step],
+                documents=texts[i : i + step],
+                metadatas=[_clean(m) for m in metas[i : i + step]],
+            )
+
+    def delete_source(self, source: str, keep_hash: str | None = None) -> None:
+        """Delete a document's chunks, or with ``keep_hash`` only those of other versions of it."""
+        where: dict[str, Any] = {"source": source}
+        if keep_hash is not None:
+            where = {"$and": [{"source": source}, {"file_hash": {"$ne": keep_hash}}]}
+        self._chunks.delete(where=where)
+
+    def count(self) -> int:
+        return self._chunks.count() if self._chunks is not None else 0
+
+    def version(self) -> int:
+        """A counter bumped after every ingest that changed something; the keyword index follows it."""
+        if self._chunks is None:
+            return -1
+        return int((self._chunks.metadata or {}).get("version", 0))
+
+    def bump_version(self) -> int:
+        meta = dict(self._chunks.metadata or {})
+        meta["version"] = int(meta.get("version", 0)) + 1
+        meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
+        self._chunks.modify(metadata=meta)
+        self._chunks = self._get(self.settings.collection)
+        return meta["version"]
+
+    def refresh(self) -> None:
+        """Re-read collection metadata (another process may have ingested)."""
+        self.open()
+
+    def all_chunks(self) -> Iterator[tuple[str, dict, str]]:
+        """(id, metadata, text) of every chunk, paged."""
+        yield from self._iter(self.chunks, include=["metadatas", "documents"])
+
+    @staticmethod
+    def _iter(collection, include: list[str]) -> Iterator[tuple[str, dict, str | None]]:
+        offset = 0
+        while True:
+            page = collection.get(include=include, limit=_PAGE, offset=offset)
+            docs = page.get("documents") or [None] * len(page["ids"])
+            yield from zip(page["ids"], page["metadatas"], docs, strict=True)
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float, dict, str]]:
+        """Nearest chunks: (id, cosine similarity, metadata, text), best first."""
+        res = self.chunks.query(
+            query_embeddings=[vector], n_results=n, include=["metadatas", "documents", "distances"]
+        )
+        return [
+            (i, 1.0 - d, m, t)
+            for i, d, m, t in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0])
+        ]
+
+    def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
+        res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
+        return {i: (m, t) for i, m, t in zip(res["ids"], res["metadatas"], res["documents"])}
+
+
+def now() -> float:
+    return round(time.time(), 3)

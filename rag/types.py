@@ -1,0 +1,75 @@
+"""Small result types returned at the library's boundary, instead of framework objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk of a document.
+
+    Attributes:
+        text: the chunk's text, exactly as stored.
+        source: file path relative to the docs folder.
+        score: retrieval score (higher is better; its scale depends on the retriever).
+        page: 1-based PDF page, or None.
+        section: nearest heading above the chunk, or None.
+        start, end: character offsets of the chunk in the document's extracted text.
+        id: the stable chunk id in the store.
+    """
+
+    text: str
+    source: str
+    score: float
+    page: int | None = None
+    section: str | None = None
+    start: int = 0
+    end: int = 0
+    id: str = ""
+    ranks: dict[str, int] = field(default_factory=dict)  # e.g. {"dense": 1, "bm25": 4}
+    scores: dict[str, float] = field(default_factory=dict)  # e.g. {"dense": 0.61, "rerank": 0.9}
+
+    @property
+    def location(self) -> str:
+        """Where a person finds it: ``guide.pdf, p. 3`` or ``notes.md, § Setup``."""
+        where = self.source
+        if self.page is not None:
+            where += f", p. {self.page}"
+        if self.section:
+            where += f", § {self.section}"
+        return where
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did. Lists hold source paths relative to the docs folder."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not a document type
+    chunks: int = 0  # chunks in the store after the run
+    embedded: int = 0  # chunks embedded by this run
+    seconds: float = 0.0
+    rebuilt: str | None = None  # why everything was re-embedded, if it was
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def plan_line(self) -> str:
+        """``+3 added ~1 changed -2 removed =40 unchanged``"""
+        return (
+            f"+{len(self.added)} added ~{len(self.updated)} changed "
+            f"-{len(self.removed)} removed ={len(self.unchanged)} unchanged"
+        )
+
+    def summary(self) -> str:
+        line = f"{self.plan_line()}, {len(self.failed)} failed; {self.chunks} chunks in store"
+        if not self.dry_run:
+            line += f", {self.embedded} embedded in {self.seconds:.1f}s"
+        return line

@@ -1,0 +1,241 @@
+"""Ingest against the real Chroma (embedded and a real `chroma run` server) and the real packaged model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from rag import RAG, RagError
+from rag.loaders import load
+
+from .conftest import ROOT
+
+
+def snapshot(rag: RAG) -> dict[str, tuple]:
+    """Everything stored, by chunk id: (source, file_hash, start, end, text)."""
+    rag.store.open()
+    return {
+        cid: (m["source"], m["file_hash"], m["start"], m["end"], text) for cid, m, text in rag.store.all_chunks()
+    }
+
+
+def write_corpus(docs: Path, n: int = 12) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = "\n\n".join(
+            f"Document {i} paragraph {j}: the {['red', 'green', 'blue'][j % 3]} fox number {i * 100 + j} "
+            f"jumps over lazy dog {j}. It then rests under tree {i}-{j} until evening." * 2
+            for j in range(12)
+        )
+        (docs / f"doc{i:02d}.md").write_text(f"# Title {i}\n\n{body}\n\n## Details\n\nDetail line for {i}.\n")
+
+
+def test_ingest_then_rerun_embeds_nothing(seed_docs, mode):
+    rag = RAG()
+    first = rag.ingest()
+    assert first.added == ["hashkey-interview.txt"] and first.ok
+    assert first.chunks == first.embedded > 5
+    second = RAG().ingest()
+    assert second.unchanged == ["hashkey-interview.txt"]
+    assert second.embedded == 0 and second.added == second.updated == second.removed == []
+    assert second.chunks == first.chunks  # total in the store, not just this run's
+
+
+def test_changed_and_deleted_files_replace_and_remove_chunks(tmp_path, mode):
+    docs = tmp_path / "docs"
+    write_corpus(docs, 3)
+    rag = RAG()
+    rag.ingest()
+    before = snapshot(rag)
+    (docs / "doc00.md").write_text("# New\n\nCompletely new text about penguins in Antarctica.\n")
+    (docs / "doc01.md").unlink()
+    (docs / "sub").mkdir()
+    (docs / "sub" / "extra.txt").write_text("An extra file about volcanoes.")
+    report = rag.ingest()
+    assert (report.added, report.updated, report.removed, report.unchanged) == (
+        ["sub/extra.txt"],
+        ["doc00.md"],
+        ["doc01.md"],
+        ["doc02.md"],
+    )
+    after = snapshot(rag)
+    assert {s for s, *_ in after.values()} == {"doc00.md", "doc02.md", "sub/extra.txt"}
+    assert not any("fox" in text for s, *_, text in after.values() if s == "doc00.md")
+    assert {k: v for k, v in before.items() if v[0] == "doc02.md"} == {
+        k: v for k, v in after.items() if v[0] == "doc02.md"
+    }
+    assert report.chunks == len(after)
+    assert rag.retrieve("penguins Antarctica", k=1)[0].source == "doc00.md"
+    assert "doc01.md" not in {p.source for p in rag.retrieve("fox jumps", k=20)}
+
+
+def test_chunk_metadata_points_at_exact_text(seed_docs, mode):
+    rag = RAG()
+    rag.ingest()
+    doc = load(seed_docs / "hashkey-interview.txt", "hashkey-interview.txt", 10**8)
+    stored = snapshot(rag)
+    assert stored
+    for source, _, start, end, text in stored.values():
+        assert source == "hashkey-interview.txt"
+        assert doc.text[start:end] == text
+    p = rag.retrieve("marathon not a sprint", k=1)[0]
+    assert "marathon" in p.text and doc.text[p.start : p.end] == p.text
+
+
+def test_pdf_pages_and_markdown_sections_are_kept(tmp_path, mode):
+    from fpdf import FPDF
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for page in ("Apples grow in orchards.", "Glaciers carve valleys slowly."):
+        pdf.add_page()
+        pdf.multi_cell(0, 10, page)
+    pdf.output(str(docs / "book.pdf"))
+    (docs / "guide.md").write_text("# Intro\n\nHello there.\n\n## Setup\n\nRun the installer twice.\n")
+    rag = RAG()
+    rag.ingest()
+    glacier = rag.retrieve("glaciers carve valleys", k=1)[0]
+    assert (glacier.source, glacier.page) == ("book.pdf", 2)
+    setup = rag.retrieve("run the installer", k=1)[0]
+    assert (setup.source, setup.section, setup.page) == ("guide.md", "Setup", None)
+
+
+def test_configuration_change_reembeds_everything(seed_docs, mode, monkeypatch):
+    first = RAG().ingest()
+    monkeypatch.setenv("RAG_CHUNK_SIZE", "120")
+    monkeypatch.setenv("RAG_CHUNK_OVERLAP", "20")
+    report = RAG().ingest()
+    assert report.rebuilt and "re-embedded" in report.rebuilt
+    assert report.added == ["hashkey-interview.txt"]
+    assert report.embedded == report.chunks > first.chunks  # smaller chunks, all new, none left from before
+
+
+def test_dry_run_plans_and_touches_nothing(tmp_path, mode):
+    docs = tmp_path / "docs"
+    write_corpus(docs, 3)
+    rag = RAG()
+    rag.ingest()
+    before = snapshot(rag)
+    (docs / "doc00.md").write_text("changed")
+    (docs / "doc02.md").unlink()
+    (docs / "new.txt").write_text("brand new")
+    report = rag.ingest(dry_run=True)
+    assert report.plan_line() == "+1 added ~1 changed -1 removed =1 unchanged"
+    assert snapshot(rag) == before
+
+
+def test_reset_rebuilds(seed_docs, mode):
+    rag = RAG()
+    rag.ingest()
+    report = rag.ingest(reset=True)
+    assert report.added == ["hashkey-interview.txt"] and report.embedded == report.chunks
+
+
+def test_empty_folder_does_not_wipe_the_store(tmp_path, mode):
+    """Pins: pointing ingest at an empty (e.g. unmounted) folder must not delete every stored document."""
+    docs = tmp_path / "docs"
+    write_corpus(docs, 2)
+    rag = RAG()
+    rag.ingest()
+    for f in docs.iterdir():
+        f.unlink()
+    with pytest.raises(RagError, match="refusing to remove all 2 stored documents"):
+        rag.ingest()
+    assert len(snapshot(rag)) > 0
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "ingest.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_bad_inputs_each_get_one_line_and_the_rest_is_ingested(tmp_path, mode):
+    docs = tmp_path / "docs"
+    write_corpus(docs, 2)
+    assert run_cli().returncode == 0
+    (docs / "doc00.md").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 50)  # was fine, now binary
+    (docs / "empty.txt").write_text("")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (docs / "image.txt").write_bytes(bytes(range(256)) * 100)
+    with open(docs / "huge.txt", "wb") as f:  # 50 MB of real text
+        f.write(b"All work and no play makes a dull corpus. " * (50 * 2**20 // 42))
+    (docs / "dangling.txt").symlink_to(docs / "missing-target.txt")
+    (docs / "loop").mkdir()
+    (docs / "loop" / "again").symlink_to(docs / "loop")
+    (docs / "Größe der Datei 香港.txt").write_text("Unicode names work: the harbour is deep.")
+    (docs / "picture.png").write_bytes(b"\x89PNG")
+    result = run_cli()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    expect = {
+        "doc00.md": "binary",
+        "empty.txt": "empty",
+        "broken.pdf": "PDF",
+        "image.txt": "binary",
+        "huge.txt": "too large",
+        "dangling.txt": "cannot read",
+        "loop/again": "symlink loop",
+    }
+    for name, reason in expect.items():
+        hits = [line for line in lines if name in line]
+        assert len(hits) == 1 and reason in hits[0], (name, lines)
+    assert any("picture.png" in line and "skipped" in line for line in lines)
+    rag = RAG()
+    sources = {s for s, *_ in snapshot(rag).values()}
+    # the good new file is in; doc00.md, now unreadable, keeps its previous chunks: nothing stored is lost
+    assert sources == {"doc00.md", "doc01.md", "Größe der Datei 香港.txt"}
+    assert rag.retrieve("how deep is the harbour", k=1)[0].source == "Größe der Datei 香港.txt"
+
+
+def test_cli_usage_and_fatal_errors_exit_2_and_leave_the_store(seed_docs, tmp_path):
+    assert run_cli().returncode == 0
+    before = snapshot(RAG())
+    missing = run_cli("--docs", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "nope" in missing.stderr and "does not exist" in missing.stderr
+    bad = run_cli(env={"RAG_CHUNK_SIZE": "5"})
+    assert bad.returncode == 2 and "chunk_size" in bad.stderr
+    assert run_cli("--no-such-flag").returncode == 2
+    assert snapshot(RAG()) == before
+
+
+def test_dry_run_cli_prints_the_plan(seed_docs):
+    result = run_cli("--dry-run")
+    assert result.returncode == 0
+    assert "+1 added ~0 changed -0 removed =0 unchanged" in result.stdout
+    assert RAG().store.open() is False  # nothing was created
+
+
+def test_second_writer_waits_then_gives_up_with_a_clear_message(seed_docs, tmp_path):
+    rag = RAG()
+    with FileLock(tmp_path / "store" / ".ingest.lock"):
+        result = run_cli(env={"RAG_LOCK_TIMEOUT": "1"})
+    assert result.returncode == 2
+    assert "another ingest is writing" in result.stderr
+    assert rag.store.open() is False
+
+
+def test_two_concurrent_ingests_leave_one_consistent_store(tmp_path):
+    docs = tmp_path / "docs"
+    write_corpus(docs, 10)
+    procs = [
+        subprocess.Popen([sys.executable, str(ROOT / "ingest.py")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sorted("+10 added" in o for o in outs) == [False, True]  # one did the work, the other found it done
+    stored = snapshot(RAG())
+    assert {s for s, *_ in stored.values()} == {f"doc{i:02d}.md" for i in range(10)}

@@ -1,0 +1,477 @@
+"""Tests for rag.loaders: real files of every format, every encoding, every way a file can be bad."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import threading
+import zipfile
+from pathlib import Path
+
+import docx
+import pytest
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import DependencyError
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+from rag import loaders
+from rag.errors import DocumentError
+from rag.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, decode_text, load
+
+LIMIT = 20 * 2**20
+
+
+def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def load_file(tmp_path: Path, name: str, data: bytes | str) -> LoadedDocument:
+    return load(write(tmp_path, name, data), name, LIMIT)
+
+
+def load_error(path: Path, rel: str = "doc", max_bytes: int = LIMIT) -> DocumentError:
+    with pytest.raises(DocumentError) as info:
+        load(path, rel, max_bytes)
+    assert info.value.path == rel
+    assert str(info.value) == f"{rel}: {info.value.reason}"
+    return info.value
+
+
+def make_pdf(
+    pages: list[list[str]], user_password: str | None = None, owner_password: str | None = None
+) -> bytes:
+    """A real PDF whose pages hold the given lines as Helvetica text (pypdf alone, no PDF library)."""
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    font_ref = writer._add_object(font)
+    for lines in pages:
+        page = writer.add_blank_page(612, 792)
+        escaped = (line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines)
+        ops = ["BT /F1 12 Tf 14 TL 72 720 Td", *(f"({line}) Tj T*" for line in escaped), "ET"]
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(ops).encode("latin-1"))
+        page[NameObject("/Contents")] = writer._add_object(stream)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font_ref})}
+        )
+    if user_password is not None or owner_password is not None:
+        writer.encrypt(user_password or "", owner_password, algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_every_supported_suffix_has_a_reader():
+    assert set(loaders._READERS) == SUPPORTED_SUFFIXES
+
+
+# --- plain text -------------------------------------------------------------------------------------
+
+
+def test_txt_is_normalised_into_one_section(tmp_path):
+    doc = load_file(tmp_path, "a.txt", "Line one  \r\nline\ttwo\x07\x1b\rthree\n\n\n\n\nfour\fpage two \n\n")
+    assert doc.text == "Line one\nline\ttwo\nthree\n\nfour\npage two"
+    assert doc.sections == [Section(0, None, None)]
+
+
+def test_uppercase_suffix_and_non_ascii_file_name_load(tmp_path):
+    doc = load_file(tmp_path, "Größe der Datei 香港.TXT", "Grüße aus 香港")
+    assert doc.text == "Grüße aus 香港"
+
+
+# --- markdown ---------------------------------------------------------------------------------------
+
+MARKDOWN = """Intro before any heading.
+
+# Getting started #
+
+Install it.
+
+## Setup
+
+```bash
+# not a heading: a comment in a code block
+pip install rag
+```
+
+###### Deep heading
+Last words.
+"""
+
+
+def test_markdown_sections_start_at_atx_headings(tmp_path):
+    doc = load_file(tmp_path, "guide.md", MARKDOWN)
+    assert doc.text == MARKDOWN.rstrip("\n")  # the markdown itself is kept
+    assert [(s.start, s.heading) for s in doc.sections] == [
+        (0, None),
+        (doc.text.index("# Getting"), "Getting started"),
+        (doc.text.index("## Setup"), "Setup"),
+        (doc.text.index("###### Deep"), "Deep heading"),
+    ]
+    assert doc.locate(doc.text.index("Intro")).heading is None
+    assert doc.locate(doc.text.index("Install it")).heading == "Getting started"
+    assert doc.locate(doc.text.index("pip install")).heading == "Setup"
+    assert doc.locate(len(doc.text)).heading == "Deep heading"
+
+
+def test_markdown_starting_with_a_heading_has_no_empty_first_section(tmp_path):
+    doc = load_file(tmp_path, "notes.markdown", "# Title\nBody\n#hashtag is not a heading")
+    assert doc.sections == [Section(0, None, "Title")]
+
+
+# --- HTML -------------------------------------------------------------------------------------------
+
+HTML = """<!DOCTYPE html>
+<html><head><title>Policy page title</title><style>body { color: red }</style>
+<script>var tracking = "SCRIPT_TEXT";</script></head>
+<body>
+<header>HEADER_TEXT</header>
+<nav><a href="/">NAV_TEXT</a></nav>
+<div role="navigation">ROLE_NAV_TEXT</div>
+<main>
+  <h1>Virtual   assets</h1>
+  <p>First    paragraph
+     spans lines.</p>
+  <p>Second<br>line after a break.</p>
+  <noscript>NOSCRIPT_TEXT</noscript>
+  <form><label>FORM_TEXT</label><input></form>
+  <svg><text>SVG_TEXT</text></svg>
+  <template><p>TEMPLATE_TEXT</p></template>
+  <!-- COMMENT_TEXT -->
+  <h2>Licensing <em>rules</em></h2>
+  <div><div><p>Nested paragraph.</p></div></div>
+  <table><tr><th>Name</th><th>Fee</th></tr><tr><td>Licence</td><td>HK$ 100</td></tr></table>
+  <aside>ASIDE_TEXT</aside>
+</main>
+<footer>FOOTER_TEXT</footer>
+<script>console.log("SCRIPT_TEXT")</script>
+</body></html>
+"""
+
+
+def test_html_keeps_readable_text_and_drops_boilerplate(tmp_path):
+    doc = load_file(tmp_path, "page.html", HTML)
+    for boilerplate in ("SCRIPT", "HEADER", "NAV", "NOSCRIPT", "FORM", "SVG", "TEMPLATE", "ASIDE", "FOOTER"):
+        assert f"{boilerplate}_TEXT" not in doc.text
+    assert "COMMENT_TEXT" not in doc.text and "color: red" not in doc.text
+    assert "Policy page title" not in doc.text
+    assert doc.text == (
+        "Virtual assets\n\nFirst paragraph spans lines.\n\nSecond\nline after a break.\n\n"
+        "Licensing rules\n\nNested paragraph.\n\nName Fee\nLicence HK$ 100"
+    )
+
+
+def test_html_sections_start_at_headings(tmp_path):
+    doc = load_file(tmp_path, "page.htm", "<p>Before.</p><h1>One</h1><p>a</p><h3>Three</h3><p>b</p>")
+    assert doc.text == "Before.\n\nOne\n\na\n\nThree\n\nb"
+    assert doc.sections == [Section(0), Section(9, None, "One"), Section(17, None, "Three")]
+    assert doc.locate(doc.text.index("b")).heading == "Three"
+    assert doc.locate(doc.text.index("a")).heading == "One"
+
+
+@pytest.mark.parametrize(
+    "head, encoding",
+    [
+        ('<meta charset="gbk">', "gbk"),
+        ("<meta http-equiv='Content-Type' content='text/html; charset=GB2312'>", "gb18030"),
+        ('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">', "cp1252"),
+        ("", "cp1252"),  # no declaration: decode_text guesses
+    ],
+)
+def test_html_is_decoded_by_its_meta_charset(tmp_path, head, encoding):
+    body = "香港是国际金融中心" if encoding.startswith("gb") else "Le café “spécial” coûte 5 €"
+    data = f"<html><head>{head}</head><body><p>{body}</p></body></html>".encode(encoding)
+    assert load_file(tmp_path, "page.html", data).text == body
+
+
+def test_html_with_a_utf16_bom_is_decoded(tmp_path):
+    assert load_file(tmp_path, "page.html", "<p>Zürich 香港</p>".encode("utf-16")).text == "Zürich 香港"
+
+
+def test_html_without_readable_text_has_no_text(tmp_path):
+    assert load_error(write(tmp_path, "a.html", "<script>x=1</script><nav>menu</nav>")).reason == "no text"
+
+
+# --- PDF --------------------------------------------------------------------------------------------
+
+
+def test_pdf_pages_become_sections_with_page_numbers(tmp_path):
+    pages = [["Page one text", "second line"], [], ["Page three (final)"]]
+    doc = load_file(tmp_path, "report.pdf", make_pdf(pages))
+    assert doc.text == "Page one text\nsecond line\n\nPage three (final)"
+    assert doc.sections == [Section(0, 1, None), Section(doc.text.index("Page three"), 3, None)]
+    assert doc.locate(doc.text.index("second")).page == 1
+    assert doc.locate(doc.text.index("final")).page == 3
+
+
+def test_pdf_locked_for_editing_only_opens(tmp_path):
+    data = make_pdf([["Readable by anyone"]], owner_password="owner")
+    assert PdfReader(io.BytesIO(data)).is_encrypted
+    assert load_file(tmp_path, "locked.pdf", data).text == "Readable by anyone"
+
+
+def test_pdf_needing_a_password_is_refused(tmp_path):
+    path = write(tmp_path, "secret.pdf", make_pdf([["Secret"]], user_password="pw"))
+    assert load_error(path).reason == "encrypted PDF, a password is needed to open it"
+
+
+def test_pdf_that_cannot_be_decrypted_says_why(tmp_path, monkeypatch):
+    def decrypt(self, password):
+        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+    monkeypatch.setattr(PdfReader, "decrypt", decrypt)
+    path = write(tmp_path, "aes.pdf", make_pdf([["Secret"]], user_password="pw"))
+    assert load_error(path).reason == (
+        "encrypted PDF, cannot decrypt (cryptography>=3.1 is required for AES algorithm)"
+    )
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"just some text", "not a valid PDF (no %PDF header)"),
+        (b"%PDF-1.7\n\x93garbage without objects", "not a valid PDF ("),
+        (make_pdf([["Cut short"]])[:300], "not a valid PDF ("),
+    ],
+)
+def test_corrupt_pdf_is_not_a_valid_pdf(tmp_path, data, reason):
+    assert load_error(write(tmp_path, "bad.pdf", data)).reason.startswith(reason)
+
+
+def test_pdf_without_text_is_reported_as_scanned(tmp_path):
+    path = write(tmp_path, "scan.pdf", make_pdf([[], []]))
+    assert load_error(path).reason == "no extractable text (scanned PDF?)"
+
+
+# --- DOCX -------------------------------------------------------------------------------------------
+
+
+def test_docx_paragraphs_tables_and_headings_in_order(tmp_path):
+    document = docx.Document()
+    document.add_paragraph("Preface.")
+    document.add_heading("Annual report", 0)  # the Title style
+    document.add_paragraph("Summary paragraph.")
+    document.add_heading("Fees", 1)
+    table = document.add_table(rows=2, cols=3)
+    table.cell(0, 0).merge(table.cell(0, 1)).text = "Item"
+    table.cell(0, 2).text = "Cost"
+    for cell, text in zip(table.rows[1].cells, ["Licence", "annual", "HK$ 100"], strict=True):
+        cell.text = text
+    document.add_paragraph("")
+    document.add_heading("Notes   on fees", 3)
+    document.add_paragraph("After the table.")
+    document.save(tmp_path / "report.docx")
+
+    doc = load(tmp_path / "report.docx", "report.docx", LIMIT)
+    assert doc.text == (
+        "Preface.\n\nAnnual report\n\nSummary paragraph.\n\nFees\n\nItem | Cost\nLicence | annual | HK$ 100"
+        "\n\nNotes   on fees\n\nAfter the table."
+    )
+    assert [s.heading for s in doc.sections] == [None, "Annual report", "Fees", "Notes on fees"]
+    assert [s.start for s in doc.sections] == [0, 10, doc.text.index("Fees"), doc.text.index("Notes")]
+    assert doc.locate(doc.text.index("HK$")).heading == "Fees"
+    assert doc.locate(doc.text.index("After")).heading == "Notes on fees"
+
+
+@pytest.mark.parametrize("kind", ["not a zip", "a zip without a document"])
+def test_corrupt_docx_is_refused(tmp_path, kind):
+    data = b"PK\x03\x04 broken zip" * 10
+    if kind != "not a zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("hello.txt", "not word")
+        data = buffer.getvalue()
+    assert load_error(write(tmp_path, "bad.docx", data)).reason.startswith("not a valid .docx file (")
+
+
+def test_docx_without_text_has_no_text(tmp_path):
+    document = docx.Document()
+    document.add_paragraph("   ")
+    document.save(tmp_path / "blank.docx")
+    assert load_error(tmp_path / "blank.docx").reason == "no text"
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+FRENCH = "Café crème à Zürich"
+GERMAN = "Die Größe der Datei ist übermäßig. Grüße aus München, sagt Jürgen – 5 € für den Kaffee."
+CHINESE = "香港是一个国际金融中心，虚拟资产政策宣言"
+CHINESE_PARAGRAPH = (
+    "香港是一个国际金融中心。政府于二零二二年发表虚拟资产政策宣言，阐明发展香港虚拟资产行业的政策立场和方针，"
+    "并致力与全球虚拟资产业界携手推动金融创新。"
+)
+BOMS = {
+    "utf-16-le": b"\xff\xfe",
+    "utf-16-be": b"\xfe\xff",
+    "utf-32-le": b"\xff\xfe\x00\x00",
+    "utf-32-be": b"\x00\x00\xfe\xff",
+}
+
+
+@pytest.mark.parametrize(
+    "text, encoding",
+    [
+        (GERMAN + CHINESE, "utf-8"),
+        (GERMAN + CHINESE, "utf-8-sig"),
+        *((GERMAN + CHINESE, encoding) for encoding in BOMS),
+        (FRENCH, "latin-1"),
+        (FRENCH, "cp1252"),
+        (GERMAN, "cp1252"),
+        ("He said “it’s naïve” — déjà vu…", "cp1252"),
+        ("El niño comió jamón y la señora bebió café en la estación.", "latin-1"),
+        (CHINESE, "gbk"),
+        (CHINESE, "gb18030"),
+        (CHINESE_PARAGRAPH, "gbk"),
+        (CHINESE_PARAGRAPH, "gb18030"),
+        ("Привет, как дела? Это короткий текст на русском языке.", "cp1251"),
+    ],
+)
+def test_decode_text_decodes_without_mangling(text, encoding):
+    data = BOMS.get(encoding, b"") + text.encode(encoding)
+    assert decode_text(data) == text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "gb18030", "cp1252"])
+def test_txt_files_in_legacy_encodings_load(tmp_path, encoding):
+    text = "Größe: 5 €" if encoding == "cp1252" else CHINESE
+    assert load_file(tmp_path, "legacy.txt", f"{text}\r\n".encode(encoding)).text == text
+
+
+def test_decode_text_never_fails():
+    assert decode_text(bytes(range(256))) == bytes(range(256)).decode("latin-1")
+
+
+# --- bad input --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("empty.txt", b""),
+        ("spaces.md", b"  \n\t\r\n  "),
+        ("bom.txt", "   \n ".encode("utf-16")),
+        ("empty.pdf", b""),
+        ("blank.html", b"\n\n"),
+    ],
+)
+def test_empty_or_whitespace_file_is_empty(tmp_path, name, data):
+    assert load_error(write(tmp_path, name, data)).reason == "empty file"
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        PNG + bytes(200),
+        b"text with a NUL\x00 byte in it",
+        random.Random(7).randbytes(4000).replace(b"\x00", b"\x01"),  # no NUL, mostly not text
+    ],
+)
+def test_binary_content_in_a_text_file_is_refused(tmp_path, data):
+    assert load_error(write(tmp_path, "picture.txt", data)).reason == "binary content, not text"
+
+
+def test_too_large_file_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "huge.txt"
+    with path.open("wb") as f:
+        f.truncate(50 * 2**20)  # sparse: 50 MB on paper, nothing on disk
+    monkeypatch.setattr(Path, "open", lambda *args, **kwargs: pytest.fail("read a file that is too large"))
+    assert load_error(path, max_bytes=20 * 2**20).reason == "too large (50.0 MB > limit 20.0 MB)"
+
+
+def test_too_large_small_file_names_exact_sizes(tmp_path):
+    path = write(tmp_path, "a.md", "x" * 1001)
+    assert load_error(path, max_bytes=1000).reason == "too large (1001 bytes > limit 1000 bytes)"
+    assert load(path, "a.md", 1001).text == "x" * 1001
+
+
+def test_unreadable_file_gives_the_os_reason(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    path = write(tmp_path, "private.txt", "secret")
+    monkeypatch.setattr(Path, "open", refuse)
+    assert load_error(path).reason == "cannot read: Permission denied"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_file_without_read_permission_cannot_be_read(tmp_path):
+    path = write(tmp_path, "private.txt", "secret")
+    path.chmod(0)
+    assert load_error(path).reason == "cannot read: Permission denied"
+
+
+def test_dangling_symlink_cannot_be_read(tmp_path):
+    (tmp_path / "link.txt").symlink_to(tmp_path / "gone.txt")
+    assert (
+        load_error(tmp_path / "link.txt").reason
+        == "cannot read: No such file or directory (a broken symlink)"
+    )
+
+
+def test_missing_file_cannot_be_read(tmp_path):
+    assert load_error(tmp_path / "gone.pdf").reason == "cannot read: No such file or directory"
+
+
+def test_directory_cannot_be_read(tmp_path):
+    (tmp_path / "folder.md").mkdir()
+    assert load_error(tmp_path / "folder.md").reason == "cannot read: is a directory"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    """Opening a FIFO for reading blocks until a writer appears; the loader must never open one."""
+    os.mkfifo(tmp_path / "pipe.txt")
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(load_error(tmp_path / "pipe.txt")), daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "load() blocked on a FIFO"
+    assert errors[0].reason == "cannot read: not a regular file (a FIFO, socket or device)"
+
+
+@pytest.mark.parametrize(
+    "name, suffix", [("photo.xyz", "'.xyz'"), ("archive.tar.GZ", "'.gz'"), ("README", "")]
+)
+def test_unsupported_file_type(tmp_path, name, suffix):
+    reason = load_error(write(tmp_path, name, "text")).reason
+    assert reason == f"unsupported file type {suffix}".rstrip()
+
+
+def test_error_names_the_relative_path(tmp_path):
+    error = load_error(
+        write(tmp_path, "Größe der Datei 香港.txt", b""), rel="sub dir/Größe der Datei 香港.txt"
+    )
+    assert str(error) == "sub dir/Größe der Datei 香港.txt: empty file"
+
+
+# --- LoadedDocument ---------------------------------------------------------------------------------
+
+
+def test_locate_finds_the_section_around_an_offset():
+    doc = LoadedDocument("aaaa\n\nbbbb", [Section(0, 1), Section(6, 2)])
+    assert [doc.locate(i).page for i in (0, 5, 6, 9, 10)] == [1, 1, 2, 2, 2]
+    with pytest.raises(ValueError, match=r"offset \(11\) is outside the text \(0..10\)"):
+        doc.locate(11)
+    with pytest.raises(ValueError, match="outside"):
+        doc.locate(-1)
+
+
+def test_sections_must_start_at_zero():
+    with pytest.raises(ValueError, match="first section must start at 0"):
+        LoadedDocument("text", [Section(2)])
+    with pytest.raises(ValueError):
+        LoadedDocument("text", [])
