@@ -114,7 +114,7 @@ _BOMS += ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  # "## Setup ##" -> "Setup"
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
-_WESTERN = ["cp1252", "cp1250", "cp1254", "cp1257", "iso8859_15", "mac_roman"]  # Latin-script code pages
+_ONE_BYTE = ["cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257"]  # the Windows code pages
 
 
 def _read_text(data: bytes, rel: str) -> LoadedDocument:
@@ -174,14 +174,20 @@ def decode_text(data: bytes) -> str:
 
 
 def _guess_encoding(data: bytes) -> str | None:
+    # Text in a one-byte code page has lone high bytes between ASCII ones ("Z\xfcrich", "it\x92s"); when
+    # most are lone, ask the detector about those code pages first, so it cannot read "Zürich" as Chinese.
+    runs = _HIGH_BYTES.findall(data[:65536])
+    one_byte = sum(len(run) == 1 for run in runs) * 2 >= len(runs)
+    for candidates in [_ONE_BYTE, None] if one_byte else [None]:
+        if (text := _detect(data, candidates)) is not None:
+            return text
+    return None
+
+
+def _detect(data: bytes, candidates: list[str] | None) -> str | None:
     from charset_normalizer import from_bytes
 
-    # Latin text in a legacy code page has lone high bytes between ASCII ones ("Z\xfcrich", "it\x92s");
-    # CJK, Cyrillic and Greek text has runs of them. Told which kind it is, the detector stops reading a
-    # short "Zürich" as Chinese.
-    runs = _HIGH_BYTES.findall(data[:65536])
-    western = sum(len(run) == 1 for run in runs) * 2 >= len(runs)
-    matches = from_bytes(data, cp_isolation=_WESTERN if western else None)
+    matches = from_bytes(data, cp_isolation=candidates)
     best = matches.best()
     if best is None or best.chaos > 0.1:
         return None

@@ -73,3 +73,76 @@ class IngestReport:
         if not self.dry_run:
             line += f", {self.embedded} embedded in {self.seconds:.1f}s"
         return line
+
+
+@dataclass
+class Citation:
+    """The evidence behind one ``[n]`` marker of an answer.
+
+    Attributes:
+        n: the marker number as it appears in the answer text.
+        source, page, section: where the passage is (see `Passage.location`).
+        text: the whole retrieved passage.
+        quote: the sentence of the passage that supports the answer sentence(s) citing it.
+        score: how strongly the quote supports the cited sentence (0..1).
+        start, end: offsets of the passage in the document's text; quote_start/quote_end of the quote.
+    """
+
+    n: int
+    source: str
+    text: str
+    quote: str
+    score: float
+    page: int | None = None
+    section: str | None = None
+    start: int = 0
+    end: int = 0
+    quote_start: int = 0
+    quote_end: int = 0
+    passage_id: str = ""
+
+    @property
+    def location(self) -> str:
+        return Passage(self.text, self.source, 0.0, self.page, self.section).location
+
+
+@dataclass
+class Sentence:
+    """One sentence of an answer and whether its citations were verified to support it."""
+
+    text: str
+    citations: list[int]
+    supported: bool
+    support: float = 0.0
+
+
+@dataclass
+class Answer:
+    """An answer whose every sentence cites a retrieved passage, or an honest "not in the documents".
+
+    ``text`` carries inline markers ``[1]``; sentences that could not be verified are marked
+    ``[unverified]`` rather than shown as sourced. ``answered`` is False when rag abstained.
+    """
+
+    question: str
+    text: str
+    citations: list[Citation]
+    answered: bool
+    sentences: list[Sentence] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # everything retrieved, cited or not
+    query: str = ""  # the standalone question actually searched (differs from `question` in a chat)
+    backend: str = "extractive"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        """The answer with its citations as footnotes, e.g. for Jupyter or a chat window."""
+        lines = [self.text, ""]
+        for c in self.citations:
+            lines.append(f"[{c.n}] **{c.location}** — “{c.quote}”")
+        return "\n".join(lines).strip()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_markdown()
