@@ -11,12 +11,15 @@ import logging
 from .config import Settings
 from .engine import RAG, DocumentInfo
 from .errors import BackendError, DocumentError, NotIngestedError, RagError, StoreError, StoreLockedError
-from .types import IngestReport, Passage
+from .types import Answer, Citation, IngestReport, Passage, Sentence
 
 __all__ = [
     "RAG",
     "Settings",
     "Passage",
+    "Answer",
+    "Citation",
+    "Sentence",
     "IngestReport",
     "DocumentInfo",
     "RagError",

@@ -47,8 +47,14 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
-def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]``, whitespace trimmed.
+
+    Example:
+        >>> split_sentences("One. Two!\\n\\nThree")
+        [(0, 4), (5, 9), (11, 16)]
+    """
+    end = len(text) if end is None else end
     spans, pos = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
         spans.append((pos, m.start()))
@@ -112,7 +118,7 @@ class Chunker:
         return chunks
 
     def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
-        spans = _sentences(text, start, end)
+        spans = split_sentences(text, start, end)
         if not spans:
             return []
         counts = self.count_tokens([text[s:e] for s, e in spans])
@@ -122,7 +128,9 @@ class Chunker:
                 units.append((*span, n))
                 continue
             parts = _split_long(text, span, n, self.chunk_size)
-            units += [(s, e, c) for (s, e), c in zip(parts, self.count_tokens([text[s:e] for s, e in parts]))]
+            units += [
+                (s, e, c) for (s, e), c in zip(parts, self.count_tokens([text[s:e] for s, e in parts]), strict=False)
+            ]
         windows, i = [], 0
         while i < len(units):
             j, total = i, 0

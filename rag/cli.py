@@ -21,8 +21,9 @@ def overrides(args: argparse.Namespace, *names: str) -> dict:
 def one_line(exc: Exception) -> str:
     """``RAG_CHUNK_SIZE=5`` -> ``chunk_size: Input should be greater than or equal to 32 (got 5)``."""
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']} (got {e.get('input')!r})"
-                         for e in exc.errors())
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+        )
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

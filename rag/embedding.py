@@ -6,6 +6,7 @@ from a model hub (``HF_HUB_OFFLINE=1`` is set before sentence-transformers is im
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -52,6 +53,25 @@ def resolve_model_path(name: str) -> Path:
     return path
 
 
+SMALL_BATCH = 32
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Run torch with ``n`` intra-op threads inside the block (None: leave as is)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Embedder:
     """Turns texts into unit-length vectors. The model loads on the first call, not at construction.
 
@@ -93,12 +113,15 @@ class Embedder:
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed documents in batches using every core. Returns float32, shape (n, dim), rows of norm 1."""
+        """Embed texts in batches. Returns float32, shape (n, dim), rows of norm 1."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        ).astype(np.float32, copy=False)
+        # A few short texts are too small to split across cores (see embed_query); big batches use them all.
+        with _threads(1 if len(texts) < SMALL_BATCH else None):
+            vectors = self.model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+        return vectors.astype(np.float32, copy=False)
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one short query, shape (dim,).
@@ -106,14 +129,7 @@ class Embedder:
         One thread is faster here: a 10-token query is too small to split, and a second OpenMP thread
         spin-waiting for a busy core made a query cost ~490 ms instead of ~10 ms on this 2-core machine.
         """
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0]
-        finally:
-            torch.set_num_threads(threads)
+        return self.embed([text])[0]
 
     @property
     def dim(self) -> int:

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .answer import NOT_FOUND, Answerer, build_messages, stream_deltas
 from .config import Settings
+from .conversation import History, condense
 from .embedding import Embedder
-from .errors import NotIngestedError
+from .errors import NotIngestedError, RagError
 from .ingest import Ingestor, Progress
 from .keyword import KeywordIndex
+from .llm import LLM, make_llm
 from .retrieve import Retrieval, Retriever
 from .store import Store
-from .types import IngestReport, Passage
+from .types import Answer, IngestReport, Passage
 
 VERSION_CHECK_SECONDS = 2.0  # how stale the keyword index may be when another process ingests
 
@@ -51,6 +55,7 @@ class RAG:
         self.settings = settings
         self.embedder = Embedder(settings.embed_model, settings.embed_batch_size)
         self._store: Store | None = None
+        self._llm: LLM | None = None
         self._keyword: KeywordIndex | None = None
         self._checked_at = 0.0
         self._lock = threading.RLock()
@@ -101,7 +106,11 @@ class RAG:
         """Every ingested document with its chunk count and ingest time, by path."""
         self.store.open()
         return sorted(
-            (DocumentInfo(r.source, r.chunks, r.ingested_at) for r in self.store.ledger().values() if r.state == "done"),
+            (
+                DocumentInfo(r.source, r.chunks, r.ingested_at)
+                for r in self.store.ledger().values()
+                if r.state == "done"
+            ),
             key=lambda d: d.source,
         )
 
@@ -122,3 +131,76 @@ class RAG:
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
         """The ``k`` passages most relevant to ``question``, best first."""
         return self.search(question, k).passages
+
+    # --- answering -----------------------------------------------------------------------------------
+    @property
+    def llm(self) -> LLM | None:
+        """The generation backend of ``settings.llm``; None for the extractive default."""
+        if self._llm is None and self.settings.llm != "extractive":
+            self._llm = make_llm(self.settings)
+        return self._llm
+
+    def answerer(self) -> Answerer:
+        return Answerer(self.embedder.embed, self.keyword_index().idf, self.settings.abstain_threshold)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer ``question`` from the documents, every sentence citing a passage that supports it.
+
+        Example:
+            >>> a = rag.ask("When did Hong Kong issue its virtual asset policy statement?")  # doctest: +SKIP
+            >>> a.answered, a.citations[0].source  # doctest: +SKIP
+            (True, 'hashkey-interview.txt')
+        """
+        return _last(self.stream(question, k=k))
+
+    def chat(self, message: str, history: History | None = None, k: int | None = None) -> Answer:
+        """Like `ask`, but a follow-up ("and in Europe?") is first made standalone using ``history``
+        (Gradio's messages format, or (user, assistant) pairs)."""
+        return _last(self.stream(message, history=history, k=k))
+
+    def stream(self, question: str, history: History | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is written (str deltas), then the verified `Answer` last.
+
+        The final text can differ from the streamed one: sentences that fail verification are marked
+        ``[unverified]`` and citation numbers are those of the checked citations.
+        """
+        question = (question or "").strip()
+        if not question:
+            raise RagError("the question is empty")
+        started = time.perf_counter()
+        query = condense(question, history, self.llm) if history else question
+        retrieval = self.search(query, k)
+        answerer = self.answerer()
+        vector = retrieval.vector if retrieval.vector is not None else self.embedder.embed_query(query)
+        t = time.perf_counter()
+        if self.llm is None:
+            answer = answerer.extract(query, retrieval.passages, vector)
+            yield from stream_deltas(answer)
+        else:
+            draft = []
+            for delta in self.llm.stream(build_messages(query, retrieval.passages), max_tokens=200):
+                draft.append(delta)
+                yield delta
+            answer = answerer.verify(query, "".join(draft), retrieval.passages)
+            answer.backend = self.llm.name
+            if not answer.answered:  # the model found nothing checkable: fall back to quoting
+                answer = answerer.extract(query, retrieval.passages, vector)
+                answer.backend = f"{self.llm.name}, extractive fallback"
+        answer.question, answer.query = question, query
+        answer.timings = {
+            **retrieval.timings,
+            "answer_ms": (time.perf_counter() - t) * 1000,
+            "total_ms": (time.perf_counter() - started) * 1000,
+        }
+        yield answer
+
+
+def _last(events: Iterator[str | Answer]) -> Answer:
+    answer = None
+    for answer in events:  # noqa: B007 - the generator's last item is the answer
+        pass
+    assert isinstance(answer, Answer)
+    return answer
+
+
+__all__ = ["RAG", "DocumentInfo", "NOT_FOUND"]

@@ -14,9 +14,11 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,27 +31,42 @@ _STOPWORDS = frozenset(
 )
 
 
+def _stem(t: str) -> str:
+    """A crude suffix stripper, so "issued" meets "issue" and "licenses" meets "license"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(t) > len(suffix) + 3 and t.endswith(suffix):
+            return t[: -len(suffix)]
+    return t
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without English stop words: ``"The Cat's hat"`` -> ``['cat', 'hat']``."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
+    """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``."""
+    return [_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
 
 
 class KeywordIndex:
     """BM25 (bm25s) over chunk texts, keyed by chunk id."""
 
-    def __init__(self, retriever, ids: list[str], version: int):
+    def __init__(self, retriever, ids: list[str], version: int, doc_freq: dict[str, int] | None = None):
         self._bm25 = retriever
         self.ids = ids
         self.version = version
+        self.doc_freq = doc_freq or {}  # chunks each word appears in: how rare a word is, for the answerer
+
+    def idf(self, word: str) -> float:
+        """BM25's idf, ``log(1 + (N - df + 0.5) / (df + 0.5))``; a word never seen counts as rarest."""
+        df = self.doc_freq.get(word, 0)
+        return math.log(1 + (len(self.ids) - df + 0.5) / (df + 0.5))
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], version: int) -> KeywordIndex:
         import bm25s
 
         bm25 = bm25s.BM25()
+        tokens = [tokenize(t) or ["\x00"] for t in texts]
         if ids:
-            bm25.index([tokenize(t) or ["\x00"] for t in texts], show_progress=False)
-        return cls(bm25, list(ids), version)
+            bm25.index(tokens, show_progress=False)
+        return cls(bm25, list(ids), version, dict(Counter(w for ts in tokens for w in set(ts))))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best chunks for ``query``: (id, BM25 score), best first, zero scores left out."""
@@ -70,7 +87,8 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self.ids:
             self._bm25.save(str(tmp), show_progress=False)
-        (tmp / "ids.json").write_text(json.dumps({"version": self.version, "ids": self.ids}))
+        meta = {"version": self.version, "ids": self.ids, "doc_freq": self.doc_freq}
+        (tmp / "ids.json").write_text(json.dumps(meta))
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
@@ -88,4 +106,4 @@ class KeywordIndex:
             bm25 = bm25s.BM25.load(str(folder), show_progress=False) if meta["ids"] else bm25s.BM25()
         except (OSError, ValueError, KeyError):
             return None
-        return cls(bm25, meta["ids"], int(meta["version"]))
+        return cls(bm25, meta["ids"], int(meta["version"]), meta.get("doc_freq"))

@@ -134,9 +134,7 @@ class _Backend:
         try:
             return reply["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
-            raise self._fail(
-                f"sent a malformed response (no choices[0].message): {_snippet(reply)}"
-            ) from None
+            raise self._fail(f"sent a malformed response (no choices[0].message): {_snippet(reply)}") from None
 
     def _delta(self, chunk: Any) -> str:
         """``choices[0].delta.content`` of an OpenAI-shaped stream chunk; "" for role/usage/finish chunks."""
@@ -166,9 +164,7 @@ class LocalLLM(_Backend):
         n_threads: CPU threads; by default every core this process may use.
     """
 
-    def __init__(
-        self, model_path: str | Path | None = None, *, n_ctx: int = 2048, n_threads: int | None = None
-    ):
+    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = 2048, n_threads: int | None = None):
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _usable_cpus()
@@ -352,9 +348,7 @@ class OllamaLLM(_HTTPBackend):
 
     kind = "ollama"
 
-    def __init__(
-        self, model: str, *, base_url: str = OLLAMA_URL, api_key: str | None = None, timeout: float = 120.0
-    ):
+    def __init__(self, model: str, *, base_url: str = OLLAMA_URL, api_key: str | None = None, timeout: float = 120.0):
         super().__init__(model, base_url=base_url, api_key=api_key, timeout=timeout)
 
     def _complete(self, request: dict[str, Any]) -> str:

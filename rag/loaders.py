@@ -358,9 +358,7 @@ class _Builder:
         self.sections: list[Section] = []
         self.length = 0
 
-    def add(
-        self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False
-    ) -> None:
+    def add(self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False) -> None:
         if not (text := _clean(text)):
             return
         start = self.length + 2 if self.parts else 0

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .config import Settings
 from .embedding import Embedder
 from .keyword import KeywordIndex
@@ -28,6 +30,7 @@ class Retrieval:
     query: str
     passages: list[Passage]
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    vector: np.ndarray | None = None  # the query's embedding, when dense retrieval ran
 
 
 def to_passage(cid: str, meta: dict, text: str, score: float) -> Passage:
@@ -65,6 +68,7 @@ class Retriever:
         n = max(self.settings.candidates, k)
         timings: dict[str, float] = {}
         found: dict[str, Passage] = {}
+        vector = None
 
         t = time.perf_counter()
         if fusion in ("rrf", "dense"):
@@ -99,4 +103,4 @@ class Retriever:
                 p.scores["rerank"] = p.score = float(s)
             ranked = sorted(pool, key=lambda p: (-p.score, p.id))
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
-        return Retrieval(query, ranked[:k], timings)
+        return Retrieval(query, ranked[:k], timings, vector)

@@ -190,17 +190,17 @@ class Store:
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float, dict, str]]:
         """Nearest chunks: (id, cosine similarity, metadata, text), best first."""
-        res = self.chunks.query(
-            query_embeddings=[vector], n_results=n, include=["metadatas", "documents", "distances"]
-        )
+        res = self.chunks.query(query_embeddings=[vector], n_results=n, include=["metadatas", "documents", "distances"])
         return [
             (i, 1.0 - d, m, t)
-            for i, d, m, t in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0])
+            for i, d, m, t in zip(
+                res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0], strict=False
+            )
         ]
 
     def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
         res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
-        return {i: (m, t) for i, m, t in zip(res["ids"], res["metadatas"], res["documents"])}
+        return {i: (m, t) for i, m, t in zip(res["ids"], res["metadatas"], res["documents"], strict=False)}
 
 
 def now() -> float:

@@ -1,0 +1,75 @@
+"""Follow-ups -> standalone questions, so that retrieval sees what the person means.
+
+With a language model backend the model rewrites the question. Without one (the extractive default) a
+rule covers the common shapes::
+
+    "How many licences were granted in Hong Kong?" + "and in Singapore?"
+        -> "How many licences were granted in Singapore?"       (same preposition: the phrase is swapped)
+    "Who regulates virtual assets?" + "what does it require?"
+        -> "Who regulates virtual assets? what does it require?" (a pronoun: the question is carried along)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .keyword import tokenize
+
+_LEAD = re.compile(r"^\s*(and|or|but|also|so|then|what about|how about)\b[\s,]*", re.IGNORECASE)
+_PREPOSITION = re.compile(r"^(in|on|at|for|from|to|by|during|with|about|under|before|after)\s+(.+)$", re.IGNORECASE)
+_REFERS_BACK = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|him|there|the same)\b", re.IGNORECASE
+)
+
+History = Sequence[dict] | Sequence[Sequence[str]]
+
+REWRITE_PROMPT = (
+    "Rewrite the last user message as one standalone question that can be understood without the "
+    "conversation. Reply with the question only."
+)
+
+
+def user_turns(history: History | None) -> list[str]:
+    """The user's messages, from Gradio's messages format or (user, assistant) pairs."""
+    out = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            if turn.get("role") == "user" and isinstance(turn.get("content"), str):
+                out.append(turn["content"])
+        elif turn and turn[0]:
+            out.append(str(turn[0]))
+    return out
+
+
+def is_follow_up(message: str) -> bool:
+    return bool(_LEAD.match(message) or _REFERS_BACK.search(message) or len(tokenize(message)) <= 1)
+
+
+def condense(message: str, history: History | None, llm=None) -> str:
+    """A standalone version of ``message`` given the conversation ``history``."""
+    previous = user_turns(history)
+    if not previous or not is_follow_up(message):
+        return message
+    last = previous[-1]
+    if llm is not None:
+        convo = "\n".join(f"User: {q}" for q in previous[-3:]) + f"\nUser: {message}"
+        try:
+            rewritten = llm.complete(
+                [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": convo}], max_tokens=60
+            ).strip()
+        except Exception:  # a rewrite is a nicety: fall back to the rule below
+            rewritten = ""
+        if 0 < len(rewritten) < 300 and "\n" not in rewritten:
+            return rewritten
+    rest = _LEAD.sub("", message).strip().rstrip("?").strip()
+    swap = _PREPOSITION.match(rest)
+    if swap:
+        prep = swap.group(1).lower()
+        # the last "<prep> <phrase>" of the previous question, up to punctuation: "in Hong Kong"
+        pattern = re.compile(rf"\b{prep}\s+[^,.;:?!]+", re.IGNORECASE)
+        matches = list(pattern.finditer(last))
+        if matches:
+            m = matches[-1]
+            return last[: m.start()] + rest + last[m.end() :]
+    return f"{last} {message}"

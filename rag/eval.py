@@ -1,0 +1,330 @@
+"""Question sets -> retrieval and answer metrics, for the default settings beside single-retriever baselines.
+
+A question set (see ``eval/README.md``) names its corpus folder; the corpus is ingested into its own store
+under ``--stores`` (incremental, so a rerun only re-reads the files), then every question is asked of each
+configuration: ``default`` (the project's settings), ``bm25`` and ``dense`` (one retriever alone) and
+optionally ``rerank``.
+
+Definitions, over the answerable questions unless said otherwise:
+
+* **relevant passage**: its text contains any ``evidence`` phrase, both lower-cased with whitespace
+  collapsed. **hit@k**: a relevant passage is in the top k. **MRR@10**: mean of 1/rank of the first
+  relevant passage (0 past 10). **nDCG@10**: binary gains, ``DCG = sum(rel_i / log2(i + 1))`` over the top
+  10, divided by the ideal DCG of ``min(10, R)`` relevant passages, R = relevant chunks in the whole store.
+* **fact match**: a text contains a ``fact`` (case-insensitive, whitespace collapsed) that is not part of a
+  longer word or number: the fact ``6`` matches "six (6) consoles" but not "26" or "6th".
+* **answer accuracy**: answered, and the answer text matches a fact. **citation precision**: of all
+  citations of answered answerable questions pooled (micro-average), the share whose passage text is
+  relevant or matches a fact. **abstention accuracy**: share of unanswerable questions with
+  ``answered == False``; **false abstentions** / **false answers** count the two ways to get that wrong.
+
+Example:
+    python -m rag.eval eval/seeds.json --report-dir docs/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .engine import RAG
+
+CONFIGS = {"default": {}, "bm25": {"fusion": "bm25"}, "dense": {"fusion": "dense"}, "rerank": {"rerank": True}}
+DEPTH = 10  # passages retrieved per question: enough for hit@10, MRR@10 and nDCG@10
+
+
+# --- matching and metrics (pure functions) ---------------------------------------------------------
+def normalize(text: str) -> str:
+    """``"  Foo\\n  Bar "`` -> ``"foo bar"``: lower case, runs of whitespace made one space."""
+    return " ".join(text.lower().split())
+
+
+def is_relevant(text: str, evidence: list[str]) -> bool:
+    """True when ``text`` contains any evidence phrase (case-insensitive, whitespace collapsed)."""
+    text = normalize(text)
+    return any(normalize(e) in text for e in evidence if e.strip())
+
+
+def has_fact(text: str, facts: list[str]) -> bool:
+    """True when ``text`` contains any fact, not glued to a longer word: ``"6"`` is in "six (6)", not in "26"."""
+    text = normalize(text)
+    for fact in map(normalize, facts):
+        if fact:
+            left = r"(?<!\w)" if fact[0].isalnum() else ""
+            right = r"(?!\w)" if fact[-1].isalnum() else ""
+            if re.search(left + re.escape(fact) + right, text):
+                return True
+    return False
+
+
+def first_rank(relevances: list[bool]) -> int | None:
+    """1-based rank of the first relevant passage: ``[False, True]`` -> 2; none -> None."""
+    return next((i for i, r in enumerate(relevances, 1) if r), None)
+
+
+def hit_at(rank: int | None, k: int) -> float:
+    return float(rank is not None and rank <= k)
+
+
+def reciprocal_rank(rank: int | None, k: int = DEPTH) -> float:
+    return 1.0 / rank if rank is not None and rank <= k else 0.0
+
+
+def ndcg_at(relevances: list[bool], n_relevant: int, k: int = DEPTH) -> float:
+    """Binary nDCG@k: ``[False, True]`` with 1 relevant in the store -> (1/log2 3) / (1/log2 2) = 0.631."""
+    dcg = sum(1 / math.log2(i + 1) for i, r in enumerate(relevances[:k], 1) if r)
+    ideal = sum(1 / math.log2(i + 1) for i in range(1, min(k, max(n_relevant, sum(relevances[:k]))) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))} if ms else {}
+
+
+def score_answer(answer, q: dict) -> dict:
+    """One `Answer` against one question: answered, correct, and its citations that hold evidence."""
+    ok = [is_relevant(c.text, q["evidence"]) or has_fact(c.text, q["facts"]) for c in answer.citations]
+    return {
+        "answered": bool(answer.answered),
+        "correct": bool(answer.answered and q["answerable"] and has_fact(answer.text, q["facts"])),
+        "citations": len(ok),
+        "citations_ok": sum(ok),
+        "text": answer.text,
+    }
+
+
+def answer_metrics(rows: list[dict], questions: list[dict]) -> dict:
+    """Aggregate `score_answer` rows (with ``ms``) into the answer metrics defined in the module docstring."""
+    ans = [r for r, q in zip(rows, questions, strict=True) if q["answerable"]]
+    una = [r for r, q in zip(rows, questions, strict=True) if not q["answerable"]]
+    cited = [r for r in ans if r["answered"]]
+    n_cit = sum(r["citations"] for r in cited)
+    return {
+        "accuracy": sum(r["correct"] for r in ans) / len(ans) if ans else 0.0,
+        "citation_precision": sum(r["citations_ok"] for r in cited) / n_cit if n_cit else 0.0,
+        "abstention_accuracy": sum(not r["answered"] for r in una) / len(una) if una else 0.0,
+        "false_abstentions": sum(not r["answered"] for r in ans),
+        "false_answers": sum(r["answered"] for r in una),
+        **percentiles([r["ms"] for r in rows]),
+    }
+
+
+# --- running -----------------------------------------------------------------------------------------
+@dataclass
+class QASet:
+    name: str
+    corpus: Path
+    setup: str
+    questions: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> QASet:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(data["name"], Path(data["corpus"]), data.get("setup", ""), data["questions"])
+
+
+def find_corpus(qa: QASet) -> Path:
+    """The corpus folder; the Debian one is copied from its package by ``bench.corpora`` when missing."""
+    if qa.corpus.is_dir() and any(qa.corpus.iterdir()):
+        return qa.corpus
+    try:
+        from bench.corpora import prepare
+    except ImportError:
+        prepare = None
+    if prepare is not None and qa.corpus.parts[-3:-1] == ("bench", "corpora"):
+        return prepare(qa.corpus.name)
+    raise SystemExit(f"corpus folder {qa.corpus} is missing; get it with: {qa.setup}")
+
+
+def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **overrides) -> dict:
+    """Ingest the corpus, then retrieve (and answer) every question under every configuration.
+
+    ``overrides`` are `Settings` fields applied to every configuration; ones that change what is stored
+    (chunking, embedding model) get a store of their own, so the default store is never rebuilt.
+    """
+    stored = {k: v for k, v in overrides.items() if k in ("chunk_size", "chunk_overlap", "embed_model")}
+    store_dir = stores / (f"{qa.name}-{Settings(**stored).fingerprint()}" if stored else qa.name)
+    engine = RAG(docs_dir=find_corpus(qa), store_dir=store_dir, **overrides)
+    print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
+    chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
+    details = [{k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} for q in qa.questions]
+    for d in details:  # R of nDCG; 0 means no chunk can be relevant (an extraction or chunking problem)
+        d.update(relevant_in_store=sum(any(normalize(e) in c for e in d["evidence"]) for c in chunks))
+        d.update(rank={}, top={}, answer={})
+    answerable = [d for d in details if d["answerable"]]
+    can_answer = answers and hasattr(RAG, "ask")
+    result = {
+        "name": qa.name,
+        "corpus": str(qa.corpus),
+        "chunks": len(chunks),
+        "overrides": {k: str(v) for k, v in overrides.items()},
+        "questions": len(details),
+        "answerable": len(answerable),
+        "retrieval": {},
+        "answers": {},
+        "answers_note": "" if can_answer or not answers else "rag.ask is not available: answers skipped",
+        "details": details,
+    }
+    for name in configs:
+        rag = RAG(engine.settings, **CONFIGS[name]) if CONFIGS[name] else engine
+        result["retrieval"][name] = retrieval_pass(rag, name, answerable)
+        if can_answer and name in ("default", "bm25", "dense"):
+            result["answers"][name] = answer_pass(rag, name, details)
+    return result
+
+
+def retrieval_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
+    """Search every answerable question; record its first relevant rank in ``question["rank"][name]``."""
+    if questions:
+        rag.search(questions[0]["question"], k=DEPTH)  # warm up: loading the model is not latency
+    rows, ms = [], []
+    for q in questions:
+        t = time.perf_counter()
+        passages = rag.search(q["question"], k=DEPTH, fusion=rag.settings.fusion).passages
+        ms.append((time.perf_counter() - t) * 1000)
+        rels = [is_relevant(p.text, q["evidence"]) for p in passages]
+        rank = q["rank"][name] = first_rank(rels)
+        q["top"][name] = f"{passages[0].location}: {passages[0].text[:150]}" if passages else None
+        ndcg = ndcg_at(rels, q["relevant_in_store"])
+        rows.append([hit_at(rank, 1), hit_at(rank, 5), hit_at(rank, 10), reciprocal_rank(rank), ndcg])
+    means = np.mean(rows, axis=0) if rows else np.zeros(5)
+    keys = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")
+    return {**dict(zip(keys, map(float, means), strict=True)), **percentiles(ms)}
+
+
+def answer_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
+    """Ask every question; record `score_answer` in ``question["answer"][name]``."""
+    rows = []
+    for q in questions:
+        t = time.perf_counter()
+        row = score_answer(rag.ask(q["question"]), q)
+        row["ms"] = (time.perf_counter() - t) * 1000
+        q["answer"][name] = row
+        rows.append(row)
+    return answer_metrics(rows, questions)
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+def _table(head: list[str], rows: list[list]) -> list[str]:
+    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join(map(cell, r)) + " |" for r in rows
+    ]
+
+
+def to_markdown(res: dict, k: int = 5, command: str = "", plot: str = "") -> str:
+    """The human report: both tables, then the worst misses of the default configuration."""
+    n_una = res["questions"] - res["answerable"]
+    lines = [f"# Evaluation: {res['name']}", ""]
+    lines += [f"{res['questions']} questions ({res['answerable']} answerable, {n_una} not) over `{res['corpus']}`"]
+    lines += [f"({res['chunks']} chunks). Settings overrides: {res['overrides'] or 'none'}.", ""]
+    if command:
+        lines += [f"Reproduce: `{command}`", ""]
+    unreachable = [d["id"] for d in res["details"] if d["answerable"] and not d["relevant_in_store"]]
+    if unreachable:
+        lines += [f"No chunk contains the evidence of {len(unreachable)} question(s): {', '.join(unreachable)}.", ""]
+    keys = ["hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10"]
+    rows = [
+        [c] + [m[x] for x in keys] + [round(m.get("p50_ms", 0)), round(m.get("p95_ms", 0))]
+        for c, m in res["retrieval"].items()
+    ]
+    lines += ["## Retrieval", ""] + _table(["config", *keys, "p50 ms", "p95 ms"], rows) + [""]
+    if plot:
+        lines += [f"![retrieval metrics per configuration]({plot})", ""]
+    if res["answers"]:
+        keys = ["accuracy", "citation_precision", "abstention_accuracy", "false_abstentions", "false_answers"]
+        rows = [
+            [c] + [m[x] for x in keys] + [round(m.get("p50_ms", 0)), round(m.get("p95_ms", 0))]
+            for c, m in res["answers"].items()
+        ]
+        lines += ["## Answers", ""] + _table(["config", *keys, "p50 ms", "p95 ms"], rows) + [""]
+    elif res["answers_note"]:
+        lines += [f"Answers: {res['answers_note']}.", ""]
+    lines += _misses(res, k)
+    return "\n".join(lines)
+
+
+def _misses(res: dict, k: int, limit: int = 10) -> list[str]:
+    first = next(iter(res["retrieval"]), None)
+    missed = [d for d in res["details"] if d["answerable"] and first and not hit_at(d["rank"][first], k)]
+    missed.sort(key=lambda d: (d["rank"][first] or 99, d["id"]), reverse=True)
+    lines = [f"## Worst retrieval misses ({first}: no relevant passage in the top {k}; {len(missed)} in all)", ""]
+    for d in missed[:limit]:
+        ranks = ", ".join(f"{c} {r or '>10'}" for c, r in d["rank"].items())
+        lines += [f"- **{d['id']}** {d['question']}", f"  - expected: “{d['evidence'][0]}” (ranks: {ranks})"]
+        lines += [f"  - got: {(d['top'][first] or '').replace(chr(10), ' ')}"]
+    wrong = [d for d in res["details"] if first in d["answer"] and not _answer_ok(d, d["answer"][first])]
+    if wrong:
+        lines += ["", f"## Wrong answers ({first}; {len(wrong)} in all)", ""]
+        for d in wrong[:limit]:
+            got = " ".join(d["answer"][first]["text"].split())[:200]
+            lines += [f"- **{d['id']}** {d['question']}", f"  - expected: {d['facts'] or 'abstain'}", f"  - got: {got}"]
+    return lines + [""]
+
+
+def _answer_ok(d: dict, row: dict) -> bool:
+    return row["correct"] if d["answerable"] else not row["answered"]
+
+
+def plot(res: dict, path: Path, k: int = 5) -> None:
+    """Grouped bars: hit@k, MRR@10 and nDCG@10, one colour per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [f"hit@{k}", "mrr@10", "ndcg@10"]
+    configs = list(res["retrieval"])
+    width = 0.8 / max(len(configs), 1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, c in enumerate(configs):
+        vals = [res["retrieval"][c][m] for m in metrics]
+        bars = ax.bar([j + i * width for j in range(len(metrics))], vals, width, label=c)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks([j + width * (len(configs) - 1) / 2 for j in range(len(metrics))], metrics)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{res['name']}: {res['answerable']} answerable questions, {res['chunks']} chunks")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rag.eval", description="Measure retrieval and answers.")
+    p.add_argument("qa_file", type=Path, help="question set, e.g. eval/seeds.json")
+    p.add_argument("--out", type=Path, default=Path("bench/out/eval"), help="folder for NAME.md/.json/.png")
+    p.add_argument("--report-dir", type=Path, help="also write NAME.md and NAME.png here (e.g. docs/eval)")
+    p.add_argument("--stores", type=Path, default=Path("bench/out/eval-stores"), help="one store per set")
+    p.add_argument("--k", type=int, default=5, choices=[1, 5, 10], help="hit@k plotted and used for misses")
+    p.add_argument("--configs", default="default,bm25,dense", help=f"comma-separated, of {', '.join(CONFIGS)}")
+    p.add_argument("--no-answers", action="store_true", help="retrieval only")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a Settings override")
+    args = p.parse_args(argv)
+    configs = args.configs.split(",")
+    if unknown := set(configs) - set(CONFIGS):
+        p.error(f"unknown configuration(s) {sorted(unknown)}; known: {', '.join(CONFIGS)}")
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    qa = QASet.load(args.qa_file)
+    res = run(qa, configs, stores=args.stores, answers=not args.no_answers, **overrides)
+    res["command"] = "python -m rag.eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    for folder in filter(None, [args.out, args.report_dir]):
+        folder.mkdir(parents=True, exist_ok=True)
+        plot(res, folder / f"{qa.name}.png", args.k)
+        (folder / f"{qa.name}.md").write_text(to_markdown(res, args.k, res["command"], f"{qa.name}.png") + "\n")
+    (args.out / f"{qa.name}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    print(to_markdown(res, args.k, res["command"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
