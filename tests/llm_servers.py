@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,19 +41,27 @@ class ChatServer:
         self.models = models
         self.requests: list[dict[str, Any]] = []  # {"path", "headers" (lower-case names), "body"}
         handler = type("Handler", (_Handler,), {"chat": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True  # a handler still sleeping for a timeout test must not block exit
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         host, port = self._httpd.server_address[:2]
         root = f"http://{host}:{port}"
         self.url = root + "/v1" if protocol == "openai" else root
 
     def __enter__(self) -> ChatServer:
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True  # a handler still sleeping for a timeout test must not block exit
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout tests) or closed its keep-alive connection is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -160,10 +160,11 @@ def test_llama_cpp_server_refuses_a_wrong_key(llama_server: str) -> None:
 # --- Ollama specifics ----------------------------------------------------------------------------------
 
 
-def test_ollama_unknown_model_says_so(server: ChatServer, protocol: str) -> None:
-    if protocol != "ollama":
-        pytest.skip("Ollama's own error")
-    with pytest.raises(BackendError, match=r'HTTP 404: model "nope" not found, try pulling it first'):
+def test_ollama_unknown_model_says_so() -> None:
+    with (
+        ChatServer("ollama") as server,
+        pytest.raises(BackendError, match=r'HTTP 404: model "nope" not found'),
+    ):
         OllamaLLM("nope", base_url=server.url).complete(HELLO)
 
 

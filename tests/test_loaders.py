@@ -193,6 +193,29 @@ def test_html_is_decoded_by_its_meta_charset(tmp_path, head, encoding):
     assert load_file(tmp_path, "page.html", data).text == body
 
 
+def test_html_with_a_wrong_meta_charset_falls_back_to_guessing(tmp_path):
+    data = '<meta charset="utf-8"><p>Le café “spécial”</p>'.encode("cp1252")
+    assert load_file(tmp_path, "page.html", data).text == "Le café “spécial”"
+
+
+def test_html_block_ends_its_paragraph(tmp_path):
+    doc = load_file(
+        tmp_path, "page.html", "<div>In a <b>block</b>.</div>Loose text<ul><li>one</li><li>two</li></ul>"
+    )
+    assert doc.text == "In a block.\n\nLoose text\n\none\n\ntwo"
+
+
+def test_html_pre_keeps_its_lines(tmp_path):
+    doc = load_file(tmp_path, "code.html", "<p>Run:</p><pre>pip install rag\n  rag ingest docs/</pre>")
+    assert doc.text == "Run:\n\npip install rag\n  rag ingest docs/"
+
+
+def test_deeply_nested_html_loads(tmp_path):
+    """Regression: a recursive walk hit RecursionError on pages with thousands of unclosed tags."""
+    doc = load_file(tmp_path, "deep.html", "<div><font>" * 3000 + "deep text" + "</font></div>" * 3000)
+    assert doc.text == "deep text"
+
+
 def test_html_with_a_utf16_bom_is_decoded(tmp_path):
     assert load_file(tmp_path, "page.html", "<p>Zürich 香港</p>".encode("utf-16")).text == "Zürich 香港"
 
@@ -332,12 +355,26 @@ BOMS = {
         (CHINESE, "gb18030"),
         (CHINESE_PARAGRAPH, "gbk"),
         (CHINESE_PARAGRAPH, "gb18030"),
+        ("会议纪要：3月5日 下午2点，讨论Q1预算。", "gbk"),
+        ("繁體中文測試，香港特別行政區政府。", "big5"),
+        ("日本語のテキストです。文字コードの判定をテストします。", "shift_jis"),
         ("Привет, как дела? Это короткий текст на русском языке.", "cp1251"),
+        ("Zażółć gęślą jaźń. Wszystkie prawa zastrzeżone, proszę o kontakt.", "cp1250"),
     ],
 )
 def test_decode_text_decodes_without_mangling(text, encoding):
     data = BOMS.get(encoding, b"") + text.encode(encoding)
     assert decode_text(data) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Zürich", "Résumé", "Preis: 5€", "“Quoted” text", "Я и ты в городе. Он с ней у дома, а я к тебе."],
+)
+def test_decode_text_short_one_byte_text_is_not_read_as_chinese(text):
+    """Regression: charset-normalizer alone read cp1252 "Zürich" as "嫼物捨" and "Résumé" as "勩獵淩"."""
+    encoding = "cp1251" if text.startswith("Я") else "cp1252"
+    assert decode_text(text.encode(encoding)) == text
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "gb18030", "cp1252"])
