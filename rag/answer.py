@@ -30,13 +30,27 @@ from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "[unverified]"
-MAX_SENTENCES = 2  # sentences in an extractive answer
+MAX_SENTENCES = 3  # sentences in an extractive answer, at most
+MARGIN = 0.15  # ... each scoring within MARGIN of the best one
+COSINE_WEIGHT = 0.5
 SUPPORTED = 0.6  # a claim whose weighted content words are at least 60% in the cited sentence is supported
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules)\b|\byou are (now )?(an?|the) "
     r"(assistant|ai|model|chatbot)\b|\bsystem prompt\b",
+    re.IGNORECASE,
+)
+
+_WANTS_NUMBER = re.compile(
+    r"^\s*(when\b|how (many|much|long|old|often|big|large)\b|(in |by )?(what|which) (year|month|date|percentage|share"
+    r"|factor|number|amount|size)\b)|\b(by how much|how many|how much|what year|which year)\b",
+    re.IGNORECASE,
+)
+_HAS_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+    r"thousand|million|billion|dozen|half|double|twice|first|second|third|january|february|march|april|may|june|"
+    r"july|august|september|october|november|december|spring|summer|autumn|winter|year|month|week|day)s?\b",
     re.IGNORECASE,
 )
 
@@ -95,8 +109,16 @@ def _citation(n: int, p: Passage, start: int, end: int, score: float) -> Citatio
 class Answerer:
     """Writes and verifies answers. ``embed`` maps texts to unit vectors; ``idf`` weights words by rarity."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], idf: Idf, threshold: float, rerank_sentences=8):
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray],
+        idf: Idf,
+        threshold: float,
+        rerank_sentences: int = 8,
+        cache: dict[str, np.ndarray] | None = None,
+    ):
         self.embed = embed
+        self._cache = {} if cache is None else cache
         self.idf = idf
         self.threshold = threshold
         self.rerank_sentences = rerank_sentences
@@ -105,34 +127,47 @@ class Answerer:
     def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
         """Quote the sentences that best answer ``question``; abstain when none is good enough.
 
-        A sentence scores ``0.5 * coverage + 0.5 * cosine``: coverage of the question's words (rare ones
-        count more) and embedding similarity. Only the ``rerank_sentences`` best by coverage and passage rank
-        are embedded, because embedding every sentence of every passage costs ~1 s on 2 cores.
+        A sentence scores ``coverage + COSINE_WEIGHT * cosine``: coverage of the question's words (rare
+        ones count more) and embedding similarity to the question. A sentence right after a strong one
+        inherits half its coverage, because an answer often follows the sentence that names the topic
+        ("The insurer looked at our risk controls. So the limit rose tenfold."). Only the
+        ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage
+        would cost ~1 s on 2 cores.
         """
         q = stems(question)
+        wants_number = bool(_WANTS_NUMBER.search(question))
         cands = _candidates(passages)
         for c in cands:
-            c.score = coverage(q, stems(c.text), self.idf) + 0.05 / (1 + c.passage)
+            c.score = coverage(q, stems(c.text), self.idf) + 0.02 / (1 + c.passage)
             if c.text.rstrip().endswith("?"):  # restates a question (an interview, a FAQ) rather than answers
                 c.score -= 0.3
-        cands.sort(key=lambda c: -c.score)
-        top = cands[: self.rerank_sentences]
+            if wants_number and not _HAS_NUMBER.search(c.text):  # "how many ...?" needs a quantity
+                c.score -= 0.3
+        for prev, c in zip(cands, cands[1:], strict=False):
+            if prev.passage == c.passage:
+                c.score = max(c.score, 0.5 * prev.score + 0.5 * c.score)
+        top = sorted(cands, key=lambda c: -c.score)[: self.rerank_sentences]
         if top:
-            cos = self.embed([c.text for c in top]) @ query_vector
-            for c, sim in zip(top, cos, strict=True):
-                c.score = 0.5 * c.score + 0.5 * float(sim)
+            for c, sim in zip(top, self._embed_cached([c.text for c in top]) @ query_vector, strict=True):
+                c.score += COSINE_WEIGHT * float(sim)
             top.sort(key=lambda c: -c.score)
         if not top or top[0].score < self.threshold:
             return Answer(question, NOT_FOUND, [], answered=False, passages=passages)
-        chosen = [top[0]]
-        for c in top[1:]:
-            if len(chosen) < MAX_SENTENCES and c.score >= max(self.threshold, top[0].score - 0.08):
-                chosen.append(c)
+        chosen = [c for c in top[:MAX_SENTENCES] if c.score >= max(self.threshold, top[0].score - MARGIN)]
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
         citations = [_citation(n, passages[c.passage], c.start, c.end, c.score) for n, c in enumerate(chosen, 1)]
         sentences = [Sentence(c.text, [n], True, round(c.score, 3)) for n, c in enumerate(chosen, 1)]
         text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
         return Answer(question, text, citations, True, sentences, passages)
+
+    def _embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Sentence vectors, remembered: the same passages come back for related questions."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            if len(self._cache) > 20_000:
+                self._cache.clear()
+            self._cache.update(zip(missing, self.embed(missing), strict=True))
+        return np.stack([self._cache[t] for t in texts])
 
     # --- checking what a model wrote ------------------------------------------------------------------
     def support(self, claim: str, passage: Passage) -> tuple[float, int, int]:

@@ -56,6 +56,7 @@ class RAG:
         self.embedder = Embedder(settings.embed_model, settings.embed_batch_size)
         self._store: Store | None = None
         self._llm: LLM | None = None
+        self._sentence_cache: dict = {}
         self._keyword: KeywordIndex | None = None
         self._checked_at = 0.0
         self._lock = threading.RLock()
@@ -141,7 +142,9 @@ class RAG:
         return self._llm
 
     def answerer(self) -> Answerer:
-        return Answerer(self.embedder.embed, self.keyword_index().idf, self.settings.abstain_threshold)
+        return Answerer(
+            self.embedder.embed, self.keyword_index().idf, self.settings.abstain_threshold, cache=self._sentence_cache
+        )
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer ``question`` from the documents, every sentence citing a passage that supports it.
