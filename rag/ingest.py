@@ -36,7 +36,7 @@ from .types import IngestReport
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, last file written) -> None
-BATCH_CHUNKS = 256  # chunks gathered across files before one embedding call: bigger batches embed faster
+FLUSH_BATCHES = 4  # model batches gathered across files before one write: fewer, bigger writes are faster
 
 
 @dataclass
@@ -165,19 +165,22 @@ class Ingestor:
         if report.rebuilt:
             store.drop()
         store.prepare(fingerprint)
+        if not (todo or report.removed or store.is_dirty() or any(r.state != "done" for r in ledger.values())):
+            report.chunks = store.count()
+            return
+        store.begin_write()
         for rel in report.removed:
             store.mark([FileRecord(rel, ledger[rel].file_hash, 0, "pending", now())])
             store.delete_source(rel)
             store.forget([rel])
         report.embedded = self._write(todo, report, progress)
-        changed = report.added or report.updated or report.removed or report.rebuilt
-        if changed or any(r.state != "done" for r in ledger.values()):
-            store.bump_version()
+        store.end_write()
         report.chunks = store.count()
         self.on_change()
 
     def _write(self, todo: list[FileEntry], report: IngestReport, progress: Progress | None) -> int:
-        """Load, chunk, embed and store ``todo`` in batches of about BATCH_CHUNKS chunks."""
+        """Load, chunk, embed and store ``todo``, a few model batches of chunks at a time."""
+        flush_at = FLUSH_BATCHES * self.settings.embed_batch_size
         embedded, batch = 0, []
         for i, entry in enumerate(todo):
             try:
@@ -190,7 +193,7 @@ class Ingestor:
                         bucket.remove(entry.rel)
                 continue
             batch.append((entry, chunks))
-            if sum(len(c) for _, c in batch) >= BATCH_CHUNKS or i == len(todo) - 1:
+            if sum(len(c) for _, c in batch) >= flush_at or i == len(todo) - 1:
                 embedded += self._flush(batch)
                 batch = []
                 if progress:

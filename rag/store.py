@@ -156,18 +156,30 @@ class Store:
         return self._chunks.count() if self._chunks is not None else 0
 
     def version(self) -> int:
-        """A counter bumped after every ingest that changed something; the keyword index follows it."""
+        """A counter bumped around every ingest that changes something; the keyword index follows it."""
         if self._chunks is None:
             return -1
         return int((self._chunks.metadata or {}).get("version", 0))
 
-    def bump_version(self) -> int:
+    def is_dirty(self) -> bool:
+        """True when a writing ingest started and did not finish (it was killed)."""
+        return bool(self._chunks is not None and (self._chunks.metadata or {}).get("dirty"))
+
+    def begin_write(self) -> None:
+        """Bump the version and flag the store dirty before changing chunks: a keyword index built before
+        is now stale, and one built while writing is rebuilt after `end_write`, even if this run dies."""
+        self._set_meta(dirty=True)
+
+    def end_write(self) -> None:
+        self._set_meta(dirty=False)
+
+    def _set_meta(self, dirty: bool) -> None:
         meta = dict(self._chunks.metadata or {})
         meta["version"] = int(meta.get("version", 0)) + 1
+        meta["dirty"] = dirty
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
         self._chunks.modify(metadata=meta)
         self._chunks = self._get(self.settings.collection)
-        return meta["version"]
 
     def refresh(self) -> None:
         """Re-read collection metadata (another process may have ingested)."""
