@@ -43,7 +43,7 @@ def user_turns(history: History | None) -> list[str]:
 
 
 def is_follow_up(message: str) -> bool:
-    return bool(_LEAD.match(message) or _REFERS_BACK.search(message) or len(tokenize(message)) <= 1)
+    return bool(_LEAD.match(message) or _REFERS_BACK.search(message) or not tokenize(message))
 
 
 def condense(message: str, history: History | None, llm=None) -> str:
