@@ -153,7 +153,18 @@ class Answerer:
             top.sort(key=lambda c: -c.score)
         if not top or top[0].score < self.threshold:
             return Answer(question, NOT_FOUND, [], answered=False, passages=passages)
-        chosen = [c for c in top[:MAX_SENTENCES] if c.score >= max(self.threshold, top[0].score - MARGIN)]
+        # More sentences only from the best passage: each extra citation of another passage is a citation
+        # that may not hold the evidence. The same sentence twice (overlapping chunks) is quoted once.
+        chosen, seen = [top[0]], {top[0].text}
+        for c in top[1:]:
+            if (
+                len(chosen) < MAX_SENTENCES
+                and c.passage == top[0].passage
+                and c.text not in seen
+                and c.score >= max(self.threshold, top[0].score - MARGIN)
+            ):
+                chosen.append(c)
+                seen.add(c.text)
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
         citations = [_citation(n, passages[c.passage], c.start, c.end, c.score) for n, c in enumerate(chosen, 1)]
         sentences = [Sentence(c.text, [n], True, round(c.score, 3)) for n, c in enumerate(chosen, 1)]

@@ -25,7 +25,7 @@ from .errors import NotIngestedError, RagError
 from .ingest import Ingestor, Progress
 from .keyword import KeywordIndex
 from .llm import LLM, make_llm
-from .retrieve import Retrieval, Retriever
+from .retrieve import Retrieval, Retriever, nanoranker_scores
 from .store import Store
 from .types import Answer, IngestReport, Passage
 
@@ -95,7 +95,8 @@ class RAG:
             return self._keyword
 
     def _retriever(self) -> Retriever:
-        return Retriever(self.settings, self.store, self.embedder, self.keyword_index)
+        reranker = nanoranker_scores if self.settings.rerank else None
+        return Retriever(self.settings, self.store, self.embedder, self.keyword_index, reranker)
 
     # --- documents -------------------------------------------------------------------------------
     def ingest(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:

@@ -136,13 +136,15 @@ def find_corpus(qa: QASet) -> Path:
     """The corpus folder; the Debian one is copied from its package by ``bench.corpora`` when missing."""
     if qa.corpus.is_dir() and any(qa.corpus.iterdir()):
         return qa.corpus
-    try:
-        from bench.corpora import prepare
-    except ImportError:
-        prepare = None
-    if prepare is not None and qa.corpus.parts[-3:-1] == ("bench", "corpora"):
-        return prepare(qa.corpus.name)
-    raise SystemExit(f"corpus folder {qa.corpus} is missing; get it with: {qa.setup}")
+    why = "missing"
+    if qa.corpus.parts[-3:-1] == ("bench", "corpora"):
+        try:
+            from bench.corpora import prepare
+
+            return prepare(qa.corpus.name)
+        except (Exception, SystemExit) as e:  # no apt, no sudo, no package: the hint says how
+            why = f"missing and could not be prepared ({e})"
+    raise FileNotFoundError(f"corpus folder {qa.corpus} is {why}; get it with: {qa.setup}")
 
 
 def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **overrides) -> dict:
@@ -151,9 +153,13 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     ``overrides`` are `Settings` fields applied to every configuration; ones that change what is stored
     (chunking, embedding model) get a store of their own, so the default store is never rebuilt.
     """
-    stored = {k: v for k, v in overrides.items() if k in ("chunk_size", "chunk_overlap", "embed_model")}
-    store_dir = stores / (f"{qa.name}-{Settings(**stored).fingerprint()}" if stored else qa.name)
-    engine = RAG(docs_dir=find_corpus(qa), store_dir=store_dir, **overrides)
+    stored = Settings(**{k: v for k, v in overrides.items() if k in ("chunk_size", "chunk_overlap", "embed_model")})
+    own = stored.fingerprint() != Settings().fingerprint()
+    engine = RAG(
+        docs_dir=find_corpus(qa),
+        store_dir=stores / f"{qa.name}{'-' + stored.fingerprint() if own else ''}",
+        **overrides,
+    )
     print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
     chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
     details = [{k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} for q in qa.questions]
@@ -161,7 +167,6 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
         d.update(relevant_in_store=sum(any(normalize(e) in c for e in d["evidence"]) for c in chunks))
         d.update(rank={}, top={}, answer={})
     answerable = [d for d in details if d["answerable"]]
-    can_answer = answers and hasattr(RAG, "ask")
     result = {
         "name": qa.name,
         "corpus": str(qa.corpus),
@@ -171,13 +176,13 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
         "answerable": len(answerable),
         "retrieval": {},
         "answers": {},
-        "answers_note": "" if can_answer or not answers else "rag.ask is not available: answers skipped",
         "details": details,
     }
     for name in configs:
         rag = RAG(engine.settings, **CONFIGS[name]) if CONFIGS[name] else engine
+        rag.embedder = engine.embedder  # one model, loaded once for all configurations
         result["retrieval"][name] = retrieval_pass(rag, name, answerable)
-        if can_answer and name in ("default", "bm25", "dense"):
+        if answers and name in ("default", "bm25", "dense"):  # the same answerer over each retriever
             result["answers"][name] = answer_pass(rag, name, details)
     return result
 
@@ -214,61 +219,45 @@ def answer_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
 
 
 # --- reporting ---------------------------------------------------------------------------------------
-def _table(head: list[str], rows: list[list]) -> list[str]:
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
-        "| " + " | ".join(map(cell, r)) + " |" for r in rows
-    ]
-
-
-def to_markdown(res: dict, k: int = 5, command: str = "", plot: str = "") -> str:
-    """The human report: both tables, then the worst misses of the default configuration."""
-    n_una = res["questions"] - res["answerable"]
-    lines = [f"# Evaluation: {res['name']}", ""]
-    lines += [f"{res['questions']} questions ({res['answerable']} answerable, {n_una} not) over `{res['corpus']}`"]
-    lines += [f"({res['chunks']} chunks). Settings overrides: {res['overrides'] or 'none'}.", ""]
-    if command:
-        lines += [f"Reproduce: `{command}`", ""]
-    unreachable = [d["id"] for d in res["details"] if d["answerable"] and not d["relevant_in_store"]]
-    if unreachable:
-        lines += [f"No chunk contains the evidence of {len(unreachable)} question(s): {', '.join(unreachable)}.", ""]
-    keys = ["hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10"]
+def _table(by_config: dict[str, dict], keys: list[str]) -> list[str]:
+    """One markdown row per configuration: the ``keys`` (floats to 3 places), then latency in ms."""
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     rows = [
-        [c] + [m[x] for x in keys] + [round(m.get("p50_ms", 0)), round(m.get("p95_ms", 0))]
-        for c, m in res["retrieval"].items()
+        [c, *(fmt(m[x]) for x in keys), f"{m.get('p50_ms', 0):.0f}", f"{m.get('p95_ms', 0):.0f}"]
+        for c, m in by_config.items()
     ]
-    lines += ["## Retrieval", ""] + _table(["config", *keys, "p50 ms", "p95 ms"], rows) + [""]
-    if plot:
-        lines += [f"![retrieval metrics per configuration]({plot})", ""]
+    head = ["config", *keys, "p50 ms", "p95 ms"]
+    return ["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]] + [""]
+
+
+def to_markdown(res: dict, k: int = 5, plot: str = "") -> str:
+    """The human report: both tables, then the worst misses of the first configuration (``default``)."""
+    first = next(iter(res["retrieval"]))
+    lines = [f"# Evaluation: {res['name']}", ""]
+    lines += [f"{res['questions']} questions ({res['answerable']} answerable) over `{res['corpus']}`"]
+    lines += [f"({res['chunks']} chunks); settings overrides: {res['overrides'] or 'none'}.", ""]
+    lines += [f"Reproduce: `{res['command']}`", ""] if res.get("command") else []
+    if unreachable := [d["id"] for d in res["details"] if d["answerable"] and not d["relevant_in_store"]]:
+        lines += [f"No chunk contains the evidence of: {', '.join(unreachable)}.", ""]
+    lines += ["## Retrieval", "", *_table(res["retrieval"], ["hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10"])]
+    lines += [f"![retrieval metrics per configuration]({plot})", ""] if plot else []
     if res["answers"]:
         keys = ["accuracy", "citation_precision", "abstention_accuracy", "false_abstentions", "false_answers"]
-        rows = [
-            [c] + [m[x] for x in keys] + [round(m.get("p50_ms", 0)), round(m.get("p95_ms", 0))]
-            for c, m in res["answers"].items()
-        ]
-        lines += ["## Answers", ""] + _table(["config", *keys, "p50 ms", "p95 ms"], rows) + [""]
-    elif res["answers_note"]:
-        lines += [f"Answers: {res['answers_note']}.", ""]
-    lines += _misses(res, k)
-    return "\n".join(lines)
+        lines += ["## Answers", "", *_table(res["answers"], keys)]
 
-
-def _misses(res: dict, k: int, limit: int = 10) -> list[str]:
-    first = next(iter(res["retrieval"]), None)
-    missed = [d for d in res["details"] if d["answerable"] and first and not hit_at(d["rank"][first], k)]
-    missed.sort(key=lambda d: (d["rank"][first] or 99, d["id"]), reverse=True)
-    lines = [f"## Worst retrieval misses ({first}: no relevant passage in the top {k}; {len(missed)} in all)", ""]
-    for d in missed[:limit]:
-        ranks = ", ".join(f"{c} {r or '>10'}" for c, r in d["rank"].items())
+    missed = [d for d in res["details"] if d["answerable"] and not hit_at(d["rank"][first], k)]
+    missed.sort(key=lambda d: -(d["rank"][first] or DEPTH + 1))  # never found first, then found late
+    lines += [f"## Worst retrieval misses ({first}: nothing relevant in the top {k}; {len(missed)} in all)", ""]
+    for d in missed[:10]:
+        ranks = ", ".join(f"{c} {r or f'>{DEPTH}'}" for c, r in d["rank"].items())
         lines += [f"- **{d['id']}** {d['question']}", f"  - expected: “{d['evidence'][0]}” (ranks: {ranks})"]
-        lines += [f"  - got: {(d['top'][first] or '').replace(chr(10), ' ')}"]
+        lines += [f"  - got: {' '.join((d['top'][first] or '').split())}"]
     wrong = [d for d in res["details"] if first in d["answer"] and not _answer_ok(d, d["answer"][first])]
-    if wrong:
-        lines += ["", f"## Wrong answers ({first}; {len(wrong)} in all)", ""]
-        for d in wrong[:limit]:
-            got = " ".join(d["answer"][first]["text"].split())[:200]
-            lines += [f"- **{d['id']}** {d['question']}", f"  - expected: {d['facts'] or 'abstain'}", f"  - got: {got}"]
-    return lines + [""]
+    lines += ["", f"## Wrong answers ({first}; {len(wrong)} in all)", ""] if wrong else []
+    for d in wrong[:10]:
+        got = " ".join(d["answer"][first]["text"].split())[:200]
+        lines += [f"- **{d['id']}** {d['question']}", f"  - expected: {d['facts'] or 'abstain'}", f"  - got: {got}"]
+    return "\n".join(lines).strip() + "\n"
 
 
 def _answer_ok(d: dict, row: dict) -> bool:
@@ -291,9 +280,9 @@ def plot(res: dict, path: Path, k: int = 5) -> None:
         bars = ax.bar([j + i * width for j in range(len(metrics))], vals, width, label=c)
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_xticks([j + width * (len(configs) - 1) / 2 for j in range(len(metrics))], metrics)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.18)  # headroom for the legend above bars that reach 1.0
     ax.set_title(f"{res['name']}: {res['answerable']} answerable questions, {res['chunks']} chunks")
-    ax.legend()
+    ax.legend(loc="upper center", ncol=len(configs), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -308,21 +297,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=5, choices=[1, 5, 10], help="hit@k plotted and used for misses")
     p.add_argument("--configs", default="default,bm25,dense", help=f"comma-separated, of {', '.join(CONFIGS)}")
     p.add_argument("--no-answers", action="store_true", help="retrieval only")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a Settings override")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Settings override, repeatable")
     args = p.parse_args(argv)
     configs = args.configs.split(",")
     if unknown := set(configs) - set(CONFIGS):
         p.error(f"unknown configuration(s) {sorted(unknown)}; known: {', '.join(CONFIGS)}")
-    overrides = dict(kv.split("=", 1) for kv in args.set)
     qa = QASet.load(args.qa_file)
-    res = run(qa, configs, stores=args.stores, answers=not args.no_answers, **overrides)
-    res["command"] = "python -m rag.eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        res = run(
+            qa, configs, stores=args.stores, answers=not args.no_answers, **dict(s.split("=", 1) for s in args.set)
+        )
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
+    res["command"] = " ".join(["python -m rag.eval", *(sys.argv[1:] if argv is None else argv)])
     for folder in filter(None, [args.out, args.report_dir]):
         folder.mkdir(parents=True, exist_ok=True)
         plot(res, folder / f"{qa.name}.png", args.k)
-        (folder / f"{qa.name}.md").write_text(to_markdown(res, args.k, res["command"], f"{qa.name}.png") + "\n")
-    (args.out / f"{qa.name}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
-    print(to_markdown(res, args.k, res["command"]))
+        (folder / f"{qa.name}.md").write_text(to_markdown(res, args.k, f"{qa.name}.png"))
+    (args.out / f"{qa.name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(to_markdown(res, args.k))
     return 0
 
 

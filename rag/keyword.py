@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import snowballstemmer
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -31,12 +33,14 @@ _STOPWORDS = frozenset(
 )
 
 
-def _stem(t: str) -> str:
-    """A crude suffix stripper, so "issued" meets "issue" and "licenses" meets "license"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(t) > len(suffix) + 3 and t.endswith(suffix):
-            return t[: -len(suffix)]
-    return t
+FORMAT = 2  # bump when tokenization changes: indexes saved in another format are rebuilt
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """Snowball (Porter 2) stem, so "issued" meets "issue" and "licenses" meets "license"."""
+    return _stemmer.stemWord(word)
 
 
 def tokenize(text: str) -> list[str]:
@@ -87,7 +91,7 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self.ids:
             self._bm25.save(str(tmp), show_progress=False)
-        meta = {"version": self.version, "ids": self.ids, "doc_freq": self.doc_freq}
+        meta = {"format": FORMAT, "version": self.version, "ids": self.ids, "doc_freq": self.doc_freq}
         (tmp / "ids.json").write_text(json.dumps(meta))
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -103,6 +107,8 @@ class KeywordIndex:
 
         try:
             meta = json.loads((folder / "ids.json").read_text())
+            if meta.get("format") != FORMAT:
+                return None
             bm25 = bm25s.BM25.load(str(folder), show_progress=False) if meta["ids"] else bm25s.BM25()
         except (OSError, ValueError, KeyError):
             return None

@@ -18,6 +18,7 @@ import functools
 import io
 import re
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -215,11 +216,14 @@ _SPACES = re.compile(r"\s+")
 
 
 def _read_html(data: bytes, rel: str) -> LoadedDocument:
-    from bs4 import BeautifulSoup, NavigableString, Tag
+    from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
     from bs4.element import PreformattedString
 
     # multi_valued_attributes=None: no splitting of every class="a b" into lists, ~15% faster parsing.
-    soup = BeautifulSoup(_decode_html(data), "lxml", multi_valued_attributes=None)
+    # XHTML pages (DocBook output, for one) parse fine as HTML; bs4's warning about it is noise per file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(_decode_html(data), "lxml", multi_valued_attributes=None)
     doc, inline = _Builder(), []
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph

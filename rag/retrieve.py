@@ -1,9 +1,9 @@
 """Question -> passages: dense (Chroma) and keyword (BM25) candidates, fused by reciprocal rank, optionally
 rescored by a reranker, cut to the top k.
 
-Reciprocal rank fusion scores a chunk by ``sum(1 / (RRF_K + rank))`` over the lists it appears in, so a
-chunk ranked 1st by BM25 and 3rd by dense (1/61 + 1/63 = 0.0323) beats one ranked 1st by dense alone
-(1/61 = 0.0164). It needs no score calibration between the two retrievers, which is why it is the default.
+Reciprocal rank fusion scores a chunk by ``sum(weight / (rrf_k + rank))`` over the lists it appears in, so
+with rrf_k=60 and equal weights a chunk ranked 1st by BM25 and 3rd by dense (1/61 + 1/63 = 0.0323) beats one
+ranked 1st by dense alone (1/61 = 0.0164). It needs no score calibration between the two retrievers, which is why it is the default.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from .keyword import KeywordIndex
 from .store import Store
 from .types import Passage
 
-RRF_K = 60
+def nanoranker_scores(query: str, texts: list[str]) -> list[float]:
+    """Scores from the ``nanoranker`` package, in the order of ``texts`` (it returns them sorted)."""
+    import nanoranker
+
+    ranked = nanoranker.rank(query, texts, top_n=len(texts))
+    by_text: dict[str, float] = {}
+    for text, score in ranked:
+        by_text.setdefault(text, float(score))
+    return [by_text[t] for t in texts]
 
 
 @dataclass
@@ -92,15 +100,16 @@ class Retriever:
                 found[cid].ranks["bm25"], found[cid].scores["bm25"] = rank, score
             timings["bm25_ms"] = (time.perf_counter() - t) * 1000
 
+        weights = {"dense": self.settings.dense_weight, "bm25": 1.0}
         for p in found.values():
-            p.score = sum(1.0 / (RRF_K + r) for r in p.ranks.values())
+            p.score = sum(weights[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
             p.scores["fused"] = p.score
         ranked = sorted(found.values(), key=lambda p: (-p.score, p.id))
         if self.reranker is not None and self.settings.rerank and ranked:
             t = time.perf_counter()
             pool = ranked[: max(k * 4, 20)]
             for p, s in zip(pool, self.reranker(query, [p.text for p in pool]), strict=True):
-                p.scores["rerank"] = p.score = float(s)
+                p.scores["rerank"] = p.score = s
             ranked = sorted(pool, key=lambda p: (-p.score, p.id))
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return Retrieval(query, ranked[:k], timings, vector)
