@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "dense", "bm25"] = Field(
         "rrf", description="How dense and keyword results combine: reciprocal rank fusion, or one alone."
     )
-    rrf_k: int = Field(60, description="Reciprocal rank fusion constant: larger flattens the rank curve.", ge=1)
+    rrf_k: int = Field(5, description="Reciprocal rank fusion constant: larger flattens the rank curve.", ge=1)
     dense_weight: float = Field(
-        1.0, description="Weight of the dense list in reciprocal rank fusion (the keyword list weighs 1).", ge=0
+        0.5, description="Weight of the dense list in reciprocal rank fusion (the keyword list weighs 1).", ge=0
     )
     rerank: bool = Field(
         False, description="Rescore fused candidates with nanoranker before the top k (off: it lost the evaluation)."
