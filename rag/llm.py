@@ -47,21 +47,11 @@ class LLM(Protocol):
     name: str
 
     def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None
     ) -> str: ...
 
     def stream(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None
     ) -> Iterator[str]: ...
 
 
@@ -77,12 +67,7 @@ def make_llm(settings: Settings) -> LLM | None:
         return LocalLLM()
     if not settings.llm_model:
         raise BackendError(f"RAG_LLM_MODEL is required for llm={settings.llm} (a model the server has)")
-    model, url, key, timeout = (
-        settings.llm_model,
-        settings.llm_base_url,
-        settings.llm_api_key,
-        settings.llm_timeout,
-    )
+    model, url, key, timeout = settings.llm_model, settings.llm_base_url, settings.llm_api_key, settings.llm_timeout
     if settings.llm == "ollama":
         return OllamaLLM(model, base_url=url or OLLAMA_URL, api_key=key, timeout=timeout)
     # No default URL for openai: sending the user's documents to a cloud service is the user's call to make.
@@ -98,23 +83,13 @@ class _Backend:
     where = ""  # how error messages start: "openai backend at http://127.0.0.1:8080/v1"
 
     def complete(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None
     ) -> str:
         """The assistant's whole reply to ``messages``. Raises BackendError."""
         return self._complete(_request(messages, max_tokens, temperature, stop, stream=False))
 
     def stream(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None
     ) -> Iterator[str]:
         """The same reply as text deltas, yielded as they arrive. Raises BackendError while iterating."""
         return self._stream(_request(messages, max_tokens, temperature, stop, stream=True))
@@ -236,9 +211,14 @@ class LocalLLM(_Backend):
         params.verbosity = -1  # otherwise llama.cpp logs every load and request to stderr
         params.api_keys = [secrets.token_urlsafe(16)]
         try:
-            return xllamacpp.Server(params)
+            server = xllamacpp.Server(params)
         except RuntimeError:  # its only message: "Failed to init server, please check the input params."
             raise self._fail(f"cannot start: llama.cpp could not load {path} (not a GGUF model?)") from None
+        # A Server dropped before its task loop has started never finishes closing: ~Server's terminate()
+        # is lost when start_loop() sets running=true after it, and the join hangs (seen under CPU load).
+        # A one-token request only returns once the loop runs, so after it dropping the model is safe.
+        server.handle_chat_completions({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+        return server
 
 
 def _packaged_model() -> Path:
@@ -250,7 +230,7 @@ def _packaged_model() -> Path:
 
 
 def _usable_cpus() -> int:
-    # The cores this process may run on: in a container, os.cpu_count() reports the host's.
+    # The cores this process may run on: under taskset or docker --cpuset-cpus, os.cpu_count() still counts all.
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -287,7 +267,7 @@ class _HTTPBackend(_Backend):
                 yield response  # errors while the caller reads the body land in the except below too
         except httpx.TimeoutException:
             raise self._fail(f"timed out after {self.timeout:g} s (RAG_LLM_TIMEOUT)") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # "[Errno 111] Connection refused" -> "connection refused"
             reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
             reason = reason[:1].lower() + reason[1:]
@@ -327,13 +307,17 @@ class OpenAICompatibleLLM(_HTTPBackend):
     def _stream(self, request: dict[str, Any]) -> Iterator[str]:
         # Server-sent events: "data: {json}" lines between blank lines, ending with "data: [DONE]".
         # ":" lines are keep-alive comments; "event:" and "id:" lines carry nothing a chat reply needs.
+        events = 0
         for line in self._lines("/chat/completions", {"model": self.model, **request}):
             if line.startswith("data:"):
+                events += 1
                 data = line[5:].strip()
                 if data == "[DONE]":
                     return
                 if delta := self._delta(self._parse(data)):
                     yield delta
+        if not events:  # e.g. a web page: some servers answer any path with 200 and HTML
+            raise self._fail("sent a malformed response (no server-sent events)")
 
 
 class OllamaLLM(_HTTPBackend):
@@ -363,6 +347,7 @@ class OllamaLLM(_HTTPBackend):
                     yield delta
                 if chunk.get("done"):
                     return
+        raise self._fail('ended the stream before its last line (no "done": true)')
 
     def _payload(self, request: dict[str, Any]) -> dict[str, Any]:
         # Ollama takes generation settings under "options", with its own names.

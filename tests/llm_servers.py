@@ -8,7 +8,8 @@ for a misbehaviour instead:
 - ``!stall 2``: stream one chunk, then go silent for 2 s;
 - ``!garbage``: answer 200 with a body that is not the protocol;
 - ``!fail``: answer HTTP 500 with the protocol's error body;
-- ``!error-midstream``: stream one chunk, then the protocol's in-stream error.
+- ``!error-midstream``: stream one chunk, then the protocol's in-stream error;
+- ``!truncate``: stream everything but the closing event.
 
 Example:
     with ChatServer("openai", api_key="k") as server:
@@ -94,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         deltas = [w if i == 0 else " " + w for i, w in enumerate(words)]  # joined, they give the text back
         streaming = body.get("stream", not openai)  # Ollama streams unless told not to
         if command == "!garbage":
-            return self._send(200, b"<html>Bad gateway</html>" if not streaming else b"data: <html>\n\n")
+            return self._send(200, b"<html>Bad gateway</html>")
         if not streaming:
             text = "".join(deltas)
             return self._send(200, _openai_whole(text) if openai else _ollama_line(text, done=True))
@@ -116,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             frames = [json.dumps(_ollama_line(d, done=False)) + "\n" for d in deltas]
             frames.append(json.dumps(_ollama_line("", done=True)) + "\n")
+        if command == "!truncate":
+            frames.pop()  # OpenAI's "data: [DONE]", Ollama's "done": true line
         for i, frame in enumerate(frames):
             if i == 2 and command == "!stall":
                 time.sleep(float(arg))

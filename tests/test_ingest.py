@@ -19,9 +19,7 @@ from .conftest import ROOT
 def snapshot(rag: RAG) -> dict[str, tuple]:
     """Everything stored, by chunk id: (source, file_hash, start, end, text)."""
     rag.store.open()
-    return {
-        cid: (m["source"], m["file_hash"], m["start"], m["end"], text) for cid, m, text in rag.store.all_chunks()
-    }
+    return {cid: (m["source"], m["file_hash"], m["start"], m["end"], text) for cid, m, text in rag.store.all_chunks()}
 
 
 def write_corpus(docs: Path, n: int = 12) -> None:

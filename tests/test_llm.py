@@ -84,9 +84,7 @@ def test_connection_refused_is_one_clear_line(protocol: str, closed_port: int) -
 
 
 @pytest.mark.parametrize("command", ["!sleep 2", "!stall 2"])
-def test_a_server_slower_than_the_timeout_is_a_backend_error(
-    server: ChatServer, protocol: str, command: str
-) -> None:
+def test_a_server_slower_than_the_timeout_is_a_backend_error(server: ChatServer, protocol: str, command: str) -> None:
     llm = client(protocol, server.url, timeout=0.3)
     started = time.monotonic()
     with pytest.raises(BackendError, match=r"timed out after 0\.3 s \(RAG_LLM_TIMEOUT\)"):
@@ -103,15 +101,22 @@ def test_http_error_status_carries_the_servers_message(server: ChatServer, proto
 
 
 @pytest.mark.parametrize("command", ["!garbage", "!error-midstream"])
-def test_malformed_or_failed_streams_are_backend_errors(
-    server: ChatServer, protocol: str, command: str
-) -> None:
+def test_malformed_or_failed_streams_are_backend_errors(server: ChatServer, protocol: str, command: str) -> None:
     expected = "malformed response" if command == "!garbage" else "reported an error: out of memory"
     with pytest.raises(BackendError, match=expected):
         list(client(protocol, server.url).stream(ask(command)))
     if command == "!garbage":
         with pytest.raises(BackendError, match=r"malformed response \(not JSON\): <html>Bad gateway</html>"):
             client(protocol, server.url).complete(ask(command))
+
+
+def test_a_stream_that_ends_without_its_closing_event(server: ChatServer, protocol: str) -> None:
+    llm = client(protocol, server.url)
+    if protocol == "openai":  # some OpenAI-compatible servers never send [DONE]: the deltas stand
+        assert "".join(llm.stream(ask("!truncate"))) == "echo: !truncate"
+    else:  # Ollama always ends with "done": true; without it the reply may be cut short
+        with pytest.raises(BackendError, match=r'ended the stream before its last line \(no "done": true\)'):
+            list(llm.stream(ask("!truncate")))
 
 
 # --- OpenAI-compatible: keys, and llama.cpp's real server ----------------------------------------------
@@ -136,13 +141,17 @@ def llama_server():
     params = xllamacpp.CommonParams()
     params.model.path = str(_packaged_model())
     params.n_ctx = 512
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1  # see `local` below
     params.verbosity = -1
     params.api_keys = ["test-key"]
     server = xllamacpp.Server(params)
+    # as LocalLLM does: one request, so the server's task loop runs before teardown (see LocalLLM._start)
+    server.handle_chat_completions({"messages": HELLO, "max_tokens": 1})
     yield server.listening_address + "/v1"
     del server
 
 
+@pytest.mark.slow
 def test_llama_cpp_server_complete_and_stream(llama_server: str) -> None:
     llm = OpenAICompatibleLLM("smollm2", base_url=llama_server, api_key="test-key")
     whole = llm.complete(ask("What is the capital of France?"), max_tokens=16)
@@ -151,6 +160,7 @@ def test_llama_cpp_server_complete_and_stream(llama_server: str) -> None:
     assert "".join(deltas) == whole  # greedy decoding: the same text, whole or streamed
 
 
+@pytest.mark.slow
 def test_llama_cpp_server_refuses_a_wrong_key(llama_server: str) -> None:
     llm = OpenAICompatibleLLM("smollm2", base_url=llama_server, api_key="wrong")
     with pytest.raises(BackendError, match=r"^openai backend at .* returned HTTP 401: Invalid API Key$"):
@@ -161,10 +171,7 @@ def test_llama_cpp_server_refuses_a_wrong_key(llama_server: str) -> None:
 
 
 def test_ollama_unknown_model_says_so() -> None:
-    with (
-        ChatServer("ollama") as server,
-        pytest.raises(BackendError, match=r'HTTP 404: model "nope" not found'),
-    ):
+    with ChatServer("ollama") as server, pytest.raises(BackendError, match=r'HTTP 404: model "nope" not found'):
         OllamaLLM("nope", base_url=server.url).complete(HELLO)
 
 
@@ -173,18 +180,23 @@ def test_ollama_unknown_model_says_so() -> None:
 
 @pytest.fixture(scope="module")
 def local() -> LocalLLM:
-    return LocalLLM()
+    # One thread: on a CPU shared with other jobs, llama.cpp's threads spin at every barrier waiting for
+    # each other and 16 tokens can take 20 s; alone, one thread is steady.
+    return LocalLLM(n_threads=1)
 
 
+@pytest.mark.slow
 def test_local_complete(local: LocalLLM) -> None:
     assert local.complete(ask("Name a colour."), max_tokens=16).strip()
 
 
+@pytest.mark.slow
 def test_local_stream_yields_deltas_as_they_are_written(local: LocalLLM) -> None:
     deltas = list(local.stream(ask("Count from one to ten."), max_tokens=16))
     assert len(deltas) > 1 and "".join(deltas).strip()
 
 
+@pytest.mark.slow
 def test_local_stream_closed_early_frees_the_model(local: LocalLLM) -> None:
     stream = local.stream(ask("Tell me a long story."), max_tokens=500)
     next(stream)
@@ -194,8 +206,9 @@ def test_local_stream_closed_early_frees_the_model(local: LocalLLM) -> None:
     assert local.complete(ask("Say hi."), max_tokens=4)
 
 
+@pytest.mark.slow
 def test_local_loads_once_when_threads_race() -> None:
-    llm, servers = LocalLLM(), []
+    llm, servers = LocalLLM(n_threads=1), []
     threads = [threading.Thread(target=lambda: servers.append(llm._load())) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -204,13 +217,13 @@ def test_local_loads_once_when_threads_race() -> None:
     assert len(servers) == 4 and all(s is servers[0] for s in servers)
 
 
+@pytest.mark.slow
 def test_local_prompt_longer_than_the_window_is_a_backend_error(local: LocalLLM) -> None:
-    with pytest.raises(
-        BackendError, match=r"^local backend \(.*\) reported an error: .*exceeds the available context"
-    ):
+    with pytest.raises(BackendError, match=r"^local backend \(.*\) reported an error: .*exceeds the available context"):
         local.complete(ask("word " * 3000), max_tokens=4)
 
 
+@pytest.mark.slow
 def test_local_model_file_problems(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="model file .*missing.gguf not found"):
         LocalLLM(tmp_path / "missing.gguf").complete(HELLO)
@@ -248,6 +261,7 @@ def test_make_llm_names_the_missing_setting(settings: dict[str, str], message: s
         make_llm(Settings(**settings))
 
 
+@pytest.mark.slow
 def test_importing_rag_llm_loads_neither_llama_cpp_nor_httpx() -> None:
     code = "import sys, rag.llm; print(sorted({'xllamacpp', 'httpx'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

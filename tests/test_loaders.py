@@ -40,9 +40,7 @@ def load_error(path: Path, rel: str = "doc", max_bytes: int = LIMIT) -> Document
     return info.value
 
 
-def make_pdf(
-    pages: list[list[str]], user_password: str | None = None, owner_password: str | None = None
-) -> bytes:
+def make_pdf(pages: list[list[str]], user_password: str | None = None, owner_password: str | None = None) -> bytes:
     """A real PDF whose pages hold the given lines as Helvetica text (pypdf alone, no PDF library)."""
     writer = PdfWriter()
     font = DictionaryObject(
@@ -199,9 +197,7 @@ def test_html_with_a_wrong_meta_charset_falls_back_to_guessing(tmp_path):
 
 
 def test_html_block_ends_its_paragraph(tmp_path):
-    doc = load_file(
-        tmp_path, "page.html", "<div>In a <b>block</b>.</div>Loose text<ul><li>one</li><li>two</li></ul>"
-    )
+    doc = load_file(tmp_path, "page.html", "<div>In a <b>block</b>.</div>Loose text<ul><li>one</li><li>two</li></ul>")
     assert doc.text == "In a block.\n\nLoose text\n\none\n\ntwo"
 
 
@@ -404,9 +400,7 @@ def test_empty_or_whitespace_file_is_empty(tmp_path, name, data):
     assert load_error(write(tmp_path, name, data)).reason == "empty file"
 
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-)
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 
 
 @pytest.mark.parametrize(
@@ -453,10 +447,7 @@ def test_file_without_read_permission_cannot_be_read(tmp_path):
 
 def test_dangling_symlink_cannot_be_read(tmp_path):
     (tmp_path / "link.txt").symlink_to(tmp_path / "gone.txt")
-    assert (
-        load_error(tmp_path / "link.txt").reason
-        == "cannot read: No such file or directory (a broken symlink)"
-    )
+    assert load_error(tmp_path / "link.txt").reason == "cannot read: No such file or directory (a broken symlink)"
 
 
 def test_missing_file_cannot_be_read(tmp_path):
@@ -480,18 +471,14 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     assert errors[0].reason == "cannot read: not a regular file (a FIFO, socket or device)"
 
 
-@pytest.mark.parametrize(
-    "name, suffix", [("photo.xyz", "'.xyz'"), ("archive.tar.GZ", "'.gz'"), ("README", "")]
-)
+@pytest.mark.parametrize("name, suffix", [("photo.xyz", "'.xyz'"), ("archive.tar.GZ", "'.gz'"), ("README", "")])
 def test_unsupported_file_type(tmp_path, name, suffix):
     reason = load_error(write(tmp_path, name, "text")).reason
     assert reason == f"unsupported file type {suffix}".rstrip()
 
 
 def test_error_names_the_relative_path(tmp_path):
-    error = load_error(
-        write(tmp_path, "Größe der Datei 香港.txt", b""), rel="sub dir/Größe der Datei 香港.txt"
-    )
+    error = load_error(write(tmp_path, "Größe der Datei 香港.txt", b""), rel="sub dir/Größe der Datei 香港.txt")
     assert str(error) == "sub dir/Größe der Datei 香港.txt: empty file"
 
 
