@@ -29,6 +29,7 @@ from .retrieve import Retrieval, Retriever, nanoranker_scores
 from .store import Store
 from .types import Answer, IngestReport, Passage
 
+LOCAL_PROMPT_CHARS = 1600  # ~400 tokens of passages: the in-process model's first token within ~1.5 s
 VERSION_CHECK_SECONDS = 2.0  # how stale the keyword index may be when another process ingests
 
 
@@ -182,7 +183,9 @@ class RAG:
             yield from stream_deltas(answer)
         else:
             draft = []
-            for delta in self.llm.stream(build_messages(query, retrieval.passages), max_tokens=200):
+            budget = LOCAL_PROMPT_CHARS if self.settings.llm == "local" else None
+            messages = build_messages(query, retrieval.passages, budget)
+            for delta in self.llm.stream(messages, max_tokens=200):
                 draft.append(delta)
                 yield delta
             answer = answerer.verify(query, "".join(draft), retrieval.passages)

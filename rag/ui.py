@@ -1,0 +1,728 @@
+"""The Gradio app: a chat whose every citation opens the passage it came from, the retrieval trace,
+the documents (add, delete, re-scan) and the answering settings.
+
+`build` makes the `gr.Blocks`; `launch` serves it safely (127.0.0.1, no share link, optional login, a
+queue). The answer is rendered here as one line of escaped HTML, because the chat renders markdown and a
+blank line inside a passage would end the HTML block and let the document's text be read as markdown::
+
+    "Issued in 2022 [1]."  ->  <div class="rag-msg"><div class="rag-answer">Issued in 2022
+                               <a class="rag-cite rag-n-1" ...>[1]</a>.</div><div class="rag-sources">
+                               <details class="rag-src rag-n-1"><summary>[1] policy.pdf, p. 3 ...
+
+Clicking a marker opens its source under the answer (a small script in the page's head): the passage,
+with the supporting sentence highlighted, and the file and page/section it is in.
+
+Example:
+    >>> from rag import RAG
+    >>> from rag.ui import build, launch
+    >>> rag = RAG(docs_dir="seeds")  # doctest: +SKIP
+    >>> launch(build(rag), rag)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import itertools
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home (and no internet to wait on)
+
+import gradio as gr  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+from . import uploads  # noqa: E402
+from .cli import one_line  # noqa: E402
+from .engine import RAG  # noqa: E402
+from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
+from .types import Answer, Citation  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 4  # answers computed at once; more wait in the queue (2 CPU cores answer ~4 at a time well)
+EXAMPLES = 4
+TRACE_HINT = "<p>Ask a question to see how its passages were found.</p>"
+BACKENDS = [
+    ("Extractive (no model, instant)", "extractive"),
+    ("Local model (SmolLM2, in-process)", "local"),
+    ("OpenAI-compatible server", "openai"),
+    ("Ollama", "ollama"),
+]
+REMOTE = ("openai", "ollama")  # the backends that need a URL and a model name
+
+
+# --- errors as one sentence --------------------------------------------------------------------
+
+
+def friendly(exc: BaseException) -> str:
+    """One sentence a person can act on, never a traceback."""
+    if isinstance(exc, NotIngestedError):
+        return "No documents are ingested yet: add some in the Documents tab, then ask again."
+    if isinstance(exc, StoreLockedError):
+        return "The documents are being updated right now; please try again in a moment."
+    if isinstance(exc, BackendError):
+        return f"The answering backend failed ({one_line(exc)}); check the Settings tab or switch to Extractive."
+    if isinstance(exc, RagError | ValidationError):
+        return one_line(exc)
+    log.exception("unexpected error", exc_info=exc)
+    return "Something went wrong on the server; the details are in its log."
+
+
+# --- rendering -----------------------------------------------------------------------------------
+_MARKER = re.compile(r"\[(\d+)\]")
+_UNVERIFIED = re.compile(r"\s*\[unverified\]", re.IGNORECASE)
+_OPEN, _CLOSE = "\x01", "\x02"  # placeholders that survive html.escape, for spans around whole sentences
+
+
+def _one_line(escaped: str) -> str:
+    return escaped.replace("\r", "").replace("\n", "<br>")
+
+
+def _inline(text: str, numbers: set[int] | None = None, unverified: list[str] = ()) -> str:
+    """Answer text -> escaped HTML: ``[n]`` -> a clickable marker (only cited ``n`` when given), sentences
+    in ``unverified`` and ``[unverified]`` tags marked visibly."""
+    pos = 0
+    for sentence in unverified:  # wrap each unverified sentence, in order, before escaping shifts offsets
+        at = text.find(sentence, pos)
+        if sentence and at >= 0:
+            text = text[:at] + _OPEN + sentence + _CLOSE + text[at + len(sentence) :]
+            pos = at + len(sentence) + 2
+    out = html.escape(text)
+
+    def marker(m: re.Match) -> str:
+        n = int(m[1])
+        if numbers is not None and n not in numbers:
+            return m[0]
+        return f'<a class="rag-cite rag-n-{n}" href="#" title="Show the passage behind [{n}]">[{n}]</a>'
+
+    out = _MARKER.sub(marker, out)
+    out = _UNVERIFIED.sub(
+        ' <span class="rag-badge" title="No retrieved passage supports this sentence">unverified</span>', out
+    )
+    out = out.replace(_OPEN, '<span class="rag-unverified" title="Not supported by the documents">')
+    return _one_line(out.replace(_CLOSE, "</span>"))
+
+
+def _passage_html(c: Citation) -> str:
+    """The cited passage with its supporting sentence highlighted."""
+    text, quote = c.text, (c.quote or "").strip()
+    at = text.find(quote) if quote else -1
+    if at < 0 and c.quote_end > c.quote_start >= c.start:  # offsets are in the document; make them local
+        at = c.quote_start - c.start
+        quote = text[at : c.quote_end - c.start] if 0 <= at < len(text) else ""
+        at = at if quote else -1
+    if at < 0:
+        return _one_line(html.escape(text))
+    before, mark, after = text[:at], text[at : at + len(quote)], text[at + len(quote) :]
+    return _one_line(f"{html.escape(before)}<mark>{html.escape(mark)}</mark>{html.escape(after)}")
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render_sources(citations: list[Citation]) -> str:
+    if not citations:
+        return ""
+    items = "".join(
+        f'<details class="rag-src rag-n-{c.n}"><summary><b>[{c.n}]</b> '
+        f'<span class="rag-loc">{html.escape(c.location)}</span> '
+        f'<span class="rag-quote">“{html.escape(_shorten(c.quote))}”</span></summary>'
+        f'<div class="rag-passage">{_passage_html(c)}</div></details>'
+        for c in citations
+    )
+    return f'<div class="rag-sources"><div class="rag-sources-title">Sources</div>{items}</div>'
+
+
+def render_answer(answer: Answer) -> str:
+    """The final answer as one line of HTML: text with markers, then the sources to open."""
+    if not answer.answered:
+        return f'<div class="rag-msg"><div class="rag-answer rag-abstain">{_inline(answer.text, set())}</div></div>'
+    unverified = [s.text for s in answer.sentences if not s.supported]
+    numbers = {c.n for c in answer.citations}
+    body = _inline(answer.text, numbers, unverified)
+    return f'<div class="rag-msg"><div class="rag-answer">{body}</div>{render_sources(answer.citations)}</div>'
+
+
+def render_partial(text: str) -> str:
+    """Text still streaming in: markers shown but not clickable yet (their sources are not checked yet)."""
+    body = _one_line(html.escape(text))
+    cursor = '<span class="rag-cursor">▍</span>'
+    return f'<div class="rag-msg"><div class="rag-answer rag-streaming">{body}{cursor}</div></div>'
+
+
+def render_error(exc: BaseException) -> str:
+    return f'<div class="rag-msg"><div class="rag-error">{html.escape(friendly(exc))}</div></div>'
+
+
+def render_trace(answer: Answer) -> str:
+    """The retrieval behind an answer: the standalone query, every passage's ranks and scores, timings."""
+    cited = {}
+    for c in answer.citations:
+        cited.setdefault(c.passage_id, []).append(c.n)
+
+    def rank(p, name: str) -> str:
+        if name not in p.ranks:
+            return "—"
+        return f"#{p.ranks[name]} ({p.scores.get(name, 0.0):.3f})"
+
+    def rerank(p) -> str:
+        return f"{p.scores['rerank']:.3f}" if "rerank" in p.scores else "—"
+
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(p.location)}"
+        f"<div class='rag-snippet'>{html.escape(_shorten(p.text, 140))}</div></td>"
+        f"<td>{rank(p, 'dense')}</td><td>{rank(p, 'bm25')}</td><td>{p.scores.get('fused', p.score):.4f}</td>"
+        f"<td>{rerank(p)}</td>"
+        f"<td>{' '.join(f'[{n}]' for n in cited.get(p.id, []))}</td></tr>"
+        for i, p in enumerate(answer.passages, 1)
+    )
+    timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
+    return (
+        f'<div class="rag-trace"><p><b>Searched for:</b> {html.escape(answer.query or answer.question)}</p>'
+        f"<p><b>Backend:</b> {html.escape(answer.backend)}{' · ' + timings if timings else ''}</p>"
+        "<table><thead><tr><th>#</th><th>passage</th><th>dense rank (cosine)</th><th>keyword rank (BM25)</th>"
+        f"<th>fused</th><th>rerank</th><th>cited as</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def api_text(answer: Answer) -> str:
+    """Plain text for the ``/ask`` endpoint: the answer, then its numbered sources with their quotes."""
+    lines = [answer.text]
+    if answer.citations:
+        lines += ["", "Sources:"] + [f"[{c.n}] {c.location} — “{c.quote}”" for c in answer.citations]
+    return "\n".join(lines)
+
+
+# --- example questions from the documents ---------------------------------------------------------
+_QUESTION = re.compile(r"[A-Z][^.!?\n]{12,160}\?")
+_SPEAKER = re.compile(r"^[\w .'-]{1,24}:\s*")  # "Reporter: How ...?" -> "How ...?"
+_ASKS = re.compile(r"^(what|how|why|when|who|where|which|is|are|does|do|can|should|will)\b", re.IGNORECASE)
+# A question that points back at its context ("How does HashKey see this?") means nothing on its own.
+_VAGUE = re.compile(r"\b(this|that|these|those|it|its|we|us|our|they|them|their|you|your|he|she|here)\b", re.I)
+
+
+def candidate_questions(rag: RAG, scan: int = 2000) -> list[str]:
+    """Questions a person could ask of the current documents, found without a language model: questions
+    the documents ask themselves (an interview's, a FAQ's), then their headings, then "What is <file>
+    about?", taking one per document in turn. Reads at most ``scan`` chunks, so a big store costs the same."""
+    per_source: dict[str, list[str]] = {}
+    try:
+        for i, (_, meta, text) in enumerate(rag.store.all_chunks()):
+            if i >= scan:
+                break
+            found = per_source.setdefault(meta.get("source", "?"), [])
+            for q in _QUESTION.findall((text or "").replace("*", "")):
+                q = _SPEAKER.sub("", q.strip())
+                if _ASKS.match(q) and not _VAGUE.search(q) and 4 <= len(q.split()) <= 20:
+                    found.append(q[0].upper() + q[1:])
+            section = (meta.get("section") or "").strip().rstrip(":")
+            if section and len(section.split()) <= 10:
+                found.append(f"What does the document say about {section}?")
+    except Exception:  # noqa: BLE001 - no store yet, or unreadable: no examples, never an error
+        return []
+    for source, found in per_source.items():
+        found.append(f"What is {Path(source).stem.replace('-', ' ').replace('_', ' ')} about?")
+    out: list[str] = []
+    for group in itertools.zip_longest(*per_source.values()):
+        out += [q for q in group if q and q not in out]
+    return out
+
+
+class Examples:
+    """The example questions shown in an empty chat: candidates that the documents actually answer.
+
+    Each candidate is asked once (``rag.ask``) and kept if the answer quotes a sentence that is not itself
+    a question; the result is cached until the documents change, within a time ``budget`` per change.
+    """
+
+    def __init__(self, rag: RAG, n: int = EXAMPLES, budget: float = 4.0):
+        self.rag, self.n, self.budget = rag, n, budget
+        self._key: tuple | None = None
+        self._questions: list[str] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> list[str]:
+        with self._lock:
+            try:
+                key = tuple((d.source, d.ingested_at) for d in self.rag.documents())
+            except Exception:  # noqa: BLE001
+                return []
+            if key != self._key:
+                self._questions, self._key = self._find(), key
+            return list(self._questions)
+
+    def _find(self) -> list[str]:
+        candidates = candidate_questions(self.rag)
+        good, deadline = [], time.monotonic() + self.budget
+        for q in candidates:
+            if len(good) == self.n or time.monotonic() > deadline:
+                break
+            try:
+                a = self.rag.ask(q)
+            except Exception:  # noqa: BLE001
+                continue
+            if a.answered and not any(c.quote.rstrip().endswith("?") for c in a.citations):
+                good.append(q)
+        return good or candidates[: self.n]
+
+
+_examples: weakref.WeakKeyDictionary[RAG, Examples] = weakref.WeakKeyDictionary()
+
+
+def examples_for(rag: RAG) -> Examples:
+    """The one `Examples` cache of ``rag`` (shared by every page and by the warm-up)."""
+    with _examples_lock:
+        if rag not in _examples:
+            _examples[rag] = Examples(rag)
+        return _examples[rag]
+
+
+_examples_lock = threading.Lock()
+
+# --- per-session answering backends ---------------------------------------------------------------
+
+
+class Backends:
+    """The `RAG` to answer with for the backend chosen in a session's settings.
+
+    The server's own settings use ``rag`` itself; another choice gets a `RAG` of its own (cached, sharing
+    the embedding model), so one person's settings never change another's answers.
+    """
+
+    def __init__(self, rag: RAG, size: int = 8):
+        self.rag = rag
+        self.size = size
+        self._cache: OrderedDict[tuple, RAG] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, llm: str, base_url: str = "", model: str = "", api_key: str = "") -> RAG:
+        s = self.rag.settings
+        base_url, model = (base_url or "").strip() or None, (model or "").strip() or None
+        # A blank key means the server's own key, but only for the server's own URL: never send it elsewhere.
+        key = api_key or (s.llm_api_key if base_url == s.llm_base_url else None)
+        want = {"llm": llm or s.llm, "llm_base_url": base_url, "llm_model": model, "llm_api_key": key}
+        if all(getattr(s, k) == v for k, v in want.items()):
+            return self.rag
+        cache_key = tuple(want.values())
+        with self._lock:
+            if cache_key in self._cache:
+                self._cache.move_to_end(cache_key)
+                return self._cache[cache_key]
+            variant = RAG(settings=s, **want)
+            variant.embedder = self.rag.embedder
+            _ = variant.store  # created under the lock: Chroma's client is not safe to create concurrently
+            self._cache[cache_key] = variant
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+            return variant
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def document_rows(rag: RAG) -> list[list]:
+    try:
+        docs = rag.documents()
+    except Exception:  # noqa: BLE001 - an empty or missing store lists nothing
+        return []
+    return [[d.source, d.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at))] for d in docs]
+
+
+def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingesting", emptied: bool = False) -> str:
+    """Run the incremental ingest and say what it did in one line.
+
+    ``emptied``: the person just deleted the last document. The ingest refuses to prune a folder that has
+    no documents left (an unmounted folder must not wipe a store), so that one case empties it on purpose.
+    """
+
+    def report_progress(done: int, total: int, last: str) -> None:
+        if progress is not None:
+            progress((done, total), desc=f"{desc} {last}", unit="files")
+
+    if progress is not None:
+        progress(0, desc="Checking the documents folder")
+    report = rag.ingest(progress=report_progress, reset=emptied)
+    if emptied:
+        return "The documents folder is empty now, and so is the index: add documents to chat again."
+    parts = []
+    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        if names:
+            parts.append(f"{label} {', '.join(names)}")
+    line = ("; ".join(parts) or "no changes") + f" ({report.chunks} chunks in the store)."
+    for path, reason in report.failed:
+        line += f" Could not read {path}: {reason}."
+    return line[0].upper() + line[1:]
+
+
+def _status(lines: list[str]) -> str:
+    """Lines for the Documents tab, escaped: a file may be called ``<img onerror=…>.txt`` or ``*x*.md``."""
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+# --- the page ------------------------------------------------------------------------------------
+CSS = """
+.rag-answer { line-height: 1.55; }
+.rag-cite { font-size: 0.8em; vertical-align: super; text-decoration: none; font-weight: 600; padding: 0 1px;
+  color: var(--color-accent); cursor: pointer; }
+.rag-unverified { text-decoration: underline dotted #b45309; text-underline-offset: 3px; color: #92400e; }
+.rag-badge { font-size: 0.72em; border: 1px solid #d97706; color: #92400e; background: #fffbeb;
+  border-radius: 4px; padding: 0 4px; margin-left: 2px; }
+.rag-abstain { color: var(--body-text-color-subdued); }
+.rag-error { color: #b91c1c; }
+.rag-sources { margin-top: 10px; border-top: 1px solid var(--border-color-primary); padding-top: 6px;
+  font-size: 0.92em; }
+.rag-sources-title { font-weight: 600; margin-bottom: 2px; }
+.rag-src summary { cursor: pointer; }
+.rag-loc { font-weight: 600; }
+.rag-quote { color: var(--body-text-color-subdued); }
+.rag-passage { white-space: normal; margin: 6px 0 8px 14px; padding: 6px 10px; border-left: 3px solid
+  var(--color-accent); background: var(--background-fill-secondary); }
+.rag-passage mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.rag-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
+.rag-cursor { animation: rag-blink 1s steps(2) infinite; }
+@keyframes rag-blink { 50% { opacity: 0; } }
+.rag-trace table { font-size: 0.85em; width: 100%; }
+.rag-trace td, .rag-trace th { padding: 3px 6px; vertical-align: top; }
+.rag-snippet { color: var(--body-text-color-subdued); font-size: 0.9em; }
+"""
+
+# Clicking a marker opens the source it names, in the same message, and brings it into view.
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  var marker = event.target.closest && event.target.closest(".rag-cite");
+  if (!marker) return;
+  event.preventDefault();
+  var n = (marker.className.match(/rag-n-(\\d+)/) || [])[1];
+  var message = marker.closest(".rag-msg");
+  var source = message && n && message.querySelector("details.rag-src.rag-n-" + n);
+  if (!source) return;
+  source.open = true;
+  source.scrollIntoView({block: "nearest", behavior: "smooth"});
+  source.classList.add("rag-flash");
+  setTimeout(function () { source.classList.remove("rag-flash"); }, 1200);
+});
+</script>
+"""
+
+
+def build(rag: RAG) -> gr.Blocks:
+    """The app for ``rag``: Chat, Documents and Settings tabs, and the ``/ask`` API endpoint."""
+    s = rag.settings
+    backends = Backends(rag)
+    examples_cache = examples_for(rag)
+    docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
+
+    def respond(message, chat, history, backend, url, model, key, k) -> Iterator[tuple]:
+        message = (message or "").strip()
+        if not message:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        chat = list(chat or []) + [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": render_partial("")},
+        ]
+        yield "", chat, gr.skip(), gr.skip()
+        answer, streamed = None, ""
+        try:
+            engine = backends.get(backend, url, model, key)
+            for item in engine.stream(message, history=list(history or []), k=int(k)):
+                if isinstance(item, str):
+                    streamed += item
+                    chat[-1]["content"] = render_partial(streamed)
+                    yield gr.skip(), chat, gr.skip(), gr.skip()
+                else:
+                    answer = item
+            if answer is None:
+                raise RagError("the answerer stopped without an answer; please ask again")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence in the chat
+            chat[-1]["content"] = render_error(exc)
+            yield gr.skip(), chat, gr.skip(), gr.skip()
+            return
+        chat[-1]["content"] = render_answer(answer)
+        history = list(history or []) + [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": answer.text},
+        ]
+        yield gr.skip(), chat, history, render_trace(answer)
+
+    def ask(question: str) -> str:
+        """Answer a question from the documents: the answer with [n] markers, then its numbered sources."""
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error("Ask a question.")
+        try:
+            return api_text(rag.ask(question))
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(friendly(exc)) from None
+
+    def refresh():
+        rows = document_rows(rag)
+        examples = [{"text": q} for q in examples_cache.get()]
+        return rows, gr.Dropdown(choices=[r[0] for r in rows], value=[]), gr.Chatbot(examples=examples or None)
+
+    def pick_example(evt: gr.SelectData) -> str:
+        return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
+
+    def on_upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        if not files:
+            return gr.skip(), gr.skip()
+        paths = [Path(f if isinstance(f, str) else f.name) for f in files]
+        with docs_lock:
+            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb)
+            lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
+            if result.saved:
+                try:
+                    lines.insert(0, _ingest(rag, progress, "Ingesting"))
+                except Exception as exc:  # noqa: BLE001
+                    lines.insert(0, friendly(exc))
+        return _status(lines), None
+
+    def on_delete_ask(selected):
+        if not selected:
+            return _status(["Pick the documents to delete first."]), gr.Button(visible=False)
+        names = ", ".join(selected)
+        return (
+            _status([f"Delete {names} from the documents folder and the index? This removes the file(s) from disk."]),
+            gr.Button(visible=True),
+        )
+
+    def on_delete(selected, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        lines = []
+        with docs_lock:
+            known = {r[0] for r in document_rows(rag)}
+            deleted = []
+            for source in selected or []:
+                try:
+                    uploads.delete_file(s.docs_dir, source, known)
+                    deleted.append(source)
+                except uploads.UploadError as exc:
+                    lines.append(f"Not deleted: {exc}.")
+            if deleted:
+                try:
+                    emptied = not uploads.has_documents(s.docs_dir)
+                    lines.insert(0, _ingest(rag, progress, "Updating", emptied=emptied))
+                except Exception as exc:  # noqa: BLE001
+                    lines.insert(0, friendly(exc))
+        return _status(lines), gr.Button(visible=False)
+
+    def on_rescan(progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        with docs_lock:
+            try:
+                return _status([_ingest(rag, progress, "Ingesting")])
+            except Exception as exc:  # noqa: BLE001
+                return _status([friendly(exc)])
+
+    with gr.Blocks(title="rag — chat with your documents", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "## rag — chat with your documents\nEvery answer cites its sources: click a **[n]** to read the passage."
+        )
+        history = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    height=520,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    placeholder="Ask anything about the documents — or pick an example below.",
+                    elem_id="rag-chat",
+                    buttons=[],  # a copy button would copy the HTML the answer is rendered as
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask a question about your documents…",
+                        show_label=False,
+                        scale=6,
+                        autofocus=True,
+                        elem_id="rag-question",
+                        submit_btn=False,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
+                clear = gr.Button("Clear chat", size="sm", elem_id="rag-clear")
+                with gr.Accordion("Retrieval trace", open=False, visible=True, elem_id="rag-trace") as trace_box:
+                    trace = gr.HTML(TRACE_HINT)
+            with gr.Tab("Documents", id="documents"):
+                doc_status = gr.HTML(elem_id="rag-doc-status")
+                table = gr.Dataframe(
+                    headers=["Document", "Chunks", "Ingested"],
+                    datatype=["str", "number", "str"],
+                    interactive=False,
+                    elem_id="rag-documents",
+                )
+                upload = gr.File(
+                    label=f"Add documents (drop files here; {', '.join(sorted(uploads.SUPPORTED_SUFFIXES))}; "
+                    f"up to {s.max_file_mb:g} MB each)",
+                    file_count="multiple",
+                    file_types=sorted(uploads.SUPPORTED_SUFFIXES),
+                    type="filepath",
+                    elem_id="rag-upload",
+                )
+                with gr.Row():
+                    to_delete = gr.Dropdown(
+                        label="Documents to delete", multiselect=True, choices=[], scale=4, elem_id="rag-delete-pick"
+                    )
+                    delete = gr.Button("Delete…", variant="stop", scale=1, elem_id="rag-delete")
+                    confirm = gr.Button("Yes, delete", variant="stop", visible=False, scale=1, elem_id="rag-confirm")
+                rescan = gr.Button("Re-scan folder", elem_id="rag-rescan")
+            with gr.Tab("Settings", id="settings"):
+                gr.Markdown("These settings apply to this browser tab only; the server's defaults are preselected.")
+                backend = gr.Radio(BACKENDS, value=s.llm, label="Answer backend", elem_id="rag-backend")
+                remote = s.llm in REMOTE
+                url = gr.Textbox(
+                    s.llm_base_url or "",
+                    label="Server URL (OpenAI-compatible or Ollama)",
+                    placeholder="http://localhost:11434 or https://api.example.com/v1",
+                    visible=remote,
+                )
+                model = gr.Textbox(s.llm_model or "", label="Model name", visible=remote)
+                key = gr.Textbox(
+                    "",
+                    label="API key",
+                    type="password",
+                    placeholder="(the server's own key)" if s.llm_api_key else "(none)",
+                    visible=remote,
+                )
+                k = gr.Slider(1, 20, value=min(s.top_k, 20), step=1, label="Passages per answer (k)")
+                show_trace = gr.Checkbox(True, label="Show the retrieval trace under the chat")
+
+        ask_inputs = [question, chatbot, history, backend, url, model, key, k]
+        ask_outputs = [question, chatbot, history, trace]
+        private = {"api_visibility": "private"}
+        # Chat and API share one limit of CONCURRENCY answers at a time; the rest wait in the queue.
+        answering = {"concurrency_id": "answer", "show_progress": "hidden", **private}
+        question.submit(respond, ask_inputs, ask_outputs, **answering)
+        send.click(respond, ask_inputs, ask_outputs, **answering)
+        chatbot.example_select(pick_example, None, question, **private).then(
+            respond, ask_inputs, ask_outputs, **answering
+        )
+        clear.click(
+            lambda: ([], [], "", TRACE_HINT),
+            None,
+            [chatbot, history, question, trace],
+            **private,
+        )
+        chatbot.clear(lambda: ([], TRACE_HINT), None, [history, trace], **private)
+        backend.change(lambda b: [gr.Textbox(visible=b in REMOTE)] * 3, backend, [url, model, key], **private)
+        show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
+
+        docs = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
+        listing = [table, to_delete, chatbot]
+        upload.upload(on_upload, upload, [doc_status, upload], **docs).then(refresh, None, listing, **private)
+        delete.click(on_delete_ask, to_delete, [doc_status, confirm], **private)
+        confirm.click(on_delete, to_delete, [doc_status, confirm], **docs).then(refresh, None, listing, **private)
+        rescan.click(on_rescan, None, doc_status, **docs).then(refresh, None, listing, **private)
+        demo.load(refresh, None, listing, **private)
+        gr.api(ask, api_name="ask", concurrency_id="answer")
+    return demo
+
+
+# --- serving -------------------------------------------------------------------------------------
+
+
+def load_users(spec: str | None = None, users_file: Path | None = None) -> list[tuple[str, str]]:
+    """``"alice:pw,bob:pw2"`` and/or a file of ``user:password`` lines -> [(user, password)].
+
+    Raises:
+        RagError: for an entry without ``user:password`` (the message never repeats a password).
+    """
+    entries: list[tuple[str, str]] = []
+    if spec:
+        entries += [("RAG_APP_USERS", e) for e in spec.split(",") if e.strip()]
+    if users_file:
+        try:
+            lines = Path(users_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise RagError(f"cannot read the users file {users_file}: {exc.strerror or exc}") from None
+        entries += [(str(users_file), line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    users = []
+    for i, (where, entry) in enumerate(entries, 1):
+        user, sep, password = entry.strip().partition(":")
+        if not sep or not user.strip() or not password:
+            raise RagError(f"{where}: entry {i} is not 'user:password'")
+        users.append((user.strip(), password))
+    return users
+
+
+def login_check(users: list[tuple[str, str]]) -> Callable[[str, str], bool]:
+    """A constant-time check of a username and password against ``users``."""
+    table = {u: p.encode() for u, p in users}
+
+    def check(username: str, password: str) -> bool:
+        given = (password or "").encode()
+        expected = table.get(username)
+        if expected is None:
+            hmac.compare_digest(given, given)  # same work for an unknown user: no timing hint of who exists
+            return False
+        return hmac.compare_digest(expected, given)
+
+    return check
+
+
+def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
+    """Load the embedding model and the keyword index, then find the example questions, before the first
+    person arrives: most of a cold start. ``background``: in a daemon thread, returned."""
+    if background:
+        try:  # open the store here, once: two threads creating Chroma's client at once can break it
+            _ = rag.store
+        except RagError:
+            pass  # the first question will say what is wrong
+        thread = threading.Thread(target=warm_up, args=(rag,), daemon=True, name="rag-warm-up")
+        thread.start()
+        return thread
+    try:
+        rag.search("warm up", k=1)
+        examples_for(rag).get()
+    except Exception:  # noqa: BLE001 - nothing ingested yet is fine; the first question will say so
+        log.debug("warm-up skipped", exc_info=True)
+    return None
+
+
+def launch(
+    demo: gr.Blocks,
+    rag: RAG,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    users: list[tuple[str, str]] | None = None,
+    block: bool = True,
+    quiet: bool = False,
+):
+    """Serve ``demo`` on ``host:port``: a queue of `CONCURRENCY` answers at a time, no share link unless
+    asked, a login page when ``users`` are given, and no file served from outside Gradio's own cache.
+    (Start `warm_up` in the background first, so that the first question does not load the model.)"""
+    if host not in ("127.0.0.1", "localhost", "::1") and not users:
+        print(
+            f"warning: serving on {host} without a login: anyone who reaches port {port} can read, add and delete "
+            "documents; set RAG_APP_USERS or --users-file",
+            file=sys.stderr,
+        )
+    s = rag.settings
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=login_check(users) if users else None,
+        auth_message="Sign in to chat with the documents." if users else None,
+        max_file_size=int(s.max_file_mb * 1e6),
+        blocked_paths=[str(Path(s.docs_dir).resolve()), str(Path(s.store_dir).resolve())],
+        show_error=False,
+        ssr_mode=False,
+        footer_links=["api"],
+        prevent_thread_lock=not block,
+        quiet=quiet,
+        css=CSS,
+        head=HEAD,
+    )
