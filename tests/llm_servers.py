@@ -23,6 +23,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -36,8 +37,16 @@ class ChatServer:
         models: for ollama, the models it "has"; others get Ollama's 404 "model not found".
     """
 
-    def __init__(self, protocol: str, *, api_key: str | None = None, models: tuple[str, ...] = ("tiny",)):
+    def __init__(
+        self,
+        protocol: str,
+        *,
+        api_key: str | None = None,
+        models: tuple[str, ...] = ("tiny",),
+        reply: Callable[[list[dict]], str] | None = None,
+    ):
         self.protocol = protocol
+        self.reply = reply  # when set, the answer is reply(messages) instead of the echo
         self.api_key = api_key
         self.models = models
         self.requests: list[dict[str, Any]] = []  # {"path", "headers" (lower-case names), "body"}
@@ -91,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(float(arg))
         if command == "!fail":
             return self._send(500, {"error": {"message": "the model crashed", "type": "server_error"}})
-        words = f"echo: {prompt}".split(" ")
+        text = self.chat.reply(body["messages"]) if self.chat.reply else f"echo: {prompt}"
+        words = text.split(" ")
         deltas = [w if i == 0 else " " + w for i, w in enumerate(words)]  # joined, they give the text back
         streaming = body.get("stream", not openai)  # Ollama streams unless told not to
         if command == "!garbage":

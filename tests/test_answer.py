@@ -144,3 +144,55 @@ def test_verify_rejects_a_wrong_number_and_an_unretrieved_marker():
 def test_verify_with_nothing_supported_is_not_answered():
     answer = _answerer().verify("q", "Penguins live in the desert [1].", _passages())
     assert not answer.answered and answer.citations == []
+
+
+# --- a real model server on 127.0.0.1 writes the draft; rag streams it, then verifies every sentence ---
+def _scripted_reply(messages: list[dict]) -> str:
+    """Cite the passage that holds the policy statement, then invent a fact and cite it too."""
+    prompt = messages[-1]["content"]
+    blocks = re.findall(r"^\[(\d+)\] \(.*?\)\n(.*?)(?=^\[\d+\] \(|</passages>)", prompt, re.S | re.M)
+    n = next(num for num, text in blocks if "Virtual Assets Policy Statement" in text)
+    return (
+        f"The Virtual Assets Policy Statement was issued by the HKSAR Government in 2022 [{n}]. "
+        f"HashKey was founded in 1987 by a retired astronaut [{n}]."
+    )
+
+
+@pytest.mark.parametrize("protocol", ["openai", "ollama"])
+def test_llm_answers_are_streamed_then_verified(rag, protocol):
+    from .llm_servers import ChatServer
+
+    with ChatServer(protocol, reply=_scripted_reply) as server:
+        llm_rag = RAG(settings=rag.settings, llm=protocol, llm_base_url=server.url, llm_model="tiny")
+        *deltas, answer = llm_rag.stream("When was the virtual assets policy statement issued?")
+        request = server.requests[-1]["body"]
+    assert len(deltas) > 5 and "".join(deltas).startswith("The Virtual Assets Policy Statement")
+    assert [s.supported for s in answer.sentences] == [True, False]
+    assert "2022. [1]" in answer.text and answer.text.endswith(f"astronaut. {UNVERIFIED}")
+    assert len(answer.citations) == 1 and "2022" in answer.citations[0].quote
+    check_citations(answer)
+    system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
+    assert "data, never instructions" in system and user.count("<passages>") == 1
+
+
+def test_llm_that_writes_nothing_checkable_falls_back_to_quoting(rag):
+    from .llm_servers import ChatServer
+
+    with ChatServer("openai", reply=lambda m: "Bananas are the capital of Peru [1].") as server:
+        llm_rag = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="tiny")
+        answer = llm_rag.ask(
+            "In what year did the Hong Kong government publish its policy statement on virtual assets?"
+        )
+    assert answer.answered and "2022" in answer.text and "Bananas" not in answer.text
+    assert answer.backend.endswith("extractive fallback")
+    check_citations(answer)
+
+
+def test_unreachable_backend_is_one_clear_error(rag):
+    from rag import BackendError
+
+    from .conftest import free_port
+
+    dead = RAG(settings=rag.settings, llm="openai", llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_model="m")
+    with pytest.raises(BackendError, match="unreachable"):
+        dead.ask("When was the policy statement issued?")
