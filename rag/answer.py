@@ -84,7 +84,8 @@ def _candidates(passages: list[Passage]) -> list[_Candidate]:
     for i, p in enumerate(passages):
         for s, e in split_sentences(p.text):
             text = p.text[s:e]
-            if len(stems(text)) >= 3 and not _INJECTION.search(text):
+            # A question (an interview's, a FAQ's) is never an answer; instructions to an assistant are data.
+            if len(stems(text)) >= 3 and not text.endswith("?") and not _INJECTION.search(text):
                 out.append(_Candidate(i, s, e, text))
     return out
 
@@ -139,8 +140,6 @@ class Answerer:
         cands = _candidates(passages)
         for c in cands:
             c.score = coverage(q, stems(c.text), self.idf) + 0.02 / (1 + c.passage)
-            if c.text.rstrip().endswith("?"):  # restates a question (an interview, a FAQ) rather than answers
-                c.score -= 0.3
             if wants_number and not _HAS_NUMBER.search(c.text):  # "how many ...?" needs a quantity
                 c.score -= 0.3
         for prev, c in zip(cands, cands[1:], strict=False):

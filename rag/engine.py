@@ -66,8 +66,26 @@ class RAG:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.settings)
+            with self._lock:  # Chroma's client is not safe to create from several threads at once
+                if self._store is None:
+                    self._store = Store(self.settings)
         return self._store
+
+    def with_settings(self, **overrides) -> RAG:
+        """A `RAG` with some settings changed that shares this one's model, store and keyword index when
+        those settings allow (e.g. another backend or k for one browser tab)."""
+        other = RAG(self.settings, **overrides)
+        shared = ("docs_dir", "store_dir", "collection", "chroma_host", "chroma_port")
+        if all(getattr(other.settings, f) == getattr(self.settings, f) for f in shared):
+            other._store, other._keyword, other._lock = self.store, self._keyword, self._lock
+            other._sentence_cache = self._sentence_cache
+        if other.settings.embed_model == self.settings.embed_model:
+            other.embedder = self.embedder
+        if other.settings.llm == self.settings.llm and overrides.keys().isdisjoint(
+            {"llm_base_url", "llm_model", "llm_api_key", "llm_timeout"}
+        ):
+            other._llm = self._llm
+        return other
 
     @property
     def keyword_dir(self) -> Path:
@@ -140,7 +158,9 @@ class RAG:
     def llm(self) -> LLM | None:
         """The generation backend of ``settings.llm``; None for the extractive default."""
         if self._llm is None and self.settings.llm != "extractive":
-            self._llm = make_llm(self.settings)
+            with self._lock:
+                if self._llm is None:
+                    self._llm = make_llm(self.settings)
         return self._llm
 
     def answerer(self) -> Answerer:
