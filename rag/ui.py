@@ -90,6 +90,7 @@ def _one_line(escaped: str) -> str:
 def _inline(text: str, numbers: set[int] | None = None, unverified: list[str] = ()) -> str:
     """Answer text -> escaped HTML: ``[n]`` -> a clickable marker (only cited ``n`` when given), sentences
     in ``unverified`` and ``[unverified]`` tags marked visibly."""
+    text = text.replace(_OPEN, "").replace(_CLOSE, "")
     pos = 0
     for sentence in unverified:  # wrap each unverified sentence, in order, before escaping shifts offsets
         at = text.find(sentence, pos)
@@ -710,7 +711,7 @@ def launch(
             file=sys.stderr,
         )
     s = rag.settings
-    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
+    _, local_url, share_url = demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
         server_name=host,
         server_port=port,
         share=share,
@@ -721,8 +722,16 @@ def launch(
         show_error=False,
         ssr_mode=False,
         footer_links=["api"],
-        prevent_thread_lock=not block,
-        quiet=quiet,
+        prevent_thread_lock=True,
+        quiet=True,
         css=CSS,
         head=HEAD,
     )
+    if not quiet:
+        where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else f"listening on {host}"
+        print(f"rag app: {local_url} ({where}{', login required' if users else ''}); Ctrl+C stops it", flush=True)
+        if share_url:
+            print(f"public link: {share_url}", flush=True)
+    if block:
+        demo.block_thread()
+    return local_url

@@ -1,0 +1,344 @@
+"""The app (app.py, rag/ui.py): the `/ask` API through gradio_client, what the server refuses to serve,
+the login, and the HTML an answer becomes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from rag import RAG
+from rag.errors import BackendError, NotIngestedError
+from rag.types import Answer, Citation, Passage, Sentence
+from tests.conftest import ROOT, SEEDS, free_port
+
+QUESTION = "When was the Virtual Assets Policy Statement issued?"
+
+
+def _serve(rag: RAG, users=None):
+    from rag.ui import build, launch
+
+    demo = build(rag)
+    port = free_port()
+    launch(demo, rag, port=port, users=users, block=False, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> RAG:
+    root = tmp_path_factory.mktemp("app")
+    shutil.copytree(SEEDS, root / "docs")
+    rag = RAG(docs_dir=root / "docs", store_dir=root / "store")
+    rag.ingest()
+    return rag
+
+
+@pytest.fixture(scope="module")
+def app_url(seeded):
+    demo, url = _serve(seeded)
+    yield url
+    demo.close(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ask_endpoint_answers_with_numbered_sources(client):
+    text = client.predict(QUESTION, api_name="/ask")
+    answer, _, sources = text.partition("\n\nSources:\n")
+    assert "2022" in answer and "[1]" in answer
+    assert sources.startswith("[1] hashkey-interview.txt — “")
+    assert "Virtual Assets Policy Statement" in sources
+
+
+@pytest.mark.slow
+def test_ask_endpoint_abstains_plainly(client):
+    text = client.predict("What is the boiling point of liquid nitrogen on Mars?", api_name="/ask")
+    assert "do not contain" in text and "Sources:" not in text
+
+
+@pytest.mark.slow
+def test_only_ask_is_offered_as_api(client):
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask"]
+
+
+@pytest.mark.slow
+def test_empty_question_is_one_friendly_error(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Ask a question"):
+        client.predict("   ", api_name="/ask")
+
+
+@pytest.mark.slow
+def test_nothing_ingested_is_one_sentence_not_a_traceback(tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    (tmp_path / "empty-docs").mkdir()
+    rag = RAG(docs_dir=tmp_path / "empty-docs", store_dir=tmp_path / "empty-store")
+    demo, url = _serve(rag)
+    try:
+        with pytest.raises(AppError) as info:
+            Client(url, verbose=False).predict(QUESTION, api_name="/ask")
+        assert str(info.value) == "No documents are ingested yet: add some in the Documents tab, then ask again."
+    finally:
+        demo.close(verbose=False)
+
+
+# --- serving safely ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path",
+    [
+        "gradio_api/file=/etc/passwd",
+        "file=../../etc/passwd",
+        "gradio_api/file=../../../../../../etc/passwd",
+        "gradio_api/file=%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "gradio_api/file=/proc/self/environ",
+    ],
+)
+def test_path_traversal_is_refused(app_url, path):
+    r = httpx.get(app_url + path, timeout=10)
+    assert r.status_code in (403, 404), r.status_code
+    assert "root:" not in r.text
+
+
+@pytest.mark.slow
+def test_documents_and_store_are_not_served(app_url, seeded):
+    for f in [seeded.settings.docs_dir / "hashkey-interview.txt", *seeded.settings.store_dir.glob("*.sqlite3")]:
+        r = httpx.get(f"{app_url}gradio_api/file={f.resolve()}", timeout=10)
+        assert r.status_code in (403, 404), (f, r.status_code)
+
+
+@pytest.mark.slow
+def test_binds_to_localhost_only_by_default(app_url):
+    assert app_url.startswith("http://127.0.0.1:")
+    import app
+
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+
+
+@pytest.mark.slow
+def test_login_is_required_when_users_are_configured(seeded):
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    from rag.ui import load_users
+
+    demo, url = _serve(seeded, users=load_users("alice:wonder land,bob:pw2"))
+    try:
+        assert httpx.get(url + "config", timeout=10).status_code == 401
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("alice", "wrong"), verbose=False)
+        text = Client(url, auth=("alice", "wonder land"), verbose=False).predict(QUESTION, api_name="/ask")
+        assert "2022" in text
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.mark.slow
+def test_first_questions_arriving_together_after_a_start_all_get_answers(seed_docs, tmp_path):
+    """Regression: questions arriving together right after `python app.py` started broke Chroma's client,
+    created from several threads at once ("'RustBindingsAPI' object has no attribute 'bindings'",
+    "Could not connect to tenant default_tenant"). A fresh process, as the app is, since the client is
+    cached per process."""
+    RAG(docs_dir=seed_docs, store_dir=tmp_path / "store").ingest()
+    script = """if True:
+        import sys, threading
+        from rag import RAG
+        from rag.ui import warm_up
+        rag = RAG()
+        warming = warm_up(rag, background=True)
+        errors = []
+        def ask():
+            try:
+                rag.search(sys.argv[1], k=1)
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads + [warming]]
+        print(errors)
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", script, QUESTION], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_users_from_env_and_file(tmp_path):
+    from rag.errors import RagError
+    from rag.ui import load_users, login_check
+
+    f = tmp_path / "users"
+    f.write_text("# team\ncarol:pa:ss:word\n\n")
+    users = load_users("alice:pw, bob:pw2", f)
+    assert users == [("alice", "pw"), ("bob", "pw2"), ("carol", "pa:ss:word")]
+    check = login_check(users)
+    assert check("carol", "pa:ss:word") and not check("carol", "pa") and not check("mallory", "pw")
+    with pytest.raises(RagError, match="entry 2 is not 'user:password'") as info:
+        load_users("alice:pw,bob-secret")
+    assert "secret" not in str(info.value).split(":", 1)[0]  # the bad entry itself is never echoed
+    with pytest.raises(RagError, match="cannot read the users file"):
+        load_users(None, tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_deleting_the_last_document_empties_the_store_but_a_rescan_of_an_empty_folder_does_not(seed_docs, tmp_path):
+    """The ingest refuses to prune a folder with no documents left (an unmounted folder must not wipe the
+    store); only a delete from the app, which empties the folder on purpose, empties the store."""
+    from rag.errors import RagError
+    from rag.ui import _ingest
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    (seed_docs / "hashkey-interview.txt").unlink()
+    with pytest.raises(RagError, match="refusing to remove all"):
+        _ingest(rag)  # what Re-scan does
+    assert [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
+    assert "empty now" in _ingest(rag, emptied=True)  # what Delete does
+    assert rag.documents() == []
+
+
+@pytest.mark.slow
+def test_a_session_can_answer_with_an_llm_server_and_its_unsupported_sentences_are_marked(seeded):
+    """A real OpenAI-protocol server (it echoes the prompt, so some sentences quote a passage and some
+    cannot be verified), chosen in one session's settings, leaves the server's own backend alone."""
+    from rag.ui import Backends, render_answer
+    from tests.llm_servers import ChatServer
+
+    backends = Backends(seeded)
+    assert backends.get("extractive") is seeded
+    with ChatServer("openai") as server:
+        session = backends.get("openai", server.url, "tiny", "")
+        assert session is not seeded and session.embedder is seeded.embedder
+        assert backends.get("openai", server.url + " ", "tiny") is session  # cached
+        events = list(session.stream(QUESTION, k=2))
+    deltas, answer = events[:-1], events[-1]
+    assert len(deltas) > 5 and all(isinstance(d, str) for d in deltas)  # streamed, then the checked answer
+    assert answer.answered and answer.citations and any(not s.supported for s in answer.sentences)
+    out = render_answer(answer)
+    assert out.count('<span class="rag-unverified"') == sum(not s.supported for s in answer.sentences)
+    assert '<a class="rag-cite rag-n-1"' in out
+    assert seeded.settings.llm == "extractive" and seeded.ask(QUESTION).backend == "extractive"
+
+
+def test_the_servers_api_key_never_goes_to_a_url_a_session_chose():
+    from rag.ui import Backends
+
+    rag = RAG(llm="openai", llm_base_url="https://llm.internal/v1", llm_model="m", llm_api_key="server-secret")
+    backends = Backends(rag)
+    assert backends.get("openai", "https://llm.internal/v1", "m", "") is rag
+    assert backends.get("openai", "https://llm.internal/v1", "other", "").settings.llm_api_key == "server-secret"
+    assert backends.get("openai", "https://attacker.example/v1", "m", "").settings.llm_api_key is None
+    assert backends.get("openai", "https://attacker.example/v1", "m", "mine").settings.llm_api_key == "mine"
+
+
+# --- the HTML an answer becomes ------------------------------------------------------------------
+
+
+def _answer(**kw) -> Answer:
+    passage = "Intro line.\n\nThe <b>statement</b> was issued in 2022.\n\n# Not a heading\nMore $x$ text."
+    cite = Citation(1, "policy.pdf", passage, "The <b>statement</b> was issued in 2022.", 0.9, page=3, section="Intro")
+    defaults = dict(
+        question="When?",
+        text="The <b>statement</b> was issued in 2022. [1] It was also signed by everyone. [unverified]",
+        citations=[cite],
+        answered=True,
+        sentences=[
+            Sentence("The <b>statement</b> was issued in 2022.", [1], True),
+            Sentence("It was also signed by everyone.", [], False),
+        ],
+        passages=[
+            Passage(
+                passage,
+                "policy.pdf",
+                0.03,
+                3,
+                "Intro",
+                id="c1",
+                ranks={"dense": 2, "bm25": 1},
+                scores={"dense": 0.61, "bm25": 7.5, "fused": 0.0325},
+            )
+        ],
+        query="When was the statement issued?",
+        timings={"embed_ms": 12.0, "total_ms": 40.0},
+    )
+    return Answer(**{**defaults, **kw})
+
+
+def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
+    from rag.ui import render_answer
+
+    out = render_answer(_answer())
+    assert "\n" not in out  # a blank line would end the HTML block and let markdown loose on the passage
+    assert "<b>statement</b>" not in out and "&lt;b&gt;statement&lt;/b&gt;" in out  # document text is escaped
+    assert '<a class="rag-cite rag-n-1"' in out and '<details class="rag-src rag-n-1">' in out
+    assert "policy.pdf, p. 3, § Intro" in out
+    assert "<mark>The &lt;b&gt;statement&lt;/b&gt; was issued in 2022.</mark>" in out
+    assert '<span class="rag-unverified"' in out and ">unverified</span>" in out
+
+
+def test_abstention_and_errors_render_plainly():
+    from rag.ui import friendly, render_answer, render_error
+
+    out = render_answer(
+        _answer(
+            text="The documents do not contain an answer to this question.", citations=[], answered=False, sentences=[]
+        )
+    )
+    assert "rag-abstain" in out and "rag-sources" not in out
+    assert "Documents tab" in render_error(NotIngestedError("no documents ingested yet in /x; run ingest"))
+    assert friendly(BackendError("connection refused to http://localhost:9")).startswith("The answering backend")
+    assert friendly(ZeroDivisionError("boom")) == "Something went wrong on the server; the details are in its log."
+
+
+def test_trace_shows_query_ranks_scores_and_timings():
+    from rag.ui import render_trace
+
+    out = render_trace(_answer())
+    assert "When was the statement issued?" in out
+    assert "#2 (0.610)" in out and "#1 (7.500)" in out and "0.0325" in out
+    assert "embed 12 ms" in out and "total 40 ms" in out
+
+
+def test_api_text():
+    from rag.ui import api_text
+
+    assert api_text(_answer()).endswith(
+        "\n\nSources:\n[1] policy.pdf, p. 3, § Intro — “The <b>statement</b> was issued in 2022.”"
+    )
+
+
+@pytest.mark.slow
+def test_example_questions_come_from_the_documents_and_get_answers(seeded):
+    from rag.ui import Examples, candidate_questions
+
+    text = (SEEDS / "hashkey-interview.txt").read_text()
+    candidates = candidate_questions(seeded)
+    assert "How does Hash Key view the recent discussions?" in candidates  # the interview's own question
+    assert "How does HashKey see this?" not in candidates  # meaningless without its context
+    assert candidates[-1] == "What is hashkey interview about?"
+    questions = Examples(seeded).get()
+    assert 1 <= len(questions) <= 4 and set(questions) <= set(candidates)
+    for q in questions:
+        answer = seeded.ask(q)
+        assert answer.answered and not answer.citations[0].quote.endswith("?")
+        assert answer.citations[0].quote in text

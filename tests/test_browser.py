@@ -1,0 +1,200 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against `python app.py`.
+
+Ask about the seed document, open a citation, add a document and get an answer from it, delete it and
+no longer get one. Screenshots go to docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag import RAG
+from tests.conftest import ROOT, SEEDS, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = ROOT / "docs" / "screenshots"
+FACT = "The lighthouse keeper on Skellig Rock feeds exactly forty-two puffins every morning."
+FACT_QUESTION = "How many puffins does the lighthouse keeper on Skellig Rock feed?"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`python app.py` on a free port over a copy of seeds/, ingested first, in a fresh store."""
+    root = tmp_path_factory.mktemp("browser")
+    docs, store = root / "docs", root / "store"
+    shutil.copytree(SEEDS, docs)
+    RAG(docs_dir=docs, store_dir=store).ingest()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    port = free_port()
+    log = open(root / "app.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _ask(page, question: str):
+    """Type a question, send it, and wait for the final answer (its cursor gone); returns the last message."""
+    answers = page.locator("#rag-chat .rag-msg")
+    before = answers.count()
+    page.fill("#rag-question textarea", question)
+    page.click("#rag-ask")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#rag-chat .rag-msg').length > n"
+        " && !document.querySelector('#rag-chat .rag-cursor')",
+        arg=before,
+        timeout=20_000,
+    )
+    return answers.last
+
+
+def _documents(page) -> str:
+    return page.locator("#rag-documents").inner_text()
+
+
+def test_chat_cite_upload_delete(app_url, browser, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("#rag-question textarea")
+
+    # Example questions, drawn from the documents, are offered in the empty chat; one click asks one.
+    example = page.locator("#rag-chat button.example").first
+    example.wait_for(timeout=15_000)
+    asked = example.inner_text().strip()
+    assert asked.endswith("?")
+    example.click()
+    page.wait_for_function(
+        "() => document.querySelector('#rag-chat .rag-msg') && !document.querySelector('.rag-cursor')"
+    )
+    assert asked in page.locator("#rag-chat").inner_text()
+    page.click("#rag-clear")
+
+    # Record whether the answer was ever shown while still streaming (the cursor), before it was final.
+    page.evaluate(
+        """() => { window.ragStreamed = false;
+        new MutationObserver(() => { if (document.querySelector('#rag-chat .rag-cursor')) window.ragStreamed = true; })
+          .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+    )
+    answer = _ask(page, "When was the Virtual Assets Policy Statement issued?")
+    assert page.evaluate("window.ragStreamed")
+    assert "2022" in answer.locator(".rag-answer").inner_text()
+
+    # Clicking the marker opens the passage with the quote highlighted, and says where it is.
+    source = answer.locator("details.rag-src.rag-n-1")
+    assert source.get_attribute("open") is None
+    answer.locator(".rag-cite.rag-n-1").first.click()
+    page.wait_for_function("() => document.querySelector('#rag-chat details.rag-src.rag-n-1').open")
+    assert "hashkey-interview.txt" in source.locator(".rag-loc").inner_text()
+    highlighted = source.locator(".rag-passage mark").inner_text()
+    assert "Virtual Assets Policy Statement" in highlighted and "2022" in highlighted
+    page.screenshot(path=SHOTS / "chat.png")
+
+    # The retrieval trace: the query searched, the passages with their dense and keyword ranks.
+    page.locator("#rag-trace").get_by_text("Retrieval trace").click()
+    trace = page.locator(".rag-trace")
+    trace.wait_for()
+    assert "When was the Virtual Assets Policy Statement issued?" in trace.inner_text()
+    assert trace.locator("tbody tr").count() >= 1 and "#" in trace.locator("tbody tr").first.inner_text()
+    trace.scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / "trace.png", full_page=True)
+
+    # A follow-up is read with the conversation: the trace shows the standalone question searched.
+    _ask(page, "And who issued it?")
+    searched = trace.locator("p").first.inner_text()
+    assert "Virtual Assets Policy Statement" in searched and "who issued it" in searched
+
+    # Upload a document with a fact the seed does not hold...
+    page.get_by_role("tab", name="Documents").click()
+    assert "hashkey-interview.txt" in _documents(page)
+    new = tmp_path / "lighthouse.txt"
+    new.write_text(FACT + "\n", encoding="utf-8")
+    page.set_input_files("#rag-upload input[type=file]", str(new))
+    page.wait_for_function(
+        "() => document.querySelector('#rag-doc-status').innerText.includes('Added lighthouse.txt')", timeout=30_000
+    )
+    page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
+    page.screenshot(path=SHOTS / "documents.png")
+
+    # ...and the chat answers from it.
+    page.get_by_role("tab", name="Chat").click()
+    answer = _ask(page, FACT_QUESTION)
+    assert "forty-two" in answer.locator(".rag-answer").inner_text()
+    assert "lighthouse.txt" in answer.locator(".rag-sources").inner_text()
+
+    # Delete it (two steps: pick, confirm) and the chat no longer finds it.
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#rag-delete-pick input").click()
+    page.get_by_role("option", name="lighthouse.txt").click()
+    page.locator("#rag-delete").click()
+    page.locator("#rag-confirm").click()
+    page.wait_for_function(
+        "() => document.querySelector('#rag-doc-status').innerText.includes('Removed lighthouse.txt')", timeout=30_000
+    )
+    page.wait_for_function("() => !document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
+    page.get_by_role("tab", name="Chat").click()
+    answer = _ask(page, FACT_QUESTION)
+    assert "forty-two" not in answer.inner_text() and "lighthouse.txt" not in answer.inner_text()
+
+    # An unreachable backend is one sentence in the chat, not a traceback; Clear chat empties it.
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_label("OpenAI-compatible server").check()
+    page.get_by_label("Server URL (OpenAI-compatible or Ollama)").fill(f"http://127.0.0.1:{free_port()}/v1")
+    page.get_by_label("Model name").fill("no-such-model")
+    page.get_by_role("tab", name="Chat").click()
+    error = _ask(page, "When was the Virtual Assets Policy Statement issued?").locator(".rag-error").inner_text()
+    assert error.startswith("The answering backend failed (") and "Traceback" not in error
+    page.click("#rag-clear")
+    page.wait_for_function("() => !document.querySelector('#rag-chat .rag-msg')")
+    page.close()
