@@ -1,0 +1,106 @@
+"""Real document corpora for benchmarks and evaluation, copied from Debian packages into ``bench/corpora/NAME/``.
+
+Nobody here wrote them, they are licensed for redistribution, and apt pins their content, so numbers
+measured on them can be reproduced on another Debian machine.
+
+Usage:
+    .venv/bin/python bench/corpora.py debian-reference postgresql
+
+Example:
+    >>> from bench.corpora import prepare  # doctest: +SKIP
+    >>> prepare("debian-reference")  # doctest: +SKIP
+    PosixPath('.../bench/corpora/debian-reference')
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent / "corpora"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    package: str  # the Debian package that ships the files
+    pattern: str  # glob of the files to copy (flat: no sub-folders in either corpus)
+    about: str
+
+
+CORPORA = {
+    "debian-reference": Corpus(
+        "debian-reference-en",
+        "/usr/share/debian-reference/*.en.html",
+        "the Debian Reference, 15 HTML chapters (~3.5 MB)",
+    ),
+    "postgresql": Corpus(
+        "postgresql-doc-15",
+        "/usr/share/doc/postgresql-doc-15/html/*.html",
+        "the PostgreSQL 15 manual, ~1,170 HTML pages (~17 MB)",
+    ),
+}
+
+
+def _install(package: str) -> None:
+    """apt-get install ``package``, updating the package lists first only if apt cannot find it."""
+    if shutil.which("apt-get") is None:
+        raise SystemExit(f"apt-get not found: install the Debian package {package!r} by hand")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    print(f"installing {package} ...", file=sys.stderr)
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=True)
+
+
+def prepare(name: str) -> Path:
+    """Make ``bench/corpora/NAME/`` hold exactly the corpus files, installing the package if needed.
+
+    Idempotent: files already there with the same size and modification time are not copied again, and
+    files that are not part of the corpus are removed (so the folder is the corpus, nothing else).
+    """
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
+    corpus = CORPORA[name]
+    sources = sorted(glob.glob(corpus.pattern))
+    if not sources:
+        _install(corpus.package)
+        sources = sorted(glob.glob(corpus.pattern))
+        if not sources:
+            raise RuntimeError(f"package {corpus.package} installed but no files match {corpus.pattern}")
+    dest = ROOT / name
+    dest.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for src in map(Path, sources):
+        target = dest / src.name
+        wanted.add(target.name)
+        st = src.stat()
+        if target.exists() and (target.stat().st_size, int(target.stat().st_mtime)) == (st.st_size, int(st.st_mtime)):
+            continue  # copy2 keeps mtime, so an unchanged file is not rewritten (and not re-ingested)
+        shutil.copy2(src, target)
+    for extra in dest.iterdir():
+        if extra.name not in wanted:
+            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Copy real corpora into bench/corpora/NAME/.")
+    p.add_argument("names", nargs="+", metavar="NAME", choices=sorted(CORPORA), help=", ".join(sorted(CORPORA)))
+    args = p.parse_args(argv)
+    for name in args.names:
+        path = prepare(name)
+        n = sum(1 for _ in path.iterdir())
+        print(f"{path}: {n} files ({CORPORA[name].about})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
