@@ -15,12 +15,10 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from rag.cli import add_store_flags
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--docs", dest="docs_dir", help="documents folder (default: seeds, or RAG_DOCS_DIR)")
-    p.add_argument("--store", dest="store_dir", help="vector store folder (default: vectorstore, or RAG_STORE_DIR)")
-    p.add_argument("--collection", help="Chroma collection name (default: rag)")
-    p.add_argument("--chroma-host", help="read a Chroma server at this host instead of --store")
-    p.add_argument("--chroma-port", type=int, help="Chroma server port (default: 8000)")
+    add_store_flags(p)
     p.add_argument("--llm", choices=["extractive", "local", "openai", "ollama"], help="answer backend")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")

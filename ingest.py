@@ -11,12 +11,10 @@ import sys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from rag.cli import add_store_flags
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--docs", dest="docs_dir", help="documents folder (default: seeds, or RAG_DOCS_DIR)")
-    p.add_argument("--store", dest="store_dir", help="vector store folder (default: vectorstore, or RAG_STORE_DIR)")
-    p.add_argument("--collection", help="Chroma collection name (default: rag)")
-    p.add_argument("--chroma-host", help="write to a Chroma server at this host instead of --store")
-    p.add_argument("--chroma-port", type=int, help="Chroma server port (default: 8000)")
+    add_store_flags(p)
     p.add_argument("--reset", action="store_true", help="wipe the collection and rebuild it from the folder")
     p.add_argument("--dry-run", action="store_true", help="print what would change, touch nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary line")

@@ -1,5 +1,5 @@
-"""Helpers shared by the thin entry points (`ingest.py`, `app.py`): flags -> settings, a progress bar,
-and errors as one line for a person."""
+"""Helpers shared by the thin entry points (`ingest.py`, `app.py`): the store flags, flags -> settings,
+a progress bar, and errors as one line for a person."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from .ingest import Progress
+
+
+def add_store_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that say where the documents and the vector store are (``--docs``, ``--store``,
+    ``--collection``, ``--chroma-host``, ``--chroma-port``); `overrides` turns them into settings."""
+    p.add_argument("--docs", dest="docs_dir", help="documents folder (default: seeds, or RAG_DOCS_DIR)")
+    p.add_argument("--store", dest="store_dir", help="vector store folder (default: vectorstore, or RAG_STORE_DIR)")
+    p.add_argument("--collection", help="Chroma collection name (default: rag)")
+    p.add_argument("--chroma-host", help="use a Chroma server at this host instead of --store")
+    p.add_argument("--chroma-port", type=int, help="Chroma server port (default: 8000)")
 
 
 def overrides(args: argparse.Namespace, *names: str) -> dict:

@@ -2,15 +2,7 @@
 the documents (add, delete, re-scan) and the answering settings.
 
 `build` makes the `gr.Blocks`; `launch` serves it safely (127.0.0.1, no share link, optional login, a
-queue). The answer is rendered here as one line of escaped HTML, because the chat renders markdown and a
-blank line inside a passage would end the HTML block and let the document's text be read as markdown::
-
-    "Issued in 2022 [1]."  ->  <div class="rag-msg"><div class="rag-answer">Issued in 2022
-                               <a class="rag-cite rag-n-1" ...>[1]</a>.</div><div class="rag-sources">
-                               <details class="rag-src rag-n-1"><summary>[1] policy.pdf, p. 3 ...
-
-Clicking a marker opens its source under the answer (a small script in the page's head): the passage,
-with the supporting sentence highlighted, and the file and page/section it is in.
+queue). How an answer looks (its HTML, the sources, the trace, the page's CSS and script) is `rag.render`.
 
 Example:
     >>> from rag import RAG
@@ -44,13 +36,12 @@ from . import uploads  # noqa: E402
 from .cli import one_line  # noqa: E402
 from .engine import RAG  # noqa: E402
 from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
-from .types import Answer, Citation  # noqa: E402
+from .render import CSS, HEAD, TRACE_HINT, api_text, render_answer, render_partial, render_trace  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 4  # answers computed at once; more wait in the queue (2 CPU cores answer ~4 at a time well)
 EXAMPLES = 4
-TRACE_HINT = "<p>Ask a question to see how its passages were found.</p>"
 BACKENDS = [
     ("Extractive (no model, instant)", "extractive"),
     ("Local model (SmolLM2, in-process)", "local"),
@@ -77,132 +68,9 @@ def friendly(exc: BaseException) -> str:
     return "Something went wrong on the server; the details are in its log."
 
 
-# --- rendering -----------------------------------------------------------------------------------
-_MARKER = re.compile(r"\[(\d+)\]")
-_UNVERIFIED = re.compile(r"\s*\[unverified\]", re.IGNORECASE)
-_OPEN, _CLOSE = "\x01", "\x02"  # placeholders that survive html.escape, for spans around whole sentences
-
-
-def _one_line(escaped: str) -> str:
-    return escaped.replace("\r", "").replace("\n", "<br>")
-
-
-def _inline(text: str, numbers: set[int] | None = None, unverified: list[str] = ()) -> str:
-    """Answer text -> escaped HTML: ``[n]`` -> a clickable marker (only cited ``n`` when given), sentences
-    in ``unverified`` and ``[unverified]`` tags marked visibly."""
-    text = text.replace(_OPEN, "").replace(_CLOSE, "")
-    pos = 0
-    for sentence in unverified:  # wrap each unverified sentence, in order, before escaping shifts offsets
-        at = text.find(sentence, pos)
-        if sentence and at >= 0:
-            text = text[:at] + _OPEN + sentence + _CLOSE + text[at + len(sentence) :]
-            pos = at + len(sentence) + 2
-    out = html.escape(text)
-
-    def marker(m: re.Match) -> str:
-        n = int(m[1])
-        if numbers is not None and n not in numbers:
-            return m[0]
-        return f'<a class="rag-cite rag-n-{n}" href="#" title="Show the passage behind [{n}]">[{n}]</a>'
-
-    out = _MARKER.sub(marker, out)
-    out = _UNVERIFIED.sub(
-        ' <span class="rag-badge" title="No retrieved passage supports this sentence">unverified</span>', out
-    )
-    out = out.replace(_OPEN, '<span class="rag-unverified" title="Not supported by the documents">')
-    return _one_line(out.replace(_CLOSE, "</span>"))
-
-
-def _passage_html(c: Citation) -> str:
-    """The cited passage with its supporting sentence highlighted."""
-    text, quote = c.text, (c.quote or "").strip()
-    at = text.find(quote) if quote else -1
-    if at < 0 and c.quote_end > c.quote_start >= c.start:  # offsets are in the document; make them local
-        at = c.quote_start - c.start
-        quote = text[at : c.quote_end - c.start] if 0 <= at < len(text) else ""
-        at = at if quote else -1
-    if at < 0:
-        return _one_line(html.escape(text))
-    before, mark, after = text[:at], text[at : at + len(quote)], text[at + len(quote) :]
-    return _one_line(f"{html.escape(before)}<mark>{html.escape(mark)}</mark>{html.escape(after)}")
-
-
-def _shorten(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def render_sources(citations: list[Citation]) -> str:
-    if not citations:
-        return ""
-    items = "".join(
-        f'<details class="rag-src rag-n-{c.n}"><summary><b>[{c.n}]</b> '
-        f'<span class="rag-loc">{html.escape(c.location)}</span> '
-        f'<span class="rag-quote">“{html.escape(_shorten(c.quote))}”</span></summary>'
-        f'<div class="rag-passage">{_passage_html(c)}</div></details>'
-        for c in citations
-    )
-    return f'<div class="rag-sources"><div class="rag-sources-title">Sources</div>{items}</div>'
-
-
-def render_answer(answer: Answer) -> str:
-    """The final answer as one line of HTML: text with markers, then the sources to open."""
-    if not answer.answered:
-        return f'<div class="rag-msg"><div class="rag-answer rag-abstain">{_inline(answer.text, set())}</div></div>'
-    unverified = [s.text for s in answer.sentences if not s.supported]
-    numbers = {c.n for c in answer.citations}
-    body = _inline(answer.text, numbers, unverified)
-    return f'<div class="rag-msg"><div class="rag-answer">{body}</div>{render_sources(answer.citations)}</div>'
-
-
-def render_partial(text: str) -> str:
-    """Text still streaming in: markers shown but not clickable yet (their sources are not checked yet)."""
-    body = _one_line(html.escape(text))
-    cursor = '<span class="rag-cursor">▍</span>'
-    return f'<div class="rag-msg"><div class="rag-answer rag-streaming">{body}{cursor}</div></div>'
-
-
 def render_error(exc: BaseException) -> str:
+    """A failure as a chat message: `friendly`'s one sentence, escaped."""
     return f'<div class="rag-msg"><div class="rag-error">{html.escape(friendly(exc))}</div></div>'
-
-
-def render_trace(answer: Answer) -> str:
-    """The retrieval behind an answer: the standalone query, every passage's ranks and scores, timings."""
-    cited = {}
-    for c in answer.citations:
-        cited.setdefault(c.passage_id, []).append(c.n)
-
-    def rank(p, name: str) -> str:
-        if name not in p.ranks:
-            return "—"
-        return f"#{p.ranks[name]} ({p.scores.get(name, 0.0):.3f})"
-
-    def rerank(p) -> str:
-        return f"{p.scores['rerank']:.3f}" if "rerank" in p.scores else "—"
-
-    rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(p.location)}"
-        f"<div class='rag-snippet'>{html.escape(_shorten(p.text, 140))}</div></td>"
-        f"<td>{rank(p, 'dense')}</td><td>{rank(p, 'bm25')}</td><td>{p.scores.get('fused', p.score):.4f}</td>"
-        f"<td>{rerank(p)}</td>"
-        f"<td>{' '.join(f'[{n}]' for n in cited.get(p.id, []))}</td></tr>"
-        for i, p in enumerate(answer.passages, 1)
-    )
-    timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
-    return (
-        f'<div class="rag-trace"><p><b>Searched for:</b> {html.escape(answer.query or answer.question)}</p>'
-        f"<p><b>Backend:</b> {html.escape(answer.backend)}{' · ' + timings if timings else ''}</p>"
-        "<table><thead><tr><th>#</th><th>passage</th><th>dense rank (cosine)</th><th>keyword rank (BM25)</th>"
-        f"<th>fused</th><th>rerank</th><th>cited as</th></tr></thead><tbody>{rows}</tbody></table></div>"
-    )
-
-
-def api_text(answer: Answer) -> str:
-    """Plain text for the ``/ask`` endpoint: the answer, then its numbered sources with their quotes."""
-    lines = [answer.text]
-    if answer.citations:
-        lines += ["", "Sources:"] + [f"[{c.n}] {c.location} — “{c.quote}”" for c in answer.citations]
-    return "\n".join(lines)
 
 
 # --- example questions from the documents ---------------------------------------------------------
@@ -372,50 +240,6 @@ def _status(lines: list[str]) -> str:
 
 
 # --- the page ------------------------------------------------------------------------------------
-CSS = """
-.rag-answer { line-height: 1.55; }
-.rag-cite { font-size: 0.8em; vertical-align: super; text-decoration: none; font-weight: 600; padding: 0 1px;
-  color: var(--color-accent); cursor: pointer; }
-.rag-unverified { text-decoration: underline dotted #b45309; text-underline-offset: 3px; color: #92400e; }
-.rag-badge { font-size: 0.72em; border: 1px solid #d97706; color: #92400e; background: #fffbeb;
-  border-radius: 4px; padding: 0 4px; margin-left: 2px; }
-.rag-abstain { color: var(--body-text-color-subdued); }
-.rag-error { color: #b91c1c; }
-.rag-sources { margin-top: 10px; border-top: 1px solid var(--border-color-primary); padding-top: 6px;
-  font-size: 0.92em; }
-.rag-sources-title { font-weight: 600; margin-bottom: 2px; }
-.rag-src summary { cursor: pointer; }
-.rag-loc { font-weight: 600; }
-.rag-quote { color: var(--body-text-color-subdued); }
-.rag-passage { white-space: normal; margin: 6px 0 8px 14px; padding: 6px 10px; border-left: 3px solid
-  var(--color-accent); background: var(--background-fill-secondary); }
-.rag-passage mark { background: #fde68a; color: inherit; padding: 0 1px; }
-.rag-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
-.rag-cursor { animation: rag-blink 1s steps(2) infinite; }
-@keyframes rag-blink { 50% { opacity: 0; } }
-.rag-trace table { font-size: 0.85em; width: 100%; }
-.rag-trace td, .rag-trace th { padding: 3px 6px; vertical-align: top; }
-.rag-snippet { color: var(--body-text-color-subdued); font-size: 0.9em; }
-"""
-
-# Clicking a marker opens the source it names, in the same message, and brings it into view.
-HEAD = """
-<script>
-document.addEventListener("click", function (event) {
-  var marker = event.target.closest && event.target.closest(".rag-cite");
-  if (!marker) return;
-  event.preventDefault();
-  var n = (marker.className.match(/rag-n-(\\d+)/) || [])[1];
-  var message = marker.closest(".rag-msg");
-  var source = message && n && message.querySelector("details.rag-src.rag-n-" + n);
-  if (!source) return;
-  source.open = true;
-  source.scrollIntoView({block: "nearest", behavior: "smooth"});
-  source.classList.add("rag-flash");
-  setTimeout(function () { source.classList.remove("rag-flash"); }, 1200);
-});
-</script>
-"""
 
 
 def build(rag: RAG) -> gr.Blocks:

@@ -45,6 +45,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait until ``host:port`` accepts connections: True; False if ``proc`` exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.2)
+    return False
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` on 127.0.0.1, for the whole session: yields (host, port)."""
@@ -57,16 +71,9 @@ def chroma_server(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}") from None
-            time.sleep(0.2)
-    else:
+    if not wait_for_port("127.0.0.1", port, proc, timeout=60):
+        if proc.poll() is not None:
+            raise RuntimeError(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}")
         proc.kill()
         raise RuntimeError("chroma run did not start listening within 60s")
     yield "127.0.0.1", port

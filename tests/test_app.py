@@ -221,7 +221,8 @@ def test_deleting_the_last_document_empties_the_store_but_a_rescan_of_an_empty_f
 def test_a_session_can_answer_with_an_llm_server_and_its_unsupported_sentences_are_marked(seeded):
     """A real OpenAI-protocol server (it echoes the prompt, so some sentences quote a passage and some
     cannot be verified), chosen in one session's settings, leaves the server's own backend alone."""
-    from rag.ui import Backends, render_answer
+    from rag.render import render_answer
+    from rag.ui import Backends
     from tests.llm_servers import ChatServer
 
     backends = Backends(seeded)
@@ -285,7 +286,7 @@ def _answer(**kw) -> Answer:
 
 
 def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
-    from rag.ui import render_answer
+    from rag.render import render_answer
 
     out = render_answer(_answer())
     assert "\n" not in out  # a blank line would end the HTML block and let markdown loose on the passage
@@ -297,7 +298,8 @@ def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
 
 
 def test_abstention_and_errors_render_plainly():
-    from rag.ui import friendly, render_answer, render_error
+    from rag.render import render_answer
+    from rag.ui import friendly, render_error
 
     out = render_answer(
         _answer(
@@ -311,7 +313,7 @@ def test_abstention_and_errors_render_plainly():
 
 
 def test_trace_shows_query_ranks_scores_and_timings():
-    from rag.ui import render_trace
+    from rag.render import render_trace
 
     out = render_trace(_answer())
     assert "When was the statement issued?" in out
@@ -320,7 +322,7 @@ def test_trace_shows_query_ranks_scores_and_timings():
 
 
 def test_api_text():
-    from rag.ui import api_text
+    from rag.render import api_text
 
     assert api_text(_answer()).endswith(
         "\n\nSources:\n[1] policy.pdf, p. 3, § Intro — “The <b>statement</b> was issued in 2022.”"

@@ -10,14 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from rag import RAG
-from tests.conftest import ROOT, SEEDS, free_port
+from tests.conftest import ROOT, SEEDS, free_port, wait_for_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,17 +51,9 @@ def app_url(tmp_path_factory):
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    if not wait_for_port("127.0.0.1", port, proc, timeout=60) or httpx.get(url, timeout=10).status_code != 200:
+        proc.kill()
+        pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
     yield url
     proc.terminate()
     try:

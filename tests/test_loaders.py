@@ -438,11 +438,26 @@ def test_unreadable_file_gives_the_os_reason(tmp_path, monkeypatch):
     assert load_error(path).reason == "cannot read: Permission denied"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
 def test_file_without_read_permission_cannot_be_read(tmp_path):
+    """A real chmod 000 file. Root reads any file, so as root the reader runs without the capabilities that
+    let it (util-linux's setpriv drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its bounding set)."""
+    import shutil
+    import subprocess
+    import sys
+
     path = write(tmp_path, "private.txt", "secret")
     path.chmod(0)
-    assert load_error(path).reason == "cannot read: Permission denied"
+    code = (
+        "import sys; from pathlib import Path; from rag.loaders import load; from rag.errors import DocumentError\n"
+        "try:\n    load(Path(sys.argv[1]), 'private.txt', 10**6)\nexcept DocumentError as e:\n    print(e.reason)"
+    )
+    command = [sys.executable, "-c", code, str(path)]
+    if os.geteuid() == 0:
+        assert shutil.which("setpriv"), "util-linux's setpriv is needed to test permissions as root"
+        command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "cannot read: Permission denied", result.stderr
 
 
 def test_dangling_symlink_cannot_be_read(tmp_path):
