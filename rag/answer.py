@@ -202,7 +202,7 @@ class Answerer:
             raw = draft[s:e]
             cited = sorted({int(n) for m in _MARKER.finditer(raw) for n in m.group(1).split(",")})
             claim = _MARKER.sub("", raw).strip()
-            if not stems(claim):
+            if len(stems(claim)) < 3:  # "HashKey: [1]", "The answer is:": a fragment states nothing to check
                 continue
             # Cited passages first; an uncited sentence may still be supported by any retrieved passage.
             pool = [n for n in cited if 1 <= n <= len(passages)] or range(1, len(passages) + 1)
