@@ -130,6 +130,7 @@ def main() -> int:
 
     if args.llm:
         from rag.answer import build_messages
+        from rag.engine import LOCAL_PROMPT_CHARS
         from rag.llm import LocalLLM
 
         llm = LocalLLM()
@@ -138,7 +139,7 @@ def main() -> int:
         load = time.perf_counter() - t
         firsts, rates = [], []
         for q in questions[:5]:
-            messages = build_messages(q, rag.retrieve(q))
+            messages = build_messages(q, rag.retrieve(q), LOCAL_PROMPT_CHARS)  # the prompt `ask` would send
             t = time.perf_counter()
             n, first = 0, None
             for _ in llm.stream(messages, max_tokens=64):
