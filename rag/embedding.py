@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from . import bert
 from .errors import RagError
 
 # Models that ship inside a package: name -> (import name of the package, folder inside it).
@@ -73,66 +73,6 @@ def _threads(n: int | None):
         torch.set_num_threads(before)
 
 
-class MeanPooledModel:
-    """A sentence-transformers model of the common shape Transformer -> mean pooling -> normalize, run with
-    `transformers` alone.
-
-    Same vectors as ``SentenceTransformer.encode`` (cosine 1.0 on the packaged MiniLM), but importing
-    sentence-transformers costs ~2.5 s of CPU at start-up (it pulls in scikit-learn and more), which was
-    the largest part of the app's cold start. Any other model shape is loaded by sentence-transformers.
-    """
-
-    def __init__(self, path: Path):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModel.from_pretrained(str(path)).eval()
-        config = json.loads((path / "sentence_bert_config.json").read_text())
-        self.max_seq_length = int(config.get("max_seq_length", 256))
-        self._torch = torch
-
-    @staticmethod
-    def fits(path: Path) -> bool:
-        try:
-            modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
-            pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
-        except (OSError, ValueError, KeyError):
-            return False
-        others = [
-            k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"
-        ]
-        return (
-            modules == ["Transformer", "Pooling", "Normalize"]
-            and pooling.get("pooling_mode_mean_tokens")
-            and not others
-        )
-
-    def get_embedding_dimension(self) -> int:
-        return int(self.model.config.hidden_size)
-
-    def encode(self, texts: list[str], batch_size: int = 64, **_) -> np.ndarray:
-        """Unit vectors for ``texts``; batches of similar length, so little compute is spent on padding."""
-        torch = self._torch
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), self.get_embedding_dimension()), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_seq_length,
-                    return_tensors="pt",
-                )
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        return out
-
-
 class Embedder:
     """Turns texts into unit-length vectors. The model loads on the first call, not at construction.
 
@@ -152,15 +92,14 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 offline_environment()
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
                 path = resolve_model_path(self.model_name)
-                if MeanPooledModel.fits(path):
-                    self._model = MeanPooledModel(path)
+                if bert.fits(path):  # the packaged MiniLM: plain torch, ~3 s less start-up, same vectors
+                    self._model = bert.BertEncoder(path)
                 else:
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
 
+                    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
                     self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 

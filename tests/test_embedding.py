@@ -1,0 +1,68 @@
+"""The embedding model: the packaged MiniLM, run by rag's plain-torch encoder, must give what
+sentence-transformers gives; other model shapes go through sentence-transformers itself."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from rag import RagError
+from rag.bert import BertEncoder
+from rag.embedding import Embedder, resolve_model_path
+
+from .conftest import SEEDS
+
+TEXTS = [
+    *[p for p in (SEEDS / "hashkey-interview.txt").read_text().split("\n\n") if p.strip()][:12],
+    "short",
+    "香港是一个国际金融中心",
+    "word " * 400,  # longer than the model's 256-token window: truncated the same way
+]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
+
+
+def test_packaged_model_runs_on_the_plain_torch_encoder_with_the_same_vectors(reference):
+    embedder = Embedder()
+    assert isinstance(embedder.model, BertEncoder)
+    ours = embedder.embed(TEXTS)
+    theirs = reference.encode(TEXTS, normalize_embeddings=True)
+    assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+    assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    query = embedder.embed_query("When was the policy statement issued?")
+    assert (
+        float(query @ reference.encode(["When was the policy statement issued?"], normalize_embeddings=True)[0])
+        > 0.9999
+    )
+
+
+def test_token_counts_match_the_models_tokenizer(reference):
+    ours = Embedder().tokenizer(TEXTS, add_special_tokens=False)["input_ids"]
+    assert ours == reference.tokenizer(TEXTS, add_special_tokens=False, truncation=False)["input_ids"]
+
+
+def test_other_model_shapes_load_with_sentence_transformers(tmp_path, reference):
+    """A model without the mean-pooling shape (here: CLS pooling) is not run by the plain-torch encoder."""
+    folder = tmp_path / "cls-model"
+    shutil.copytree(resolve_model_path("all-MiniLM-L6-v2"), folder)
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(pooling.read_text().replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true'))
+    pooling.write_text(
+        pooling.read_text().replace('"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false')
+    )
+    embedder = Embedder(str(folder))
+    assert type(embedder.model).__name__ == "SentenceTransformer"
+    assert embedder.embed(["hello"]).shape == (1, 384)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    with pytest.raises(RagError, match="neither a packaged model"):
+        Embedder(str(tmp_path / "nowhere")).embed(["x"])
