@@ -149,7 +149,7 @@ def main() -> int:
             firsts.append(first * 1000)
             rates.append((n - 1) / max(total - first, 1e-6))
         print(
-            f"\nlocal LLM ({llm.name}): load {load:.2f}s; first token with 5 passages p50 "
+            f"\nlocal LLM ({llm.name}): load {load:.2f}s; first token (the prompt ask sends) p50 "
             f"{statistics.median(firsts):.0f} ms (max {max(firsts):.0f}); {statistics.median(rates):.0f} deltas/s"
         )
     return 0
