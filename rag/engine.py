@@ -120,7 +120,9 @@ class RAG:
     # --- documents -------------------------------------------------------------------------------
     def ingest(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         """Bring the store in line with ``docs_dir``: embed new and changed files, drop deleted ones."""
-        ingestor = Ingestor(self.settings, self.store, self.embedder, on_change=lambda: self.keyword_index(force=True))
+        ingestor = Ingestor(
+            self.settings, lambda: self.store, self.embedder, on_change=lambda: self.keyword_index(force=True)
+        )
         return ingestor.run(reset=reset, dry_run=dry_run, progress=progress)
 
     def documents(self) -> list[DocumentInfo]:

@@ -95,9 +95,13 @@ def _digest(path: Path) -> str:
 class Ingestor:
     """Runs one ingest of ``settings.docs_dir`` into the store. Use through `RAG.ingest`."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder, on_change: Callable[[], None]):
+    def __init__(
+        self, settings: Settings, store: Callable[[], Store], embedder: Embedder, on_change: Callable[[], None]
+    ):
         self.settings = settings
-        self.store = store
+        # The store is opened only once the lock is held: two processes creating a new embedded Chroma
+        # store at once race in its schema setup ("table collections already exists").
+        self._open_store = store
         self.embedder = embedder
         self.on_change = on_change  # called after the store changed (rebuilds the keyword index)
         self.chunker = Chunker(self._count_tokens, settings.chunk_size, settings.chunk_overlap)
@@ -122,10 +126,11 @@ class Ingestor:
             lock.acquire()
         except Timeout:
             raise StoreLockedError(
-                f"another ingest is writing to {self.store.location} (lock {lock.lock_file}); "
+                f"another ingest is writing to this store (lock {lock.lock_file}); "
                 f"waited {self.settings.lock_timeout:.0f}s — try again when it has finished"
             ) from None
         try:
+            self.store = self._open_store()
             self._run(entries, report, reset, dry_run, progress)
         finally:
             lock.release()
