@@ -65,8 +65,8 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    # A missing browser fails (make test installs it): a skip would hide the only test of the UI.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (apt-get install chromium)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -85,7 +85,7 @@ def _ask(page, question: str):
         "n => document.querySelectorAll('#rag-chat .rag-msg').length > n"
         " && !document.querySelector('#rag-chat .rag-cursor')",
         arg=before,
-        timeout=20_000,
+        timeout=90_000,  # the first answer may wait for the model to load on a busy machine
     )
     return answers.last
 
@@ -102,7 +102,7 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
 
     # Example questions, drawn from the documents, are offered in the empty chat; one click asks one.
     example = page.locator("#rag-chat button.example").first
-    example.wait_for(timeout=15_000)
+    example.wait_for(timeout=60_000)
     asked = example.inner_text().strip()
     assert asked.endswith("?")
     example.click()
@@ -153,7 +153,7 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     new.write_text(FACT + "\n", encoding="utf-8")
     page.set_input_files("#rag-upload input[type=file]", str(new))
     page.wait_for_function(
-        "() => document.querySelector('#rag-doc-status').innerText.includes('Added lighthouse.txt')", timeout=30_000
+        "() => document.querySelector('#rag-doc-status').innerText.includes('Added lighthouse.txt')", timeout=60_000
     )
     page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
     page.screenshot(path=SHOTS / "documents.png")
@@ -171,7 +171,7 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     page.locator("#rag-delete").click()
     page.locator("#rag-confirm").click()
     page.wait_for_function(
-        "() => document.querySelector('#rag-doc-status').innerText.includes('Removed lighthouse.txt')", timeout=30_000
+        "() => document.querySelector('#rag-doc-status').innerText.includes('Removed lighthouse.txt')", timeout=60_000
     )
     page.wait_for_function("() => !document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
     page.get_by_role("tab", name="Chat").click()
