@@ -170,6 +170,9 @@ def throughput(corpus: Path, work: Path, rounds: int) -> dict:
     if isinstance(embedder.model, SentenceTransformer):
         st = embedder.model
     else:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the benchmark's output
         st = SentenceTransformer(str(resolve_model_path(settings.embed_model)), device="cpu")
         st.encode(warm_texts, batch_size=embedder.batch_size)
     encoders = {"sentence-transformers": st, "rag model alone": embedder.model}
