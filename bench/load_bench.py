@@ -42,6 +42,20 @@ QUESTIONS = [
 ]
 
 
+def wait_until_up(url: str, proc, log, poll: float, limit: float = 120) -> None:
+    """Poll ``url`` until the app answers 200; exit with a pointer to its log if it dies or takes too long."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"app.py did not start; see {log}")
+        time.sleep(poll)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,15 +93,7 @@ def cold_start(docs: Path, store: Path, log: Path) -> dict[str, float]:
     started = time.perf_counter()
     proc = start_app(docs, store, port, log)
     try:
-        while True:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - started > 120:
-                raise SystemExit(f"app.py did not start; see {log}")
-            time.sleep(0.05)
+        wait_until_up(url, proc, log, 0.05)
         listening = time.perf_counter() - started
         Client(url, verbose=False).predict(QUESTIONS[0], api_name="/ask")
         return {"listening_s": listening, "first_answer_s": time.perf_counter() - started, "cpu_s": cpu_seconds(proc)}
@@ -177,16 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         proc = start_app(docs, store, port, log)
         try:
             url = f"http://127.0.0.1:{port}/"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"app.py did not start; see {log}")
-                time.sleep(0.1)
+            wait_until_up(url, proc, log, 0.1)
             from gradio_client import Client
 
             Client(url, verbose=False).predict(QUESTIONS[0], api_name="/ask")  # warm, as a person would find it

@@ -77,12 +77,17 @@ def chroma_server(tmp_path_factory):
         proc.kill()
         raise RuntimeError("chroma run did not start listening within 60s")
     yield "127.0.0.1", port
+    stop(proc)
+    log.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server started by a fixture; kill it if it does not exit within 10 s."""
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 _collections = iter(range(10**6))

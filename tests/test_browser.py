@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from rag import RAG
-from tests.conftest import ROOT, SEEDS, free_port, wait_for_port
+from tests.conftest import ROOT, SEEDS, free_port, stop, wait_for_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,11 +55,7 @@ def app_url(tmp_path_factory):
         proc.kill()
         pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
     log.close()
 
 
