@@ -66,3 +66,18 @@ def test_other_model_shapes_load_with_sentence_transformers(tmp_path, reference)
 def test_unknown_model_is_a_clear_error(tmp_path):
     with pytest.raises(RagError, match="neither a packaged model"):
         Embedder(str(tmp_path / "nowhere")).embed(["x"])
+
+
+def test_float32_and_the_fast_dtype_give_the_same_vectors():
+    """Where the CPU has native bfloat16 the encoder runs in it; vectors must match a float32 run, so a store
+    embedded on one machine answers queries embedded on another."""
+    import torch
+
+    from rag.bert import compute_dtype
+
+    path = resolve_model_path("all-MiniLM-L6-v2")
+    fast, exact = BertEncoder(path), BertEncoder(path, dtype=torch.float32)
+    assert fast.dtype == compute_dtype() and exact.dtype == torch.float32
+    a, b = fast.encode(TEXTS), exact.encode(TEXTS)
+    assert a.dtype == b.dtype == np.float32
+    assert np.min(np.sum(a * b, axis=1)) > 0.9999
