@@ -19,13 +19,14 @@ such, and sentences that talk to an assistant ("ignore previous instructions ...
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .chunking import split_sentences
 from .keyword import tokenize
+from .question import Question
 from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
@@ -39,18 +40,6 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules)\b|\byou are (now )?(an?|the) "
     r"(assistant|ai|model|chatbot)\b|\bsystem prompt\b",
-    re.IGNORECASE,
-)
-
-_WANTS_NUMBER = re.compile(
-    r"^\s*(when\b|how (many|much|long|old|often|big|large)\b|(in |by )?(what|which) (year|month|date|percentage|share"
-    r"|factor|number|amount|size)\b)|\b(by how much|how many|how much|what year|which year)\b",
-    re.IGNORECASE,
-)
-_HAS_NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
-    r"thousand|million|billion|dozen|half|double|twice|first|second|third|january|february|march|april|may|june|"
-    r"july|august|september|october|november|december|spring|summer|autumn|winter|year|month|week|day)s?\b",
     re.IGNORECASE,
 )
 
@@ -117,12 +106,16 @@ class Answerer:
         threshold: float,
         rerank_sentences: int = 8,
         cache: dict[str, np.ndarray] | None = None,
+        vocabulary: Collection[str] | None = None,
+        pieces: Callable[[str], int] | None = None,
     ):
         self.embed = embed
         self._cache = {} if cache is None else cache
         self.idf = idf
         self.threshold = threshold
         self.rerank_sentences = rerank_sentences
+        self.vocabulary = vocabulary  # every stemmed word of the corpus, to notice names it never mentions
+        self.pieces = pieces  # word pieces of a word in the embedding model's vocabulary (1 = a known word)
 
     # --- extractive --------------------------------------------------------------------------------
     def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
@@ -135,23 +128,25 @@ class Answerer:
         ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage
         would cost ~1 s on 2 cores.
         """
-        q = stems(question)
-        wants_number = bool(_WANTS_NUMBER.search(question))
+        asked = Question.parse(question)
+        if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary, self.pieces)):
+            return self._abstain(question, passages, f"They never mention “{unknown[0]}”.")
+        q = asked.terms or stems(question)
         cands = _candidates(passages)
         for c in cands:
-            c.score = coverage(q, stems(c.text), self.idf) + 0.02 / (1 + c.passage)
-            if wants_number and not _HAS_NUMBER.search(c.text):  # "how many ...?" needs a quantity
-                c.score -= 0.3
+            c.score = coverage(q, stems(c.text), self.idf) + asked.bonus(c.text) + 0.02 / (1 + c.passage)
         for prev, c in zip(cands, cands[1:], strict=False):
             if prev.passage == c.passage:
                 c.score = max(c.score, 0.5 * prev.score + 0.5 * c.score)
+        # "When ...?" wants a date, "how many ...?" a quantity, "who ...?" a name: other sentences cannot answer.
+        cands = [c for c in cands if asked.fits(c.text)]
         top = sorted(cands, key=lambda c: -c.score)[: self.rerank_sentences]
         if top:
             for c, sim in zip(top, self._embed_cached([c.text for c in top]) @ query_vector, strict=True):
                 c.score += COSINE_WEIGHT * float(sim)
             top.sort(key=lambda c: -c.score)
         if not top or top[0].score < self.threshold:
-            return Answer(question, NOT_FOUND, [], answered=False, passages=passages)
+            return self._abstain(question, passages)
         # More sentences only from the best passage: each extra citation of another passage is a citation
         # that may not hold the evidence. The same sentence twice (overlapping chunks) is quoted once.
         chosen, seen = [top[0]], {top[0].text}
@@ -169,6 +164,10 @@ class Answerer:
         sentences = [Sentence(c.text, [n], True, round(c.score, 3)) for n, c in enumerate(chosen, 1)]
         text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
         return Answer(question, text, citations, True, sentences, passages)
+
+    @staticmethod
+    def _abstain(question: str, passages: list[Passage], why: str = "") -> Answer:
+        return Answer(question, f"{NOT_FOUND} {why}".strip(), [], answered=False, passages=passages)
 
     def _embed_cached(self, texts: list[str]) -> np.ndarray:
         """Sentence vectors, remembered: the same passages come back for related questions."""

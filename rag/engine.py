@@ -166,8 +166,14 @@ class RAG:
         return self._llm
 
     def answerer(self) -> Answerer:
+        index = self.keyword_index()
         return Answerer(
-            self.embedder.embed, self.keyword_index().idf, self.settings.abstain_threshold, cache=self._sentence_cache
+            self.embedder.embed,
+            index.idf,
+            self.settings.abstain_threshold,
+            cache=self._sentence_cache,
+            vocabulary=index.doc_freq.keys(),
+            pieces=self.embedder.count_tokens,
         )
 
     def ask(self, question: str, k: int | None = None) -> Answer:

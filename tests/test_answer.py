@@ -62,8 +62,32 @@ def test_citation_offsets_point_into_the_document(rag):
 def test_abstains_when_the_documents_do_not_say(rag):
     answer = rag.ask("What is the boiling point of liquid nitrogen in Kelvin?")
     assert not answer.answered
-    assert answer.text == NOT_FOUND and answer.citations == []
+    assert answer.text.startswith(NOT_FOUND) and answer.citations == []
     assert answer.passages  # the nearest passages are still there to show
+
+
+@pytest.mark.parametrize(
+    "question, why",
+    [
+        ("What was HashKey Group's total revenue for 2024?", "They never mention “2024”."),  # a name never seen
+        ("How do I configure nginx as a reverse proxy?", "They never mention “nginx”."),  # unknown to the model too
+        ("Which insurance company underwrites HashKey Exchange's coverage?", ""),  # no company is named
+        ("In what year was HashKey Group established?", ""),  # no year in any on-topic sentence
+    ],
+)
+def test_abstains_on_questions_about_the_right_topic_that_the_documents_do_not_answer(rag, question, why):
+    """On-topic but unanswered: word overlap alone would quote an insurance or head-count sentence here."""
+    answer = rag.ask(question)
+    assert not answer.answered and answer.citations == []
+    assert answer.text == f"{NOT_FOUND} {why}".strip()
+
+
+def test_paraphrased_questions_still_get_their_answer(rag):
+    """Phrasing words ("roughly", "according to") and a changed spelling do not make rag abstain."""
+    answer = rag.ask("Roughly how many people does HashKey Group employ worldwide now?")
+    assert answer.answered and "600" in answer.text
+    answer = rag.ask("What does the abbreviation FUD stand for in the interview?")
+    assert answer.answered and "Fear, Uncertainty" in answer.text
 
 
 def test_instructions_inside_documents_are_data(rag):

@@ -1,0 +1,153 @@
+"""What a question asks for: the words an answer must be about, the kind of answer, the names it mentions.
+
+The extractive answerer has no reading-comprehension model (none ships in a registry package that runs
+offline here), so it reads a question the way classic question-answering systems did:
+
+* **terms**: the question's content words, stemmed, without stop words and without the words people use
+  to *phrase* a question ("according to", "describe", "roughly", "kind of"). Those phrasing words rarely
+  appear in the answer, and counting them made every paraphrased question look unanswered.
+* **expected kind**: "when"/"what year" wants a date, "how many"/"what share" a quantity, "what price"/"in
+  dollars" an amount of money, "who"/"which company" a name. A sentence without that kind of thing does
+  not answer the question, however many of its words it shares.
+* **names**: capitalised words, acronyms and numbers in the question (``SFC``, ``WireGuard``, ``2024``).
+  One the documents never mention at all means they are not about it: rag says so instead of quoting a
+  sentence about something else.
+
+Example:
+    >>> q = Question.parse("In what year was HashKey Group established?")
+    >>> q.kind, sorted(q.terms), q.names
+    ('year', ['establish', 'group', 'hashkey'], ['HashKey', 'Group'])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from .keyword import tokenize
+
+# Function words and question phrasing, beyond the keyword index's short stop list.
+_PHRASING = frozenset(
+    tokenize(
+        "about above again against all almost also although am among any anyone anything around "
+        "because been being were both each else ever every few further here however just "
+        "many more most much must nor now off once other others ourselves out own per "
+        "quite rather same several shall some still those though through too upon very "
+        "whether while whose yet "
+        "according approximately roughly exactly basically actually really currently "
+        "describe describes described mention mentioned mentions say says said tell tells told "
+        "kind kinds sort way ways thing things guide interview passage"
+    )
+)
+
+_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][\w'+.-]*[\w+]|\b\d{3,}\b|\b[a-z]+[A-Z]\w*")
+
+# The kind of answer a question wants, first match wins ("When ..., how many bytes ...?" wants a quantity).
+_KINDS: list[tuple[str, re.Pattern]] = [
+    (kind, re.compile("|".join(alternatives), re.I))
+    for kind, alternatives in [
+        (
+            "money",
+            [
+                r"\b(price|prices|cost|costs|revenue|revenues|income|worth|valuation|salary|fees?)\b",
+                r"\b(dollars?|usd|euros?)\b",
+            ],
+        ),
+        ("year", [r"\b(what|which) year\b", r"\bwhen (was|were) .{0,60}\b(founded|established|born|created)\b"]),
+        (
+            "quantity",
+            [
+                r"\bhow (many|much|long|old|often|big|large|far|fast)\b",
+                r"\bby (how much|what factor|what percentage)\b",
+                r"\b(what|which) (percentage|proportion|share|number|amount|size|rate|factor)\b",
+            ],
+        ),
+        ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
+        ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|insurer|bank)\b"]),
+        ("reason", [r"^\s*why\b", r"\bwhy (is|are|was|were|do|does|did|should|would|use)\b", r"\bfor what reason\b"]),
+    ]
+]
+_CAUSAL = re.compile(
+    r"\b(because|since|so that|in order to|due to|owing to|thanks to|as a result|therefore|thus|reason|need for"
+    r"|this is why|that is why)\b|^\s*by \w+ing\b",
+    re.I,
+)
+REASON_BONUS = 0.15  # for "why ...?", a sentence that gives a cause or a means
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"
+    "autumn|winter|quarter"
+)
+_TIMES = (
+    "ago|today|yesterday|tomorrow|tonight|noon|midnight|o'clock|morning|afternoon|evening|night|daily|weekly|"
+    "monthly|yearly|annually|\\d{1,2} ?(am|pm)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|"
+    "boot|startup|login|shutdown"
+)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    "hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|double|twice|"
+    "triple|single|several|tenfold|first|second|third"
+)
+_EVIDENCE = {
+    "money": re.compile(r"[$€£¥]|\b(dollars?|usd|hkd|euros?|eur|yuan|rmb|pounds?|cents?)\b", re.I),
+    "year": re.compile(r"\b(1[5-9]|20)\d\d\b"),
+    "date": re.compile(
+        rf"\b(1[5-9]|20)\d\d\b|\b({_MONTHS}|{_TIMES})\b|\b\d{{1,2}}[/.:-]\d{{1,2}}\b"
+        r"|\b(this|last|next) (year|month|week)\b",
+        re.I,
+    ),
+    "quantity": re.compile(rf"\d|\b({_NUMBER_WORDS})\b|%", re.I),
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    terms: frozenset[str]
+    kind: str | None  # "money", "year", "date", "quantity", "name", "reason" or None (anything)
+    names: list[str]
+
+    @classmethod
+    def parse(cls, text: str) -> Question:
+        terms = frozenset(t for t in tokenize(text) if t not in _PHRASING)
+        kind = next((k for k, pattern in _KINDS if pattern.search(text)), None)
+        first = text.split(maxsplit=1)[0] if text.split() else ""
+        names = [m for m in _CAPITALISED.findall(text) if m != first]
+        return cls(text, terms, kind, names)
+
+    def fits(self, sentence: str) -> bool:
+        """Could ``sentence`` answer this kind of question? (A date for "when", a name for "who", ...)"""
+        if self.kind in (None, "reason"):
+            return True
+        if self.kind == "name":  # a name the question does not already contain
+            asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
+            words = re.findall(r"[\w+-]+", sentence)  # "HashKeyExchange's": the name asked about, run together
+            return any(w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) for i, w in enumerate(words))
+        return bool(_EVIDENCE[self.kind].search(sentence))
+
+    def bonus(self, sentence: str) -> float:
+        """A small preference among sentences that fit: for "why ...?", one that states a cause or a means
+        ("This is because ...", "By improving risk controls, ...")."""
+        return REASON_BONUS if self.kind == "reason" and _CAUSAL.search(sentence) else 0.0
+
+    def unknown_names(self, known: Collection[str], pieces: Callable[[str], int] | None = None) -> list[str]:
+        """Names in the question that the corpus never mentions, so the documents cannot be about them.
+
+        ``known`` is the corpus's stemmed vocabulary. A name is a capitalised word, an acronym or a number of
+        three or more characters (``WireGuard``, ``SFC``, ``2024``) none of whose stems is known. With
+        ``pieces`` (word-piece count from the embedding model's tokenizer) a lower-case word counts too when
+        the model's vocabulary does not know it either (three or more pieces: ``nginx``, ``certbot``) and no
+        corpus word shares its beginning, so spelling variants and affixes ("synchronised", "unfragmented")
+        are not mistaken for names.
+        """
+        out = [n for n in self.names if len(n) >= 3 and (stems := tokenize(n)) and not any(s in known for s in stems)]
+        if pieces is not None:
+            for word in re.findall(r"\b[a-z][a-z0-9_-]{2,}\b", self.text):
+                stem = next(iter(tokenize(word)), "")
+                if not stem or stem not in self.terms or stem in known or word in out or pieces(word) < 3:
+                    continue
+                core = re.sub(r"^(un|non|dis|re|pre)(?=\w{4})", "", stem)
+                if len(core) < 4 or not any(k.startswith(core[:5]) for k in known):
+                    out.append(word)
+        return out
