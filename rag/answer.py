@@ -121,12 +121,15 @@ class Answerer:
     def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
         """Quote the sentences that best answer ``question``; abstain when none is good enough.
 
-        A sentence scores ``coverage + COSINE_WEIGHT * cosine``: coverage of the question's words (rare
-        ones count more) and embedding similarity to the question. A sentence right after a strong one
-        inherits half its coverage, because an answer often follows the sentence that names the topic
-        ("The insurer looked at our risk controls. So the limit rose tenfold."). Only the
-        ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage
-        would cost ~1 s on 2 cores.
+        The question is read first (`rag.question`): a name the corpus never mentions means abstaining at
+        once, and only sentences holding the kind of thing asked for (a date for "when", a quantity for "how
+        many", a name for "who") can answer. Each remaining sentence scores ``coverage + COSINE_WEIGHT *
+        cosine``: coverage of the question's content words (rare ones count more; phrasing words such as
+        "roughly" or "according to" do not count) and embedding similarity to the question. A sentence right
+        after a strong one inherits half its coverage, because an answer often follows the sentence that
+        names the topic ("The insurer looked at our risk controls. So the limit rose tenfold."). Only the
+        ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage would
+        cost ~1 s on 2 cores.
         """
         asked = Question.parse(question)
         if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary, self.pieces)):

@@ -102,11 +102,13 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     asked = example.inner_text().strip()
     assert asked.endswith("?")
     example.click()
-    page.wait_for_function(
-        "() => document.querySelector('#rag-chat .rag-msg') && !document.querySelector('.rag-cursor')"
+    page.wait_for_function(  # the answer itself, not just the question, and no longer streaming
+        "() => document.querySelector('#rag-chat .rag-answer') && !document.querySelector('.rag-cursor')",
+        timeout=90_000,
     )
     assert asked in page.locator("#rag-chat").inner_text()
     page.click("#rag-clear")
+    page.wait_for_function("() => !document.querySelector('#rag-chat .rag-msg')")  # before counting messages
 
     # Record whether the answer was ever shown while still streaming (the cursor), before it was final.
     page.evaluate(
