@@ -131,9 +131,9 @@ class Answerer:
         ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage would
         cost ~1 s on 2 cores.
         """
+        if outside := self.outside(question, passages):
+            return outside
         asked = Question.parse(question)
-        if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary, self.pieces)):
-            return self._abstain(question, passages, f"They never mention “{unknown[0]}”.")
         q = asked.terms or stems(question)
         cands = _candidates(passages)
         for c in cands:
@@ -168,6 +168,14 @@ class Answerer:
         text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
         return Answer(question, text, citations, True, sentences, passages)
 
+    def outside(self, question: str, passages: list[Passage]) -> Answer | None:
+        """An abstention when ``question`` names something the corpus never mentions; None otherwise."""
+        if self.vocabulary is not None and (
+            unknown := Question.parse(question).unknown_names(self.vocabulary, self.pieces)
+        ):
+            return self._abstain(question, passages, f"They never mention “{unknown[0]}”.")
+        return None
+
     @staticmethod
     def _abstain(question: str, passages: list[Passage], why: str = "") -> Answer:
         return Answer(question, f"{NOT_FOUND} {why}".strip(), [], answered=False, passages=passages)
@@ -196,7 +204,11 @@ class Answerer:
         return best
 
     def verify(self, question: str, draft: str, passages: list[Passage]) -> Answer:
-        """Check each sentence of ``draft`` against the passages it cites (1-based ``[n]`` markers)."""
+        """Check each sentence of ``draft`` against the passages it cites (1-based ``[n]`` markers).
+
+        The answer counts as answered only if a supported sentence holds the kind of thing the question asks
+        for (`rag.question`); otherwise the caller falls back to quoting, which may abstain.
+        """
         citations: list[Citation] = []
         sentences: list[Sentence] = []
         parts = []
@@ -217,7 +229,9 @@ class Answerer:
             else:
                 sentences.append(Sentence(claim, [], False, round(score, 3)))
                 parts.append(f"{claim} {UNVERIFIED}")
-        answered = any(s.supported for s in sentences)
+        # An answer to "when ...?" must state a date somewhere, not only true sentences around the subject.
+        asked = Question.parse(question)
+        answered = any(s.supported and asked.fits(s.text) for s in sentences)
         return Answer(question, " ".join(parts), citations, answered, sentences, passages)
 
 

@@ -212,6 +212,22 @@ def test_llm_that_writes_nothing_checkable_falls_back_to_quoting(rag):
     check_citations(answer)
 
 
+def test_llm_answer_that_misses_what_was_asked_is_not_taken(rag):
+    """A true, supported sentence that holds no year does not answer "in what year": rag falls back to
+    quoting, which abstains here because no on-topic sentence states a year."""
+    from .llm_servers import ChatServer
+
+    reply = "The global employee count of HashKey Group has grown to over 600 today [1]."
+    with ChatServer("openai", reply=lambda m: reply) as server:
+        llm_rag = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="tiny")
+        answer = llm_rag.ask("In what year was HashKey Group established?")
+        asked = len(server.requests)
+        outside = llm_rag.ask("What was HashKey Group's total revenue for 2024?")
+        assert len(server.requests) == asked  # a name the corpus never mentions: the model is not even asked
+    assert not answer.answered and answer.backend.endswith("extractive fallback")
+    assert not outside.answered and outside.text.endswith("They never mention “2024”.")
+
+
 def test_unreachable_backend_is_one_clear_error(rag):
     from rag import BackendError
 
