@@ -37,7 +37,8 @@ _PHRASING = frozenset(
         "whether while whose yet "
         "according approximately roughly exactly basically actually really currently "
         "describe describes described mention mentioned mentions say says said tell tells told "
-        "kind kinds sort way ways thing things guide interview passage"
+        "kind kinds sort way ways thing things guide interview passage "
+        "take takes took taken make makes made get gets got give gives gave given put puts go goes went"
     )
 )
 
@@ -68,6 +69,8 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         ("reason", [r"^\s*why\b", r"\bwhy (is|are|was|were|do|does|did|should|would|use)\b", r"\bfor what reason\b"]),
     ]
 ]
+_PLACE = re.compile(r"\b(city|cities|country|countries)\b", re.I)
+_CONTINENTS = ["europe", "asia", "africa", "america", "oceania", "antarctica"]
 _CAUSAL = re.compile(
     r"\b(because|since|so that|in order to|due to|owing to|thanks to|as a result|therefore|thus|reason|need for"
     r"|this is why|that is why)\b|^\s*by \w+ing\b",
@@ -89,6 +92,7 @@ _NUMBER_WORDS = (
     "hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|double|twice|"
     "triple|single|several|tenfold|first|second|third"
 )
+_CALENDAR = re.compile(rf"({_MONTHS}|{_TIMES})", re.I)  # "May" is a month, not a name
 _EVIDENCE = {
     "money": re.compile(r"[$€£¥]|\b(dollars?|usd|hkd|euros?|eur|yuan|rmb|pounds?|cents?)\b", re.I),
     "year": re.compile(r"\b(1[5-9]|20)\d\d\b"),
@@ -122,8 +126,13 @@ class Question:
             return True
         if self.kind == "name":  # a name the question does not already contain
             asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
+            if _PLACE.search(self.text):  # a continent is not the city or country asked for
+                asked += _CONTINENTS
             words = re.findall(r"[\w+-]+", sentence)  # "HashKeyExchange's": the name asked about, run together
-            return any(w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) for i, w in enumerate(words))
+            return any(
+                w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) and not _CALENDAR.fullmatch(w)
+                for i, w in enumerate(words)
+            )
         return bool(_EVIDENCE[self.kind].search(sentence))
 
     def bonus(self, sentence: str) -> float:

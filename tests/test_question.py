@@ -44,6 +44,9 @@ def test_kind_of_answer(question, kind):
         ("What is the price of HSK?", "HSK rose 400% this year.", False),
         ("Which insurance company covers HashKey Exchange?", "HashKeyExchange's cover exceeds $1 billion.", False),
         ("Which insurance company covers HashKey Exchange?", "The cover is written by Lloyd's of London.", True),
+        ("In which city is the exchange based?", "It has opened, and licences in Europe are underway.", False),
+        ("In which city is the exchange based?", "It has opened in Dubai.", True),
+        ("Who opened the exchange?", "It opened in May.", False),
         ("Why did it rise?", "Anything at all.", True),  # "why" prefers causes, never rules a sentence out
     ],
 )
