@@ -171,7 +171,9 @@ class Ingestor:
             store.drop()
         store.prepare(fingerprint)
         if not (todo or report.removed or store.is_dirty() or any(r.state != "done" for r in ledger.values())):
-            report.chunks = store.count()
+            # Every file done and the store clean: the ledger's counts are the store's. Counting Chroma's
+            # collection instead is its first read in a fresh process, ~0.5 s of CPU on 14,000 chunks.
+            report.chunks = sum(r.chunks for r in ledger.values())
             return
         store.begin_write()
         for rel in report.removed:
