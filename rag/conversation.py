@@ -5,6 +5,8 @@ rule covers the common shapes::
 
     "How many licences were granted in Hong Kong?" + "and in Singapore?"
         -> "How many licences were granted in Singapore?"       (same preposition: the phrase is swapped)
+    "How many staff does HashKey employ?" + "what about Binance?"
+        -> "How many staff does Binance employ?"                (a name for a name: the last one is swapped)
     "Who regulates virtual assets?" + "what does it require?"
         -> "Who regulates virtual assets? what does it require?" (a pronoun: the question is carried along)
 """
@@ -18,6 +20,8 @@ from .keyword import tokenize
 
 _LEAD = re.compile(r"^\s*(and|or|but|also|so|then|what about|how about)\b[\s,]*", re.IGNORECASE)
 _PREPOSITION = re.compile(r"^(in|on|at|for|from|to|by|during|with|about|under|before|after)\s+(.+)$", re.IGNORECASE)
+# A run of capitalised words that is not the question's first word: "Hong Kong", "HashKey", "Middle East".
+_NAME = re.compile(r"(?<!^)(?<![\w'])[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
 _REFERS_BACK = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|him|there|the same)\b", re.IGNORECASE
 )
@@ -71,5 +75,10 @@ def condense(message: str, history: History | None, llm=None) -> str:
         matches = list(pattern.finditer(last))
         if matches:
             m = matches[-1]
+            return last[: m.start()] + rest + last[m.end() :]
+    if rest[:1].isupper() and len(rest.split()) <= 4 and not _REFERS_BACK.search(rest):
+        names = list(_NAME.finditer(last))
+        if names:
+            m = names[-1]
             return last[: m.start()] + rest + last[m.end() :]
     return f"{last} {message}"

@@ -121,6 +121,20 @@ def test_condense_swaps_a_prepositional_phrase():
     assert condense("and in Singapore?", []) == "and in Singapore?"
 
 
+def test_condense_swaps_a_name_for_a_name():
+    history = [
+        {"role": "user", "content": "How many staff does HashKey employ?"},
+        {"role": "assistant", "content": "600"},
+    ]
+    assert condense("what about Binance?", history) == "How many staff does Binance employ?"
+    assert condense("What about Hong Kong?", [("How many licences were granted in Singapore?", "")]) == (
+        "How many licences were granted in Hong Kong?"
+    )
+    # Not a name, or nothing to swap it for: the previous question is carried along instead.
+    assert condense("and the turnover?", history) == "How many staff does HashKey employ? and the turnover?"
+    assert condense("what about Binance?", [("how many staff?", "")]) == "how many staff? what about Binance?"
+
+
 def test_empty_question_is_a_clear_error(rag):
     with pytest.raises(RagError, match="empty"):
         rag.ask("   ")

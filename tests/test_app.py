@@ -331,7 +331,7 @@ def test_api_text():
 
 @pytest.mark.slow
 def test_example_questions_come_from_the_documents_and_get_answers(seeded):
-    from rag.ui import Examples, candidate_questions
+    from rag.examples import Examples, candidate_questions
 
     text = (SEEDS / "hashkey-interview.txt").read_text()
     candidates = candidate_questions(seeded)
