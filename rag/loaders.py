@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import bisect
-import codecs
 import functools
 import io
 import re
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.errors import DocumentError
 
 if TYPE_CHECKING:
@@ -108,14 +108,8 @@ def _read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
 
 # --- plain text and markdown ------------------------------------------------------------------------
 
-_UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-# Longest first: the UTF-32 LE BOM (FF FE 00 00) begins with the UTF-16 LE one (FF FE).
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"))
-_BOMS += ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  # "## Setup ##" -> "Setup"
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
-_ONE_BYTE = ["cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257"]  # the Windows code pages
 
 
 def _read_text(data: bytes, rel: str) -> LoadedDocument:
@@ -138,68 +132,14 @@ def _read_markdown(data: bytes, rel: str) -> LoadedDocument:
 
 def _plain_text(data: bytes, rel: str) -> str:
     # Text never holds NUL bytes unless it is UTF-16/32, which starts with a BOM; git uses the same test.
-    if b"\x00" in data[:8192] and not data.startswith(_UTF16_32_BOMS):
+    if b"\x00" in data[:8192] and not data.startswith(UTF16_32_BOMS):
         raise DocumentError(rel, "binary content, not text")
     text = decode_text(data)
-    if _control_share(text) > 0.05:
+    if control_share(text) > 0.05:
         raise DocumentError(rel, "binary content, not text")
     if not (text := _clean(text)):
         raise DocumentError(rel, "empty file")
     return text
-
-
-def decode_text(data: bytes) -> str:
-    """Decode bytes whose encoding is unknown, without mangling them.
-
-    A BOM decides first; then strict UTF-8 (almost all text today); then charset-normalizer's guess when it
-    is confident (this finds GBK/GB18030, Shift-JIS, cp1251, ...); then cp1252, then latin-1, which
-    accepts any bytes.
-
-    Example:
-        >>> decode_text("Café crème à Zürich".encode("cp1252"))
-        'Café crème à Zürich'
-    """
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if (guess := _guess_encoding(data)) is not None:
-        return guess
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _guess_encoding(data: bytes) -> str | None:
-    # Text in a one-byte code page has lone high bytes between ASCII ones ("Z\xfcrich", "it\x92s"); when
-    # most are lone, ask the detector about those code pages first, so it cannot read "Zürich" as Chinese.
-    runs = _HIGH_BYTES.findall(data[:65536])
-    one_byte = sum(len(run) == 1 for run in runs) * 2 >= len(runs)
-    for candidates in [_ONE_BYTE, None] if one_byte else [None]:
-        if (text := _detect(data, candidates)) is not None:
-            return text
-    return None
-
-
-def _detect(data: bytes, candidates: list[str] | None) -> str | None:
-    from charset_normalizer import from_bytes
-
-    matches = from_bytes(data, cp_isolation=candidates)
-    best = matches.best()
-    if best is None or best.chaos > 0.1:
-        return None
-    # Western code pages give different, equally clean letters for the same byte (0xE8 is "è" in cp1252,
-    # "č" in cp1250), so the detector often ties them; cp1252 is by far the most common, so it wins ties.
-    tied = [m.encoding for m in matches if m.chaos <= best.chaos + 0.01]
-    try:
-        text = data.decode("cp1252" if "cp1252" in tied else best.encoding)
-    except UnicodeDecodeError:
-        return None
-    return text if _control_share(text) < 0.01 else None
 
 
 # --- HTML -------------------------------------------------------------------------------------------
@@ -209,9 +149,6 @@ _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt"}
 _BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
 _BLOCKS |= {"table", "ul"}
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-# Browsers read these labels as their supersets (WHATWG Encoding Standard), and so do real pages.
-_HTML_ENCODINGS = {"ascii": "cp1252", "iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
 _SPACES = re.compile(r"\s+")
 
 
@@ -223,7 +160,7 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
     # XHTML pages (DocBook output, for one) parse fine as HTML; bs4's warning about it is noise per file.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(_decode_html(data), "lxml", multi_valued_attributes=None)
+        soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
     doc, inline = _Builder(), []
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph
@@ -264,16 +201,6 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
         todo.extend(reversed(node.contents))
     flush()
     return doc.build(rel, "no text")
-
-
-def _decode_html(data: bytes) -> str:
-    if not data.startswith(tuple(bom for bom, _ in _BOMS)) and (m := _META_CHARSET.search(data[:4096])):
-        try:
-            encoding = codecs.lookup(m[1].decode("ascii")).name
-            return data.decode(_HTML_ENCODINGS.get(encoding, encoding))
-        except (LookupError, UnicodeDecodeError):
-            pass  # a wrong or unknown label: guess as for any text
-    return decode_text(data)
 
 
 # --- PDF and DOCX -----------------------------------------------------------------------------------
@@ -333,7 +260,6 @@ def _row_text(row: _Row) -> str:
 
 # --- shared helpers ---------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n, after \r is gone
 _TRAILING_SPACE = re.compile(r"[^\S\n]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -344,14 +270,8 @@ def _clean(text: str) -> str:
     Example: ``"a \\r\\nb\\x07\\n\\n\\n\\nc\\n"`` -> ``"a\\nb\\n\\nc"``
     """
     # A form feed separates pages in text exported from PDFs: a line break, not nothing.
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"))
+    text = CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"))
     return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip("\n")
-
-
-def _control_share(text: str) -> float:
-    """The share of characters that no text contains: a decoded binary file is full of them."""
-    text = text.replace("\r", "").replace("\f", "")
-    return (len(text) - len(_CONTROL.sub("", text))) / max(len(text), 1)
 
 
 class _Builder:

@@ -16,8 +16,9 @@ from pypdf.errors import DependencyError
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from rag import loaders
+from rag.encoding import decode_text
 from rag.errors import DocumentError
-from rag.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, decode_text, load
+from rag.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 
 LIMIT = 20 * 2**20
 
