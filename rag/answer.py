@@ -31,8 +31,7 @@ from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "[unverified]"
-MAX_SENTENCES = 3  # sentences in an extractive answer, at most
-MARGIN = 0.15  # ... each scoring within MARGIN of the best one
+MAX_SENTENCES = 3  # sentences in an extractive answer, at most; each must clear the threshold on its own
 COSINE_WEIGHT = 0.5
 SUPPORTED = 0.6  # a claim whose weighted content words are at least 60% in the cited sentence is supported
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -150,15 +149,16 @@ class Answerer:
             top.sort(key=lambda c: -c.score)
         if not top or top[0].score < self.threshold:
             return self._abstain(question, passages)
-        # More sentences only from the best passage: each extra citation of another passage is a citation
-        # that may not hold the evidence. The same sentence twice (overlapping chunks) is quoted once.
+        # More sentences only from the best passage (each extra citation of another passage is a citation
+        # that may not hold the evidence), and only ones that would have been good enough to answer alone.
+        # The same sentence twice (overlapping chunks) is quoted once.
         chosen, seen = [top[0]], {top[0].text}
         for c in top[1:]:
             if (
                 len(chosen) < MAX_SENTENCES
                 and c.passage == top[0].passage
                 and c.text not in seen
-                and c.score >= max(self.threshold, top[0].score - MARGIN)
+                and c.score >= self.threshold
             ):
                 chosen.append(c)
                 seen.add(c.text)
