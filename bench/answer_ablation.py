@@ -9,8 +9,7 @@ step of `rag.question` disabled:
 * ``phrasing``: question terms keep the phrasing words ("roughly", "according to", "describe");
 * ``kinds``: every sentence may answer every question (no date/quantity/money/name check);
 * ``names``: no abstaining on names the corpus never mentions;
-* ``reason``: no preference for causes in "why" questions;
-* ``none``: all four off, i.e. the answerer as it was before `rag.question`.
+* ``none``: all three off, i.e. the answerer as it was before `rag.question`.
 
 Retrieval is the default (dense + BM25); the stores are shared with `rag.eval`.
 """
@@ -45,7 +44,6 @@ def patches(variant: str) -> list:
         "phrasing": [mock.patch.object(Question, "parse", classmethod(parse_keeping_phrasing))],
         "kinds": [mock.patch.object(Question, "fits", lambda self, s: True)],
         "names": [mock.patch.object(Question, "unknown_names", lambda self, known, pieces=None: [])],
-        "reason": [mock.patch.object(Question, "bonus", lambda self, s: 0.0)],
     }
     if variant == "none":
         return [p for ps in off.values() for p in ps]
@@ -55,7 +53,7 @@ def patches(variant: str) -> list:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--thresholds", default="0.4,0.5")
-    p.add_argument("--variants", default="full,phrasing,kinds,names,reason,none")
+    p.add_argument("--variants", default="full,phrasing,kinds,names,none")
     args = p.parse_args()
     from rag.eval import QASet, run
 

@@ -136,7 +136,7 @@ class Answerer:
         q = asked.terms or stems(question)
         cands = _candidates(passages)
         for c in cands:
-            c.score = coverage(q, stems(c.text), self.idf) + asked.bonus(c.text) + 0.02 / (1 + c.passage)
+            c.score = coverage(q, stems(c.text), self.idf) + 0.02 / (1 + c.passage)
         for prev, c in zip(cands, cands[1:], strict=False):
             if prev.passage == c.passage:
                 c.score = max(c.score, 0.5 * prev.score + 0.5 * c.score)

@@ -66,17 +66,10 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         ),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|insurer|bank)\b"]),
-        ("reason", [r"^\s*why\b", r"\bwhy (is|are|was|were|do|does|did|should|would|use)\b", r"\bfor what reason\b"]),
     ]
 ]
 _PLACE = re.compile(r"\b(city|cities|country|countries)\b", re.I)
 _CONTINENTS = ["europe", "asia", "africa", "america", "oceania", "antarctica"]
-_CAUSAL = re.compile(
-    r"\b(because|since|so that|in order to|due to|owing to|thanks to|as a result|therefore|thus|reason|need for"
-    r"|this is why|that is why)\b|^\s*by \w+ing\b",
-    re.I,
-)
-REASON_BONUS = 0.15  # for "why ...?", a sentence that gives a cause or a means
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"
@@ -109,7 +102,7 @@ _EVIDENCE = {
 class Question:
     text: str
     terms: frozenset[str]
-    kind: str | None  # "money", "year", "date", "quantity", "name", "reason" or None (anything)
+    kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
     names: list[str]
 
     @classmethod
@@ -122,7 +115,7 @@ class Question:
 
     def fits(self, sentence: str) -> bool:
         """Could ``sentence`` answer this kind of question? (A date for "when", a name for "who", ...)"""
-        if self.kind in (None, "reason"):
+        if self.kind is None:
             return True
         if self.kind == "name":  # a name the question does not already contain
             asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
@@ -134,11 +127,6 @@ class Question:
                 for i, w in enumerate(words)
             )
         return bool(_EVIDENCE[self.kind].search(sentence))
-
-    def bonus(self, sentence: str) -> float:
-        """A small preference among sentences that fit: for "why ...?", one that states a cause or a means
-        ("This is because ...", "By improving risk controls, ...")."""
-        return REASON_BONUS if self.kind == "reason" and _CAUSAL.search(sentence) else 0.0
 
     def unknown_names(self, known: Collection[str], pieces: Callable[[str], int] | None = None) -> list[str]:
         """Names in the question that the corpus never mentions, so the documents cannot be about them.

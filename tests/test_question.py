@@ -23,7 +23,7 @@ def test_phrasing_words_are_not_terms():
         ("What is the current market price of the token?", "money"),
         ("Who started writing the Debian Reference?", "name"),
         ("Which insurance company underwrites the coverage?", "name"),
-        ("Why were insurers willing to raise the limit?", "reason"),
+        ("Why were insurers willing to raise the limit?", None),
         ("Which package installs security updates?", None),
     ],
 )
@@ -47,16 +47,11 @@ def test_kind_of_answer(question, kind):
         ("In which city is the exchange based?", "It has opened, and licences in Europe are underway.", False),
         ("In which city is the exchange based?", "It has opened in Dubai.", True),
         ("Who opened the exchange?", "It opened in May.", False),
-        ("Why did it rise?", "Anything at all.", True),  # "why" prefers causes, never rules a sentence out
+        ("Why did it rise?", "Anything at all.", True),  # a "why" question rules no sentence out
     ],
 )
 def test_a_sentence_fits_the_kind_of_answer(question, sentence, fits):
     assert Question.parse(question).fits(sentence) is fits
-
-
-def test_why_prefers_a_sentence_that_gives_a_cause():
-    q = Question.parse("Why does todos do it badly?")
-    assert q.bonus("This is because todos adds CR to all lines.") > q.bonus("Todos adds CR.") == 0
 
 
 def test_names_and_words_the_corpus_never_mentions():
