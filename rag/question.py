@@ -132,19 +132,31 @@ class Question:
         """Names in the question that the corpus never mentions, so the documents cannot be about them.
 
         ``known`` is the corpus's stemmed vocabulary. A name is a capitalised word, an acronym or a number of
-        three or more characters (``WireGuard``, ``SFC``, ``2024``) none of whose stems is known. With
-        ``pieces`` (word-piece count from the embedding model's tokenizer) a lower-case word counts too when
-        the model's vocabulary does not know it either (three or more pieces: ``nginx``, ``certbot``) and no
-        corpus word shares its beginning, so spelling variants and affixes ("synchronised", "unfragmented")
-        are not mistaken for names.
+        three or more characters (``WireGuard``, ``SFC``, ``2024``). With ``pieces`` (word-piece count from
+        the embedding model's tokenizer) a lower-case word counts too when the model's vocabulary does not
+        know it either (three or more pieces: ``nginx``, ``certbot``). Either is unknown only when no corpus
+        word even begins the same way, so spellings and affixes ("PostgreSQL" in a corpus that says
+        "Postgres", "synchronised", "unfragmented") are not mistaken for names the documents lack.
         """
-        out = [n for n in self.names if len(n) >= 3 and (stems := tokenize(n)) and not any(s in known for s in stems)]
+        out = [n for n in self.names if len(n) >= 3 and _never_seen(tokenize(n), known)]
         if pieces is not None:
             for word in re.findall(r"\b[a-z][a-z0-9_-]{2,}\b", self.text):
-                stem = next(iter(tokenize(word)), "")
-                if not stem or stem not in self.terms or stem in known or word in out or pieces(word) < 3:
-                    continue
-                core = re.sub(r"^(un|non|dis|re|pre)(?=\w{4})", "", stem)
-                if len(core) < 4 or not any(k.startswith(core[:5]) for k in known):
+                stems = tokenize(word)
+                if (
+                    stems
+                    and stems[0] in self.terms
+                    and word not in out
+                    and pieces(word) >= 3
+                    and _never_seen(stems, known)
+                ):
                     out.append(word)
         return out
+
+
+def _never_seen(stems: list[str], known: Collection[str]) -> bool:
+    """True when no stem is in ``known`` and none of them begins (after a negating or repeating prefix) the
+    way a known word does; a stem shorter than four characters must match exactly."""
+    if not stems or any(s in known for s in stems):
+        return False
+    cores = [re.sub(r"^(un|non|dis|re|pre)(?=\w{4})", "", s) for s in stems]
+    return not any(len(c) >= 4 and any(k.startswith(c[:5]) for k in known) for c in cores)
