@@ -132,7 +132,7 @@ def main() -> int:
     if args.llm:
         from rag.answer import build_messages
         from rag.engine import LOCAL_PROMPT_CHARS
-        from rag.llm import LocalLLM
+        from rag.local_llm import LocalLLM
 
         llm = LocalLLM()
         t = time.perf_counter()
