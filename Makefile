@@ -1,6 +1,6 @@
 # Two commands for a new user (see README):
 #   make run    set everything up, ingest seeds/, serve the chat on http://127.0.0.1:7860
-#   make test   set everything up (Chromium for the browser tests included) and run lint + tests
+#   make test   set everything up (Chromium for the browser tests included) and run lint, types and tests
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -26,6 +26,7 @@ run: setup
 lint: setup
 	$(PY) -m ruff check rag tests ingest.py app.py bench
 	$(PY) -m ruff format --check rag tests ingest.py app.py bench
+	$(PY) -m mypy
 
 test: setup /usr/bin/chromium lint
 	$(PY) -m pytest -q

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ def stems(text: str) -> set[str]:
     return set(tokenize(text))
 
 
-def coverage(claim: set[str], evidence: set[str], idf: Idf) -> float:
+def coverage(claim: AbstractSet[str], evidence: AbstractSet[str], idf: Idf) -> float:
     """Share of the claim's words found in the evidence, each weighted by its rarity (idf)."""
     if not claim:
         return 0.0
@@ -250,7 +251,8 @@ def build_messages(question: str, passages: list[Passage], budget_chars: int | N
     ``budget_chars`` keeps only the best passages that fit (a small local model reads ~300 tokens/s on 2
     cores, so a shorter prompt is a sooner first token); the numbering stays that of ``passages``.
     """
-    kept, used = [], 0
+    kept: list[tuple[int, Passage]] = []
+    used = 0
     for i, p in enumerate(passages, 1):
         if budget_chars is not None and kept and used + len(p.text) > budget_chars:
             break

@@ -107,7 +107,7 @@ class Chunker:
         self.chunk_overlap = chunk_overlap
 
     def split(self, doc: LoadedDocument, source: str) -> list[Chunk]:
-        text, chunks, seen = doc.text, [], Counter()
+        text, chunks, seen = doc.text, list[Chunk](), Counter[str]()
         bounds = [s.start for s in doc.sections[1:]] + [len(text)]
         for section, end in zip(doc.sections, bounds, strict=True):
             for s, e in self._windows(text, section.start, end):

@@ -113,6 +113,10 @@ class RAG:
                 self._keyword = index
             return self._keyword
 
+    def _reindex(self) -> None:
+        """After an ingest changed the store: rebuild the keyword index now, not on the next question."""
+        self.keyword_index(force=True)
+
     def _retriever(self) -> Retriever:
         reranker = nanoranker_scores if self.settings.rerank else None
         return Retriever(self.settings, self.store, self.embedder, self.keyword_index, reranker)
@@ -120,9 +124,7 @@ class RAG:
     # --- documents -------------------------------------------------------------------------------
     def ingest(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         """Bring the store in line with ``docs_dir``: embed new and changed files, drop deleted ones."""
-        ingestor = Ingestor(
-            self.settings, lambda: self.store, self.embedder, on_change=lambda: self.keyword_index(force=True)
-        )
+        ingestor = Ingestor(self.settings, lambda: self.store, self.embedder, on_change=self._reindex)
         return ingestor.run(reset=reset, dry_run=dry_run, progress=progress)
 
     def documents(self) -> list[DocumentInfo]:

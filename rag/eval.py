@@ -32,13 +32,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .config import Settings
 from .engine import RAG
 
-CONFIGS = {"default": {}, "bm25": {"fusion": "bm25"}, "dense": {"fusion": "dense"}, "rerank": {"rerank": True}}
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "bm25": {"fusion": "bm25"},
+    "dense": {"fusion": "dense"},
+    "rerank": {"rerank": True},
+}
 DEPTH = 10  # passages retrieved per question: enough for hit@10, MRR@10 and nDCG@10
 
 
@@ -139,7 +145,7 @@ def find_corpus(qa: QASet) -> Path:
     why = "missing"
     if qa.corpus.parts[-3:-1] == ("bench", "corpora"):
         try:
-            from bench.corpora import prepare
+            from bench.corpora import prepare  # type: ignore[attr-defined]  # mypy sees the data folder bench/corpora/
 
             return prepare(qa.corpus.name)
         except (Exception, SystemExit) as e:  # no apt, no sudo, no package: the hint says how
@@ -162,12 +168,14 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     )
     print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
     chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
-    details = [{k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} for q in qa.questions]
+    details: list[dict[str, Any]] = [
+        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} for q in qa.questions
+    ]
     for d in details:  # R of nDCG; 0 means no chunk can be relevant (an extraction or chunking problem)
         d.update(relevant_in_store=sum(any(normalize(e) in c for e in d["evidence"]) for c in chunks))
         d.update(rank={}, top={}, answer={})
     answerable = [d for d in details if d["answerable"]]
-    result = {
+    result: dict[str, Any] = {
         "name": qa.name,
         "corpus": str(qa.corpus),
         "chunks": len(chunks),

@@ -82,7 +82,8 @@ class Examples:
 
     def _find(self) -> list[str]:
         candidates = candidate_questions(self.rag)
-        good, deadline = [], time.monotonic() + self.budget
+        good: list[str] = []
+        deadline = time.monotonic() + self.budget
         for q in candidates:
             if len(good) == self.n or time.monotonic() > deadline:
                 break

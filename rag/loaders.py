@@ -20,7 +20,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.errors import DocumentError
@@ -161,7 +161,7 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
-    doc, inline = _Builder(), []
+    doc, inline = _Builder(), list[str]()
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph
         lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
@@ -170,7 +170,8 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
 
     # Depth-first with a stack, not recursion: broken pages (a thousand unclosed <font>s) nest deeply.
     # Besides elements and strings, the stack holds actions to run once an element's children are done.
-    todo = [soup.body or soup]  # the <head>, and so the <title>, is not body text
+    # Nodes to visit, and callbacks to run once a node's children are done (end of a row or a block).
+    todo: list[Any] = [soup.body or soup]  # the <head>, and so the <title>, is not body text
     while todo:
         node = todo.pop()
         if isinstance(node, NavigableString):
@@ -253,8 +254,8 @@ def _read_docx(data: bytes, rel: str) -> LoadedDocument:
 
 def _row_text(row: _Row) -> str:
     # A merged cell is returned once per grid column it spans; keep it once.
-    cells = row.cells
-    cells = [cell for i, cell in enumerate(cells) if i == 0 or cell._tc is not cells[i - 1]._tc]
+    all_cells = row.cells
+    cells = [cell for i, cell in enumerate(all_cells) if i == 0 or cell._tc is not all_cells[i - 1]._tc]
     return " | ".join(" ".join(cell.text.split()) for cell in cells)
 
 

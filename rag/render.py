@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 
 from .types import Answer, Citation
 
@@ -31,7 +32,7 @@ def _one_line(escaped: str) -> str:
     return escaped.replace("\r", "").replace("\n", "<br>")
 
 
-def _inline(text: str, numbers: set[int] | None = None, unverified: list[str] = ()) -> str:
+def _inline(text: str, numbers: set[int] | None = None, unverified: Collection[str] = ()) -> str:
     """Answer text -> escaped HTML: ``[n]`` -> a clickable marker (only cited ``n`` when given), sentences
     in ``unverified`` and ``[unverified]`` tags marked visibly."""
     text = text.replace(_OPEN, "").replace(_CLOSE, "")
@@ -108,7 +109,7 @@ def render_partial(text: str) -> str:
 
 def render_trace(answer: Answer) -> str:
     """The retrieval behind an answer: the standalone query, every passage's ranks and scores, timings."""
-    cited = {}
+    cited: dict[str, list[int]] = {}
     for c in answer.citations:
         cited.setdefault(c.passage_id, []).append(c.n)
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import Settings
 from .embedding import offline_environment
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
 
@@ -54,7 +57,7 @@ class Store:
         try:
             if settings.server_mode:
                 self.client = chromadb.HttpClient(
-                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                    host=settings.chroma_host or "127.0.0.1", port=settings.chroma_port, settings=chroma_settings
                 )
                 self.client.heartbeat()
             else:
@@ -62,8 +65,8 @@ class Store:
                 self.client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
         except Exception as exc:  # chromadb raises many types here; the person needs one line
             raise StoreError(f"cannot open the Chroma store at {self.location}: {exc}") from exc
-        self._chunks = None
-        self._files = None
+        self._chunks: Collection | None = None
+        self._files: Collection | None = None
 
     @property
     def location(self) -> str:
@@ -106,10 +109,18 @@ class Store:
         self._chunks = self._files = None
 
     @property
-    def chunks(self):
+    def chunks(self) -> Collection:
         if self._chunks is None and not self.open():
             raise StoreError(f"nothing ingested yet into collection {self.settings.collection!r} at {self.location}")
+        assert self._chunks is not None
         return self._chunks
+
+    @property
+    def files(self) -> Collection:
+        if self._files is None and not self.open():
+            raise StoreError(f"nothing ingested yet into collection {self.settings.collection!r} at {self.location}")
+        assert self._files is not None
+        return self._files
 
     # --- the ledger -------------------------------------------------------------------------
     def ledger(self) -> dict[str, FileRecord]:
@@ -124,7 +135,7 @@ class Store:
 
     def mark(self, records: list[FileRecord]) -> None:
         if records:
-            self._files.upsert(
+            self.files.upsert(
                 ids=[r.source for r in records],
                 embeddings=np.zeros((len(records), 1), dtype=np.float32),  # the ledger is looked up, not searched
                 metadatas=[r.__dict__ for r in records],
@@ -132,13 +143,13 @@ class Store:
 
     def forget(self, sources: list[str]) -> None:
         if sources:
-            self._files.delete(ids=sources)
+            self.files.delete(ids=sources)
 
     # --- chunks -------------------------------------------------------------------------------
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
-            self._chunks.upsert(
+            self.chunks.upsert(
                 ids=ids[i : i + step],
                 embeddings=vectors[i : i + step],
                 documents=texts[i : i + step],
@@ -150,7 +161,7 @@ class Store:
         where: dict[str, Any] = {"source": source}
         if keep_hash is not None:
             where = {"$and": [{"source": source}, {"file_hash": {"$ne": keep_hash}}]}
-        self._chunks.delete(where=where)
+        self.chunks.delete(where=where)
 
     def count(self) -> int:
         return self._chunks.count() if self._chunks is not None else 0
@@ -174,11 +185,11 @@ class Store:
         self._set_meta(dirty=False)
 
     def _set_meta(self, dirty: bool) -> None:
-        meta = dict(self._chunks.metadata or {})
+        meta = dict(self.chunks.metadata or {})
         meta["version"] = int(meta.get("version", 0)) + 1
         meta["dirty"] = dirty
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
-        self._chunks.modify(metadata=meta)
+        self.chunks.modify(metadata=meta)
         self._chunks = self._get(self.settings.collection)
 
     def refresh(self) -> None:
@@ -187,7 +198,8 @@ class Store:
 
     def all_chunks(self) -> Iterator[tuple[str, dict, str]]:
         """(id, metadata, text) of every chunk, paged."""
-        yield from self._iter(self.chunks, include=["metadatas", "documents"])
+        for cid, meta, text in self._iter(self.chunks, include=["metadatas", "documents"]):
+            yield cid, meta, text or ""
 
     @staticmethod
     def _iter(collection, include: list[str]) -> Iterator[tuple[str, dict, str | None]]:
@@ -203,16 +215,16 @@ class Store:
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float, dict, str]]:
         """Nearest chunks: (id, cosine similarity, metadata, text), best first."""
         res = self.chunks.query(query_embeddings=[vector], n_results=n, include=["metadatas", "documents", "distances"])
+        distances, metas, texts = res["distances"] or [[]], res["metadatas"] or [[]], res["documents"] or [[]]
         return [
-            (i, 1.0 - d, m, t)
-            for i, d, m, t in zip(
-                res["ids"][0], res["distances"][0], res["metadatas"][0], res["documents"][0], strict=False
-            )
+            (i, 1.0 - d, dict(m or {}), t)
+            for i, d, m, t in zip(res["ids"][0], distances[0], metas[0], texts[0], strict=False)
         ]
 
     def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
         res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
-        return {i: (m, t) for i, m, t in zip(res["ids"], res["metadatas"], res["documents"], strict=False)}
+        metas, texts = res["metadatas"] or [], res["documents"] or []
+        return {i: (dict(m or {}), t) for i, m, t in zip(res["ids"], metas, texts, strict=False)}
 
 
 def now() -> float:

@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home (and no internet to wait on)
 
@@ -88,10 +89,11 @@ class Backends:
 
     def get(self, llm: str, base_url: str = "", model: str = "", api_key: str = "") -> RAG:
         s = self.rag.settings
-        base_url, model = (base_url or "").strip() or None, (model or "").strip() or None
+        url: str | None = (base_url or "").strip() or None
+        name: str | None = (model or "").strip() or None
         # A blank key means the server's own key, but only for the server's own URL: never send it elsewhere.
-        key = api_key or (s.llm_api_key if base_url == s.llm_base_url else None)
-        want = {"llm": llm or s.llm, "llm_base_url": base_url, "llm_model": model, "llm_api_key": key}
+        key = api_key or (s.llm_api_key if url == s.llm_base_url else None)
+        want = {"llm": llm or s.llm, "llm_base_url": url, "llm_model": name, "llm_api_key": key}
         if all(getattr(s, k) == v for k, v in want.items()):
             return self.rag
         cache_key = tuple(want.values())
@@ -335,9 +337,9 @@ def build(rag: RAG) -> gr.Blocks:
 
         ask_inputs = [question, chatbot, history, backend, url, model, key, k]
         ask_outputs = [question, chatbot, history, trace]
-        private = {"api_visibility": "private"}
+        private: dict[str, Any] = {"api_visibility": "private"}
         # Chat and API share one limit of CONCURRENCY answers at a time; the rest wait in the queue.
-        answering = {"concurrency_id": "answer", "show_progress": "hidden", **private}
+        answering: dict[str, Any] = {"concurrency_id": "answer", "show_progress": "hidden", **private}
         question.submit(respond, ask_inputs, ask_outputs, **answering)
         send.click(respond, ask_inputs, ask_outputs, **answering)
         chatbot.example_select(pick_example, None, question, **private).then(
@@ -353,7 +355,7 @@ def build(rag: RAG) -> gr.Blocks:
         backend.change(lambda b: [gr.Textbox(visible=b in REMOTE)] * 3, backend, [url, model, key], **private)
         show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
 
-        docs = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
+        docs: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
         listing = [table, to_delete, chatbot]
         upload.upload(on_upload, upload, [doc_status, upload], **docs).then(refresh, None, listing, **private)
         delete.click(on_delete_ask, to_delete, [doc_status, confirm], **private)
