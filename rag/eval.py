@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import re
@@ -145,9 +146,9 @@ def find_corpus(qa: QASet) -> Path:
     why = "missing"
     if qa.corpus.parts[-3:-1] == ("bench", "corpora"):
         try:
-            from bench.corpora import prepare  # type: ignore[attr-defined]  # mypy sees the data folder bench/corpora/
-
-            return prepare(qa.corpus.name)
+            # bench/ is the repository's scripts, not part of the package: present in a checkout only.
+            corpora = importlib.import_module("bench.corpora")
+            return corpora.prepare(qa.corpus.name)
         except (Exception, SystemExit) as e:  # no apt, no sudo, no package: the hint says how
             why = f"missing and could not be prepared ({e})"
     raise FileNotFoundError(f"corpus folder {qa.corpus} is {why}; get it with: {qa.setup}")
