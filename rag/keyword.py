@@ -26,6 +26,8 @@ import numpy as np
 import snowballstemmer
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
+# Chinese, Japanese and Korean write words without spaces: a run of these is cut into overlapping pairs.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
     "they this to was will with what which who whom how when where why do does did has have had can could "
@@ -33,7 +35,7 @@ _STOPWORDS = frozenset(
 )
 
 
-FORMAT = 2  # bump when tokenization changes: indexes saved in another format are rebuilt
+FORMAT = 3  # bump when tokenization changes: indexes saved in another format are rebuilt
 _stemmer = snowballstemmer.stemmer("english")
 
 
@@ -44,8 +46,17 @@ def _stem(word: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``."""
-    return [_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
+    """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``.
+
+    Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
+    index text without spaces: ``"金融中心"`` -> ``['金融', '融中', '中心']`` (a lone character stays one token).
+    """
+    text = text.lower()
+    cjk: list[str] = []
+    for run in _CJK.findall(text):
+        cjk += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    words = _TOKEN.findall(_CJK.sub(" ", text)) if cjk else _TOKEN.findall(text)
+    return [_stem(t) for t in words if t not in _STOPWORDS] + cjk
 
 
 class KeywordIndex:
