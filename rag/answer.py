@@ -131,9 +131,9 @@ class Answerer:
         ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage would
         cost ~1 s on 2 cores.
         """
-        if outside := self.outside(question, passages):
-            return outside
         asked = Question.parse(question)
+        if outside := self._outside(asked, passages):
+            return outside
         q = asked.terms or stems(question)
         cands = _candidates(passages)
         for c in cands:
@@ -171,10 +171,11 @@ class Answerer:
 
     def outside(self, question: str, passages: list[Passage]) -> Answer | None:
         """An abstention when ``question`` names something the corpus never mentions; None otherwise."""
-        if self.vocabulary is not None and (
-            unknown := Question.parse(question).unknown_names(self.vocabulary, self.pieces)
-        ):
-            return self._abstain(question, passages, f"They never mention “{unknown[0]}”.")
+        return self._outside(Question.parse(question), passages)
+
+    def _outside(self, asked: Question, passages: list[Passage]) -> Answer | None:
+        if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary, self.pieces)):
+            return self._abstain(asked.text, passages, f"They never mention “{unknown[0]}”.")
         return None
 
     @staticmethod

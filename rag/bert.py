@@ -117,23 +117,14 @@ class BertEncoder:
             def split(t):
                 return t.view(b, n, self.heads, d).transpose(1, 2)
 
+            def norm(x, name, p=p):
+                return F.layer_norm(x, (self.hidden,), w[p + name + ".weight"], w[p + name + ".bias"], self.eps)
+
             q, k, v = (split(lin(x, f"attention.self.{m}")) for m in ("query", "key", "value"))
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(b, n, self.hidden)
-            x = F.layer_norm(
-                lin(ctx, "attention.output.dense") + x,
-                (self.hidden,),
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-                self.eps,
-            )
+            x = norm(lin(ctx, "attention.output.dense") + x, "attention.output.LayerNorm")
             h = F.gelu(lin(x, "intermediate.dense"))
-            x = F.layer_norm(
-                lin(h, "output.dense") + x,
-                (self.hidden,),
-                w[p + "output.LayerNorm.weight"],
-                w[p + "output.LayerNorm.bias"],
-                self.eps,
-            )
+            x = norm(lin(h, "output.dense") + x, "output.LayerNorm")
         return x
 
     def encode(self, texts: list[str], batch_size: int = 64, **_) -> np.ndarray:

@@ -208,7 +208,8 @@ class RAG:
         answerer = self.answerer()
         vector = retrieval.vector if retrieval.vector is not None else self.embedder.embed_query(query)
         t = time.perf_counter()
-        outside = answerer.outside(query, retrieval.passages)  # no model call for what the corpus never mentions
+        # With a model: no call at all for what the corpus never mentions (`extract` checks that itself).
+        outside = answerer.outside(query, retrieval.passages) if self.llm is not None else None
         if self.llm is None or outside:
             answer = outside or answerer.extract(query, retrieval.passages, vector)
             yield from stream_deltas(answer)

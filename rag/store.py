@@ -14,7 +14,7 @@ at any moment leaves at worst ``pending`` records that the next run finishes (se
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -110,17 +110,19 @@ class Store:
 
     @property
     def chunks(self) -> Collection:
-        if self._chunks is None and not self.open():
-            raise StoreError(f"nothing ingested yet into collection {self.settings.collection!r} at {self.location}")
-        assert self._chunks is not None
-        return self._chunks
+        return self._opened(lambda: self._chunks)
 
     @property
     def files(self) -> Collection:
-        if self._files is None and not self.open():
+        return self._opened(lambda: self._files)
+
+    def _opened(self, collection: Callable[[], Collection | None]) -> Collection:
+        """The collection, opening the store first if needed; a StoreError when nothing was ingested."""
+        if (found := collection()) is None and self.open():
+            found = collection()
+        if found is None:
             raise StoreError(f"nothing ingested yet into collection {self.settings.collection!r} at {self.location}")
-        assert self._files is not None
-        return self._files
+        return found
 
     # --- the ledger -------------------------------------------------------------------------
     def ledger(self) -> dict[str, FileRecord]:
