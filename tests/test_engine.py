@@ -35,3 +35,17 @@ def test_with_settings_shares_model_and_store(seed_docs):
     assert len(other.retrieve("insurance coverage")) == 2 and rag.settings.top_k == 5
     elsewhere = rag.with_settings(collection="another")
     assert elsewhere.store is not rag.store and elsewhere.embedder is rag.embedder
+
+
+def test_chinese_documents_are_found_by_keyword_in_a_real_store(tmp_path):
+    """Text without spaces, ingested into embedded Chroma: BM25 alone finds it by a phrase inside it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "hk.txt").write_text("香港是一个国际金融中心，监管机构要求所有交易平台持牌经营。\n", encoding="utf-8")
+    (docs / "weather.txt").write_text("东京今天的天气很好，气温适中。\n", encoding="utf-8")
+    (docs / "apt.txt").write_text("Debian installs packages with APT.\n")
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    hits = rag.search("交易平台持牌", k=3, fusion="bm25").passages
+    assert hits and hits[0].source == "hk.txt"
+    assert rag.search("东京天气", k=3, fusion="bm25").passages[0].source == "weather.txt"
