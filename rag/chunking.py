@@ -1,5 +1,8 @@
 """Text -> chunks: sentence-aligned windows of at most ``chunk_size`` model tokens, with stable ids.
 
+A window is filled with whole sentences; when the next one does not fit, it ends at the last paragraph
+break instead, if that leaves it at least half full, and never right after a lead-in ending with ":".
+
 Every chunk is an exact slice ``text[start:end]`` of the document's extracted text, so a citation can
 point at the very characters it came from. Chunks never straddle a section (a PDF page, a heading), so
 each carries exactly one page and one heading.
@@ -14,6 +17,7 @@ Worked example (chunk_size=6 tokens, overlap=2, one token per word)::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from .loaders import LoadedDocument
 # A sentence ends at . ! ? (or their CJK forms) followed by space, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
+_PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,14 @@ class Chunk:
     index: int
     page: int | None
     section: str | None
+
+    def embedding_text(self) -> str:
+        """What the embedding model reads: the chunk under its section heading, so a passage deep inside
+        "1.1.1. The shell prompt" is still found by what its section is about. The stored text is unchanged.
+        """
+        if self.section and not self.text.startswith(self.section):
+            return f"{self.section}\n\n{self.text}"
+        return self.text
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -137,6 +150,8 @@ class Chunker:
             while j < len(units) and (j == i or total + units[j][2] <= self.chunk_size):
                 total += units[j][2]
                 j += 1
+            if j < len(units):
+                j = self._cut(text, units, i, j)
             windows.append((units[i][0], units[j - 1][1]))
             if j >= len(units):
                 break
@@ -147,3 +162,21 @@ class Chunker:
                 back += units[k][2]
             i = k
         return windows
+
+    def _cut(self, text: str, units: list[tuple[int, int, int]], i: int, j: int) -> int:
+        """Where a full window ``units[i:j]`` should end instead, so that it ends where the text pauses.
+
+        The last paragraph break that keeps the window at least half full wins: a question and its answer, or
+        a heading and its paragraph, stay together. Failing that, the window does not end on a lead-in (a
+        sentence ending with ":", whose point is in what follows).
+        """
+        tokens = list(itertools.accumulate(u[2] for u in units[i:j]))
+        for c in range(j, i, -1):
+            if tokens[c - 1 - i] * 2 < self.chunk_size:
+                break
+            if _PARAGRAPH.search(text, units[c - 1][1], units[c][0]):
+                return c
+        for c in range(j, i, -1):
+            if not text[units[c - 1][0] : units[c - 1][1]].endswith(":"):
+                return c
+        return j

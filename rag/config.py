@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 
 class Settings(BaseSettings):
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")
     llm_timeout: float = Field(120.0, description="Seconds to wait for the answer backend.", gt=0)
     abstain_threshold: float = Field(
-        0.46, description="Answers whose best supporting evidence scores below this abstain instead.", ge=0, le=2
+        0.44, description="Answers whose best supporting evidence scores below this abstain instead.", ge=0, le=2
     )
 
     @model_validator(mode="after")

@@ -215,7 +215,7 @@ class Ingestor:
         store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
         chunks = [(e, c) for e, cs in batch for c in cs]
         if chunks:
-            vectors = self.embedder.embed([c.text for _, c in chunks])
+            vectors = self.embedder.embed([c.embedding_text() for _, c in chunks])
             store.upsert(
                 [c.id for _, c in chunks],
                 vectors,

@@ -106,7 +106,9 @@ class Retriever:
         for p in found.values():
             p.score = sum(weights[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
             p.scores["fused"] = p.score
-        ranked = sorted(found.values(), key=lambda p: (-p.score, p.id))
+        # Equal fused scores (they happen: dense 1 + keyword 9 = dense 2 + keyword 7 at rrf_k=5, weight 0.5)
+        # go to the passage one retriever ranked higher, a stronger single signal than two middling ones.
+        ranked = sorted(found.values(), key=lambda p: (-round(p.score, 12), min(p.ranks.values()), p.id))
         if self.reranker is not None and self.settings.rerank and ranked:
             t = time.perf_counter()
             pool = ranked[: max(k * 4, 20)]

@@ -1,0 +1,68 @@
+"""Chunking logic with a one-token-per-word counter (no model needed), and the text the embedder reads."""
+
+from __future__ import annotations
+
+from rag.chunking import Chunker, split_sentences
+from rag.loaders import LoadedDocument, Section
+
+
+def words(texts: list[str]) -> list[int]:
+    return [len(t.split()) for t in texts]
+
+
+def chunks_of(text: str, size: int, overlap: int = 0, sections: list[Section] | None = None) -> list:
+    doc = LoadedDocument(text=text, sections=sections or [Section(0, None, None)])
+    return Chunker(words, size, overlap).split(doc, "doc.txt")
+
+
+def test_every_chunk_is_an_exact_slice_within_the_size():
+    text = "One two three. Four five six.\n\nSeven eight. Nine ten eleven twelve. Thirteen."
+    chunks = chunks_of(text, 6, 2)
+    assert chunks and all(text[c.start : c.end] == c.text for c in chunks)
+    assert all(len(c.text.split()) <= 6 for c in chunks)
+    assert "".join(c.text for c in chunks).replace(" ", "").count("Thirteen") >= 1
+
+
+def test_a_full_window_ends_at_the_paragraph_break_when_that_keeps_it_half_full():
+    # Greedy packing would end the first window after "H i." (9 words), splitting the second paragraph.
+    text = "A b c d e. F g.\n\nH i. J k l m n."
+    first = chunks_of(text, 10)[0]
+    assert first.text == "A b c d e. F g."
+
+
+def test_a_paragraph_break_that_would_leave_the_window_under_half_full_is_ignored():
+    text = "A b.\n\nC d e f g. H i j k l. M n."
+    first = chunks_of(text, 10)[0]
+    assert first.text == "A b.\n\nC d e f g."  # 7 words: the break after "A b." (2 words) was too early
+
+
+def test_a_window_does_not_end_on_a_lead_in_colon():
+    text = "A b c d. He said: Never give up now. Then e f g."
+    first = chunks_of(text, 7)[0]
+    assert not first.text.endswith(":")
+    assert first.text == "A b c d."
+
+
+def test_overlap_repeats_whole_sentences_from_the_previous_window():
+    text = "A b c. D e f. G h. I j k l."
+    chunks = chunks_of(text, 6, 2)
+    assert [c.text for c in chunks] == ["A b c. D e f.", "G h. I j k l."]
+    chunks = chunks_of(text, 6, 3)
+    assert chunks[1].text.startswith("D e f.")
+
+
+def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
+    text = "Shell basics\n\nThe prompt shows your name. It ends with a dollar sign.\n\nMore on the prompt here."
+    body = text.index("The prompt")
+    sections = [Section(0, None, None), Section(body, None, "Shell basics")]
+    chunks = chunks_of(text, 50, sections=sections)
+    under = next(c for c in chunks if c.section == "Shell basics")
+    assert under.embedding_text() == f"Shell basics\n\n{under.text}"
+    assert "Shell basics" not in under.text  # the stored text (what citations point at) is unchanged
+    plain = chunks_of("No heading here. Just text.", 50)[0]
+    assert plain.embedding_text() == plain.text
+
+
+def test_sentences_end_at_punctuation_and_blank_lines():
+    text = "One. Two!\n\nThree: four"
+    assert [text[s:e] for s, e in split_sentences(text)] == ["One.", "Two!", "Three:", "four"]
