@@ -68,6 +68,7 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|insurer|bank)\b"]),
     ]
 ]
+_INFLECTED = re.compile(r"\w{3}(ed|ing|ly)$")
 _PLACE = re.compile(r"\b(city|cities|country|countries)\b", re.I)
 _CONTINENTS = ["europe", "asia", "africa", "america", "oceania", "antarctica"]
 
@@ -134,7 +135,8 @@ class Question:
         ``known`` is the corpus's stemmed vocabulary. A name is a capitalised word, an acronym or a number of
         three or more characters (``WireGuard``, ``SFC``, ``2024``). With ``pieces`` (word-piece count from
         the embedding model's tokenizer) a lower-case word counts too when the model's vocabulary does not
-        know it either (three or more pieces: ``nginx``, ``certbot``). Either is unknown only when no corpus
+        know it either (three or more pieces: ``nginx``, ``certbot``) and it is not an inflected English word
+        ("garbled", "rebooting", "silently": programs are not conjugated). Either is unknown only when no corpus
         word even begins the same way, so spellings and affixes ("PostgreSQL" in a corpus that says
         "Postgres", "synchronised", "unfragmented") are not mistaken for names the documents lack.
         """
@@ -146,6 +148,7 @@ class Question:
                     stems
                     and stems[0] in self.terms
                     and word not in out
+                    and not _INFLECTED.search(word)
                     and pieces(word) >= 3
                     and _never_seen(stems, known)
                 ):

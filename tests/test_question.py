@@ -56,9 +56,10 @@ def test_a_sentence_fits_the_kind_of_answer(question, sentence, fits):
 
 def test_names_and_words_the_corpus_never_mentions():
     known = set(tokenize("Debian uses GRUB and Postgres; packets are fragmented; clocks are synchronized."))
-    pieces = lambda w: {"nginx": 3, "unfragmented": 4, "synchronised": 4}.get(w, 1)  # noqa: E731
+    pieces = lambda w: {"nginx": 3, "unfragmented": 4, "synchronised": 4, "garbled": 3}.get(w, 1)  # noqa: E731
     q = Question.parse(
         "How do I set up WireGuard and nginx with GRUB and PostgreSQL for unfragmented, synchronised Q1?"
     )
+    assert Question.parse("Why is my terminal garbled?").unknown_names(known, pieces) == []  # an English word
     assert q.unknown_names(known) == ["WireGuard"]  # GRUB is known, PostgreSQL begins like Postgres; Q1 is short
     assert q.unknown_names(known, pieces) == ["WireGuard", "nginx"]  # affixes and spellings of known words pass
