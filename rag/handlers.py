@@ -1,0 +1,223 @@
+"""What the app does when a person acts: ask, pick an example, add, delete or re-scan documents.
+
+`handlers` makes the event functions for one `RAG` (closures over it, its per-session `Backends`, its
+example questions and a lock for document changes); `rag.ui.build` lays out the page and wires them to
+its components. Every failure becomes one sentence (`friendly`), never a traceback in the chat window.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home (and no internet to wait on)
+
+import gradio as gr  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+
+from . import uploads  # noqa: E402
+from .cli import one_line  # noqa: E402
+from .engine import RAG  # noqa: E402
+from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
+from .examples import examples_for  # noqa: E402
+from .render import api_text, render_answer, render_partial, render_trace  # noqa: E402
+from .sessions import Backends  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+# --- errors as one sentence --------------------------------------------------------------------
+
+
+def friendly(exc: BaseException) -> str:
+    """One sentence a person can act on, never a traceback."""
+    if isinstance(exc, NotIngestedError):
+        return "No documents are ingested yet: add some in the Documents tab, then ask again."
+    if isinstance(exc, StoreLockedError):
+        return "The documents are being updated right now; please try again in a moment."
+    if isinstance(exc, BackendError):
+        return f"The answering backend failed ({one_line(exc)}); check the Settings tab or switch to Extractive."
+    if isinstance(exc, RagError | ValidationError):
+        return one_line(exc)
+    log.exception("unexpected error", exc_info=exc)
+    return "Something went wrong on the server; the details are in its log."
+
+
+def render_error(exc: BaseException) -> str:
+    """A failure as a chat message: `friendly`'s one sentence, escaped."""
+    return f'<div class="rag-msg"><div class="rag-error">{html.escape(friendly(exc))}</div></div>'
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def document_rows(rag: RAG) -> list[list]:
+    try:
+        docs = rag.documents()
+    except Exception:  # noqa: BLE001 - an empty or missing store lists nothing
+        return []
+    return [[d.source, d.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at))] for d in docs]
+
+
+def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingesting", emptied: bool = False) -> str:
+    """Run the incremental ingest and say what it did in one line.
+
+    ``emptied``: the person just deleted the last document. The ingest refuses to prune a folder that has
+    no documents left (an unmounted folder must not wipe a store), so that one case empties it on purpose.
+    """
+
+    def report_progress(done: int, total: int, last: str) -> None:
+        if progress is not None:
+            progress((done, total), desc=f"{desc} {last}", unit="files")
+
+    if progress is not None:
+        progress(0, desc="Checking the documents folder")
+    report = rag.ingest(progress=report_progress, reset=emptied)
+    if emptied:
+        return "The documents folder is empty now, and so is the index: add documents to chat again."
+    parts = []
+    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        if names:
+            parts.append(f"{label} {', '.join(names)}")
+    line = ("; ".join(parts) or "no changes") + f" ({report.chunks} chunks in the store)."
+    for path, reason in report.failed:
+        line += f" Could not read {path}: {reason}."
+    return line[0].upper() + line[1:]
+
+
+def _status(lines: list[str]) -> str:
+    """Lines for the Documents tab, escaped: a file may be called ``<img onerror=…>.txt`` or ``*x*.md``."""
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+# --- the event functions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """The app's event functions, each as Gradio calls it (its signature is what Gradio inspects)."""
+
+    respond: Callable[..., Iterator[tuple]]  # a chat turn, streamed: (question, chat, history, trace) updates
+    ask: Callable[[str], str]  # the ``/ask`` API endpoint
+    refresh: Callable[[], tuple]  # the document table, the delete picker and the chat's examples
+    pick_example: Callable[[gr.SelectData], str]
+    on_upload: Callable[..., tuple]
+    on_delete_ask: Callable[..., tuple]
+    on_delete: Callable[..., tuple]
+    on_rescan: Callable[..., str]
+
+
+def handlers(rag: RAG) -> Handlers:
+    """The event functions for ``rag``, sharing one `Backends`, one example cache and one documents lock."""
+    s = rag.settings
+    backends = Backends(rag)
+    examples_cache = examples_for(rag)
+    docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
+
+    def respond(message, chat, history, backend, url, model, key, k) -> Iterator[tuple]:
+        message = (message or "").strip()
+        if not message:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        chat = list(chat or []) + [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": render_partial("")},
+        ]
+        yield "", chat, gr.skip(), gr.skip()
+        answer, streamed = None, ""
+        try:
+            engine = backends.get(backend, url, model, key)
+            for item in engine.stream(message, history=list(history or []), k=int(k)):
+                if isinstance(item, str):
+                    streamed += item
+                    chat[-1]["content"] = render_partial(streamed)
+                    yield gr.skip(), chat, gr.skip(), gr.skip()
+                else:
+                    answer = item
+            if answer is None:
+                raise RagError("the answerer stopped without an answer; please ask again")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence in the chat
+            chat[-1]["content"] = render_error(exc)
+            yield gr.skip(), chat, gr.skip(), gr.skip()
+            return
+        chat[-1]["content"] = render_answer(answer)
+        history = list(history or []) + [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": answer.text},
+        ]
+        yield gr.skip(), chat, history, render_trace(answer)
+
+    def ask(question: str) -> str:
+        """Answer a question from the documents: the answer with [n] markers, then its numbered sources."""
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error("Ask a question.")
+        try:
+            return api_text(rag.ask(question))
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(friendly(exc)) from None
+
+    def refresh():
+        rows = document_rows(rag)
+        examples = [{"text": q} for q in examples_cache.get()]
+        return rows, gr.Dropdown(choices=[r[0] for r in rows], value=[]), gr.Chatbot(examples=examples or None)
+
+    def pick_example(evt: gr.SelectData) -> str:
+        return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
+
+    def on_upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        if not files:
+            return gr.skip(), gr.skip()
+        paths = [Path(f if isinstance(f, str) else f.name) for f in files]
+        with docs_lock:
+            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb)
+            lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
+            if result.saved:
+                try:
+                    lines.insert(0, _ingest(rag, progress, "Ingesting"))
+                except Exception as exc:  # noqa: BLE001
+                    lines.insert(0, friendly(exc))
+        return _status(lines), None
+
+    def on_delete_ask(selected):
+        if not selected:
+            return _status(["Pick the documents to delete first."]), gr.Button(visible=False)
+        names = ", ".join(selected)
+        return (
+            _status([f"Delete {names} from the documents folder and the index? This removes the file(s) from disk."]),
+            gr.Button(visible=True),
+        )
+
+    def on_delete(selected, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        lines = []
+        with docs_lock:
+            known = {r[0] for r in document_rows(rag)}
+            deleted = []
+            for source in selected or []:
+                try:
+                    uploads.delete_file(s.docs_dir, source, known)
+                    deleted.append(source)
+                except uploads.UploadError as exc:
+                    lines.append(f"Not deleted: {exc}.")
+            if deleted:
+                try:
+                    emptied = not uploads.has_documents(s.docs_dir)
+                    lines.insert(0, _ingest(rag, progress, "Updating", emptied=emptied))
+                except Exception as exc:  # noqa: BLE001
+                    lines.insert(0, friendly(exc))
+        return _status(lines), gr.Button(visible=False)
+
+    def on_rescan(progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+        with docs_lock:
+            try:
+                return _status([_ingest(rag, progress, "Ingesting")])
+            except Exception as exc:  # noqa: BLE001
+                return _status([friendly(exc)])
+
+    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan)
