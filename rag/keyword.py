@@ -6,7 +6,7 @@ server mode too, where other machines may ingest, and a crash between the Chroma
 write costs a rebuild, never a wrong answer.
 
 Example:
-    >>> idx = KeywordIndex.build(["a", "b"], ["the cat sat", "a dog barked"], version=1)
+    >>> idx = KeywordIndex.build(["a", "b"], ["the cat sat", "a dog barked"], version="c0ffee:1")
     >>> idx.search("dog", 1)[0][0]
     'b'
 """
@@ -35,7 +35,7 @@ _STOPWORDS = frozenset(
 )
 
 
-FORMAT = 3  # bump when tokenization changes: indexes saved in another format are rebuilt
+FORMAT = 4  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
 _stemmer = snowballstemmer.stemmer("english")
 
 
@@ -62,7 +62,7 @@ def tokenize(text: str) -> list[str]:
 class KeywordIndex:
     """BM25 (bm25s) over chunk texts, keyed by chunk id."""
 
-    def __init__(self, retriever, ids: list[str], version: int, doc_freq: dict[str, int] | None = None):
+    def __init__(self, retriever, ids: list[str], version: str, doc_freq: dict[str, int] | None = None):
         self._bm25 = retriever
         self.ids = ids
         self.version = version
@@ -74,7 +74,7 @@ class KeywordIndex:
         return math.log(1 + (len(self.ids) - df + 0.5) / (df + 0.5))
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str], version: int) -> KeywordIndex:
+    def build(cls, ids: list[str], texts: list[str], version: str) -> KeywordIndex:
         import bm25s
 
         bm25 = bm25s.BM25()
@@ -123,4 +123,4 @@ class KeywordIndex:
             bm25 = bm25s.BM25.load(str(folder), show_progress=False) if meta["ids"] else bm25s.BM25()
         except (OSError, ValueError, KeyError):
             return None
-        return cls(bm25, meta["ids"], int(meta["version"]), meta.get("doc_freq"))
+        return cls(bm25, meta["ids"], str(meta["version"]), meta.get("doc_freq"))

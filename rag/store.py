@@ -168,11 +168,14 @@ class Store:
     def count(self) -> int:
         return self._chunks.count() if self._chunks is not None else 0
 
-    def version(self) -> int:
-        """A counter bumped around every ingest that changes something; the keyword index follows it."""
+    def version(self) -> str:
+        """``"<collection id>:<counter>"``: the counter is bumped around every ingest that changes something,
+        and the id changes when the collection is re-created (a --reset or a new chunking), where the counter
+        starts again from 0. The keyword index is rebuilt whenever this differs from the one it was built at.
+        """
         if self._chunks is None:
-            return -1
-        return int((self._chunks.metadata or {}).get("version", 0))
+            return "none"
+        return f"{self._chunks.id}:{int((self._chunks.metadata or {}).get('version', 0))}"
 
     def is_dirty(self) -> bool:
         """True when a writing ingest started and did not finish (it was killed)."""

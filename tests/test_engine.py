@@ -49,3 +49,20 @@ def test_chinese_documents_are_found_by_keyword_in_a_real_store(tmp_path):
     hits = rag.search("交易平台持牌", k=3, fusion="bm25").passages
     assert hits and hits[0].source == "hk.txt"
     assert rag.search("东京天气", k=3, fusion="bm25").passages[0].source == "weather.txt"
+
+
+def test_keyword_index_follows_a_rebuilt_store(tmp_path):
+    """A rebuild re-creates the collection, whose ingest counter starts again: the saved BM25 index of the
+    old collection had the same counter and was taken as current (stale ids, words of deleted text)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fruit.txt").write_text("Apples grow in the orchard behind the house.\n")
+    (docs / "other.txt").write_text("Debian installs packages with APT.\n")
+    RAG(docs_dir=docs, store_dir=tmp_path / "store", chunk_size=100).ingest()
+    (docs / "fruit.txt").write_text("Bananas ripen slowly in the warm kitchen.\n")
+    report = RAG(docs_dir=docs, store_dir=tmp_path / "store", chunk_size=120).ingest()  # new chunking: rebuild
+    assert report.rebuilt
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store", chunk_size=120)  # a fresh process would do the same
+    hits = rag.search("bananas", k=2, fusion="bm25").passages
+    assert [p.source for p in hits] == ["fruit.txt"]
+    assert set(rag.keyword_index().ids) == {cid for cid, _, _ in rag.store.all_chunks()}

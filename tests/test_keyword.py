@@ -20,7 +20,7 @@ def test_chinese_runs_become_overlapping_pairs():
 def test_bm25_finds_chinese_text_by_a_phrase_inside_it():
     """Before pairs, a whole Chinese sentence was one token, so no query short of the sentence matched."""
     index = KeywordIndex.build(
-        ["hk", "tokyo", "apt"], ["香港是一个国际金融中心", "东京的天气很好", "Debian installs packages with APT"], 1
+        ["hk", "tokyo", "apt"], ["香港是一个国际金融中心", "东京的天气很好", "Debian installs packages with APT"], "v1"
     )
     assert index.search("国际金融中心在哪里?", 1)[0][0] == "hk"
     assert index.search("东京天气", 1)[0][0] == "tokyo"
