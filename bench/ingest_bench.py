@@ -4,7 +4,8 @@ Prints a markdown table (``--json`` also writes ``bench/out/ingest.json``); writ
 ``bench/out/``. Each number comes with its baseline measured in the same run:
 
 1. **Throughput** (``--corpus``, default debian-reference): a full ingest into a fresh store, in chunks/s,
-   against ``SentenceTransformer.encode`` of exactly the chunk texts that ingest stored, same batch size,
+   against ``SentenceTransformer.encode`` of exactly the texts that ingest embedded (each stored chunk under
+   its section heading, `rag.chunking.embedding_text`), same batch size,
    all models warm; and against ``.encode`` of the model object the ingest itself used (one
    `rag.embedding.Embedder`), which isolates the pipeline's overhead. Interleaved, best of ``--rounds``.
    The ingest's time is split into stages by timers patched into this process only.
@@ -161,6 +162,7 @@ def throughput(corpus: Path, work: Path, rounds: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from rag import RAG, Settings
+    from rag.chunking import embedding_text
     from rag.embedding import Embedder, resolve_model_path
 
     settings = Settings(docs_dir=corpus, store_dir=work / "unused")
@@ -205,7 +207,7 @@ def throughput(corpus: Path, work: Path, rounds: int) -> dict:
                     raise RuntimeError(f"ingest failed on {report.failed[:3]}")
                 runs.append({"seconds": report.seconds, "chunks": report.embedded, "stages": dict(timers.seconds)})
                 if not texts:
-                    texts = [t for _, _, t in rag.store.all_chunks()]
+                    texts = [embedding_text(t, m.get("section")) for _, m, t in rag.store.all_chunks()]
                     assert len(texts) == report.embedded, (len(texts), report.embedded)
             else:
                 t = time.perf_counter()

@@ -42,12 +42,21 @@ class Chunk:
     section: str | None
 
     def embedding_text(self) -> str:
-        """What the embedding model reads: the chunk under its section heading, so a passage deep inside
-        "1.1.1. The shell prompt" is still found by what its section is about. The stored text is unchanged.
-        """
-        if self.section and not self.text.startswith(self.section):
-            return f"{self.section}\n\n{self.text}"
-        return self.text
+        """What the embedding model reads (see `embedding_text`); the stored text is unchanged."""
+        return embedding_text(self.text, self.section)
+
+
+def embedding_text(text: str, section: str | None) -> str:
+    """A chunk as the embedding model reads it: under its section heading, so a passage deep inside
+    "1.1.1. The shell prompt" is still found by what its section is about.
+
+    Example:
+        >>> embedding_text("Type your name.", "Login")
+        'Login\\n\\nType your name.'
+    """
+    if section and not text.startswith(section):
+        return f"{section}\n\n{text}"
+    return text
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
