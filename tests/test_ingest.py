@@ -105,6 +105,32 @@ def test_pdf_pages_and_markdown_sections_are_kept(tmp_path, mode):
     assert (setup.source, setup.section, setup.page) == ("guide.md", "Setup", None)
 
 
+def test_a_chunk_deep_in_a_section_is_embedded_under_its_heading(tmp_path, mode):
+    """Two sections end with the same paragraph; only the heading above tells the two chunks apart."""
+    import numpy as np
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    filler = "Lay out the tools on the bench first. Read each step before doing it. Work in good light. "
+    tail = "Wait twenty minutes, then check the result."
+    (docs / "howto.md").write_text(
+        f"# Baking sourdough bread\n\n{filler * 3}\n\n{tail}\n\n# Patching a bicycle tyre\n\n{filler * 3}\n\n{tail}\n"
+    )
+    rag = RAG(chunk_size=32, chunk_overlap=0)
+    rag.ingest()
+    got = rag.store.chunks.get(where={"source": "howto.md"}, include=["embeddings", "documents", "metadatas"])
+    deep = [i for i, text in enumerate(got["documents"]) if text.endswith(tail)]
+    assert [got["metadatas"][i]["section"] for i in deep] == ["Baking sourdough bread", "Patching a bicycle tyre"]
+    assert got["documents"][deep[0]] == got["documents"][deep[1]]  # the same text under both headings
+    for i in deep:  # the stored vector is the heading plus the text; the stored text is the text alone
+        text, section, vector = got["documents"][i], got["metadatas"][i]["section"], np.asarray(got["embeddings"][i])
+        assert section not in text
+        assert float(vector @ rag.embedder.embed([f"{section}\n\n{text}"])[0]) > 0.999
+        assert float(vector @ rag.embedder.embed([text])[0]) < 0.99
+    hits = rag.retrieve("bicycle tyre: how long to wait before checking?", k=10)
+    assert next(p for p in hits if p.text.endswith(tail)).section == "Patching a bicycle tyre"
+
+
 def test_configuration_change_reembeds_everything(seed_docs, mode, monkeypatch):
     first = RAG().ingest()
     monkeypatch.setenv("RAG_CHUNK_SIZE", "120")
