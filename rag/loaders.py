@@ -150,6 +150,7 @@ _BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dial
 _BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
 _BLOCKS |= {"table", "ul"}
 _SPACES = re.compile(r"\s+")
+_CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
 
 
 def _read_html(data: bytes, rel: str) -> LoadedDocument:
@@ -165,7 +166,10 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph
         lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
-        doc.add("\n".join(" ".join(line.split()) for line in lines))
+        # Table cells end with a marker that becomes " | " between cells; the one after a row's last cell
+        # (or after a cell that held only blocks) is dropped, so a row reads "Name | Fee".
+        lines = [" ".join(line.split()).strip(f" {_CELL}").replace(_CELL, "|") for line in lines]
+        doc.add("\n".join(lines))
         inline.clear()
 
     # Depth-first with a stack, not recursion: broken pages (a thousand unclosed <font>s) nest deeply.
@@ -194,8 +198,8 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
             flush()
             doc.add(node.get_text())
             continue
-        elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row
-            todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else " "))
+        elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row: "Name | Fee"
+            todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else f" {_CELL} "))
         elif node.name in _BLOCKS:
             flush()
             todo.append(flush)

@@ -165,7 +165,7 @@ def test_html_keeps_readable_text_and_drops_boilerplate(tmp_path):
     assert "Policy page title" not in doc.text
     assert doc.text == (
         "Virtual assets\n\nFirst paragraph spans lines.\n\nSecond\nline after a break.\n\n"
-        "Licensing rules\n\nNested paragraph.\n\nName Fee\nLicence HK$ 100"
+        "Licensing rules\n\nNested paragraph.\n\nName | Fee\nLicence | HK$ 100"
     )
 
 
@@ -515,3 +515,11 @@ def test_sections_must_start_at_zero():
         LoadedDocument("text", [Section(2)])
     with pytest.raises(ValueError):
         LoadedDocument("text", [])
+
+
+def test_html_table_cells_are_separated_and_prose_pipes_kept(tmp_path):
+    html = (
+        "<p>Use ls | grep foo |</p>"
+        "<table><tr><th>Key</th><th></th><th>Meaning</th></tr><tr><td>F1</td><td>x</td><td>help</td></tr></table>"
+    )
+    assert load_file(tmp_path, "t.html", html).text == "Use ls | grep foo |\n\nKey | | Meaning\nF1 | x | help"
