@@ -71,7 +71,7 @@ class _Candidate:
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
     out = []
     for i, p in enumerate(passages):
-        for s, e in split_sentences(p.text):
+        for s, e in split_sentences(p.text, brackets=True):
             text = p.text[s:e]
             # A question (an interview's, a FAQ's) is never an answer; instructions to an assistant are data.
             if len(stems(text)) >= 3 and not text.endswith("?") and not _INJECTION.search(text):
@@ -196,7 +196,7 @@ class Answerer:
         """How well ``passage`` supports ``claim``: (score, quote start, quote end) of its best sentence."""
         words, numbers = stems(claim), set(_NUMBER.findall(claim))
         best = (0.0, 0, 0)
-        for s, e in split_sentences(passage.text):
+        for s, e in split_sentences(passage.text, brackets=True):
             text = passage.text[s:e]
             if numbers - set(_NUMBER.findall(text)):
                 continue  # a number the evidence does not state is the commonest invented fact
@@ -214,7 +214,7 @@ class Answerer:
         citations: list[Citation] = []
         sentences: list[Sentence] = []
         parts = []
-        for s, e in split_sentences(draft):
+        for s, e in split_sentences(draft, brackets=True):
             raw = draft[s:e]
             cited = sorted({int(n) for m in _MARKER.finditer(raw) for n in m.group(1).split(",")})
             claim = _MARKER.sub("", raw).strip()

@@ -28,6 +28,7 @@ from .loaders import LoadedDocument
 # A sentence ends at . ! ? (or their CJK forms) followed by space, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
+_BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
@@ -69,8 +70,11 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Spans of the sentences in ``text[start:end]``, whitespace trimmed.
+def split_sentences(
+    text: str, start: int = 0, end: int | None = None, *, brackets: bool = False
+) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets``, punctuation
+    inside a parenthesis or a curly quote does not end a sentence (the answerer quotes whole sentences).
 
     Example:
         >>> split_sentences("One. Two!\\n\\nThree")
@@ -79,6 +83,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     end = len(text) if end is None else end
     spans, pos = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
+        if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
+            continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
         spans.append((pos, m.start()))
         pos = m.end()
     spans.append((pos, end))
@@ -91,6 +97,15 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if e > s:
             out.append((s, e))
     return out
+
+
+def _inside_brackets(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` leaves a parenthesis or a curly quote opened in its last 120 characters
+    unclosed: punctuation there belongs to the bracketed part, not to the sentence."""
+    for opening, closing in _BRACKETS:
+        if (i := text.rfind(opening, start, end)) >= 0 and end - i <= 120 and closing not in text[i:end]:
+            return True
+    return False
 
 
 def _split_long(text: str, span: tuple[int, int], n_tokens: int, limit: int) -> list[tuple[int, int]]:

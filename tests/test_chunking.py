@@ -66,3 +66,15 @@ def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
 def test_sentences_end_at_punctuation_and_blank_lines():
     text = "One. Two!\n\nThree: four"
     assert [text[s:e] for s, e in split_sentences(text)] == ["One.", "Two!", "Three:", "four"]
+
+
+def test_with_brackets_punctuation_inside_parentheses_and_quotes_does_not_end_a_sentence():
+    text = "Edit the entry (see Section 3.1.2, “Stage 2: the boot loader”) first. Install it (e.g. foo-dbgsym) now."
+    assert [text[s:e] for s, e in split_sentences(text, brackets=True)] == [
+        "Edit the entry (see Section 3.1.2, “Stage 2: the boot loader”) first.",
+        "Install it (e.g. foo-dbgsym) now.",
+    ]
+    assert len(split_sentences(text)) == 4  # chunking keeps the plain rule: "Stage 2:" and "e.g." end units
+    unclosed = "A stray ( bracket. " + "Then a long sentence goes on and on. " * 4
+    spans = split_sentences(unclosed, brackets=True)  # a bracket holds punctuation for 120 characters only
+    assert len(spans) == 2 and unclosed[slice(*spans[-1])] == "Then a long sentence goes on and on."
