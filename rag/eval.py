@@ -170,7 +170,8 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
     chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
     details: list[dict[str, Any]] = [
-        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} for q in qa.questions
+        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} | {"batch": q.get("batch")}
+        for q in qa.questions
     ]
     for d in details:  # R of nDCG; 0 means no chunk can be relevant (an extraction or chunking problem)
         d.update(relevant_in_store=sum(any(normalize(e) in c for e in d["evidence"]) for c in chunks))
@@ -193,7 +194,32 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
         result["retrieval"][name] = retrieval_pass(rag, name, answerable)
         if answers and name in ("default", "bm25", "dense"):  # the same answerer over each retriever
             result["answers"][name] = answer_pass(rag, name, details)
+    result["by_batch"] = by_batch(details)
     return result
+
+
+def by_batch(details: list[dict], k: int = 5) -> dict[str, dict[str, dict]]:
+    """Metrics per ``batch`` of questions (say, the ones a change was developed on and ones written blind),
+    per configuration: hit@k and MRR@10 over the batch's answerable questions, then the answer metrics.
+    Empty when the set has one batch (or none named)."""
+    batches = sorted({str(d["batch"]) for d in details if d.get("batch")})
+    if len(batches) < 2:
+        return {}
+    out: dict[str, dict[str, dict]] = {}
+    for b in batches:
+        group = [d for d in details if str(d.get("batch")) == b]
+        answerable = [d for d in group if d["answerable"]]
+        for config in group[0]["rank"] if group else []:
+            ranks = [d["rank"].get(config) for d in answerable]
+            row: dict[str, Any] = {
+                f"hit@{k}": float(np.mean([hit_at(r, k) for r in ranks])) if ranks else 0.0,
+                "mrr@10": float(np.mean([reciprocal_rank(r) for r in ranks])) if ranks else 0.0,
+            }
+            if all(config in d["answer"] for d in group):
+                metrics = answer_metrics([d["answer"][config] for d in group], group)
+                row |= {m: metrics[m] for m in ("accuracy", "citation_precision", "abstention_accuracy")}
+            out.setdefault(b, {})[config] = row
+    return out
 
 
 def retrieval_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
@@ -228,14 +254,12 @@ def answer_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
 
 
 # --- reporting ---------------------------------------------------------------------------------------
-def _table(by_config: dict[str, dict], keys: list[str]) -> list[str]:
+def _table(by_config: dict[str, dict], keys: list[str], latency: bool = True) -> list[str]:
     """One markdown row per configuration: the ``keys`` (floats to 3 places), then latency in ms."""
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    rows = [
-        [c, *(fmt(m[x]) for x in keys), f"{m.get('p50_ms', 0):.0f}", f"{m.get('p95_ms', 0):.0f}"]
-        for c, m in by_config.items()
-    ]
-    head = ["config", *keys, "p50 ms", "p95 ms"]
+    ms = lambda m: [f"{m.get('p50_ms', 0):.0f}", f"{m.get('p95_ms', 0):.0f}"] if latency else []  # noqa: E731
+    rows = [[c, *(fmt(m[x]) for x in keys), *ms(m)] for c, m in by_config.items()]
+    head = ["config", *keys, *(["p50 ms", "p95 ms"] if latency else [])]
     return ["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]] + [""]
 
 
@@ -253,6 +277,11 @@ def to_markdown(res: dict, k: int = 5, plot: str = "") -> str:
     if res["answers"]:
         keys = ["accuracy", "citation_precision", "abstention_accuracy", "false_abstentions", "false_answers"]
         lines += ["## Answers", "", *_table(res["answers"], keys)]
+
+    for batch, by_config in res.get("by_batch", {}).items():
+        n = sum(1 for d in res["details"] if str(d.get("batch")) == batch)
+        keys = list(next(iter(by_config.values())))
+        lines += [f"## Batch `{batch}` ({n} questions)", "", *_table(by_config, keys, latency=False)]
 
     missed = [d for d in res["details"] if d["answerable"] and not hit_at(d["rank"][first], k)]
     missed.sort(key=lambda d: -(d["rank"][first] or DEPTH + 1))  # never found first, then found late

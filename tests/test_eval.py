@@ -9,6 +9,7 @@ import pytest
 
 from rag.eval import (
     answer_metrics,
+    by_batch,
     first_rank,
     has_fact,
     hit_at,
@@ -93,6 +94,41 @@ def test_answer_metrics_on_hand_built_answers():
     assert m["abstention_accuracy"] == 0.5
     assert (m["false_abstentions"], m["false_answers"]) == (1, 1)
     assert m["p50_ms"] == 2.0
+
+
+def test_metrics_per_batch_of_questions():
+    """A set with a "dev" and a "blind" batch is reported per batch too; a set with one batch is not."""
+
+    def q(qid, batch, answerable, rank, answered, correct, cit_ok=1):
+        row = {"answered": answered, "correct": correct, "citations": int(answered), "citations_ok": cit_ok, "ms": 1.0}
+        return {
+            "id": qid,
+            "batch": batch,
+            "answerable": answerable,
+            "rank": {"default": rank},
+            "answer": {"default": row},
+        }
+
+    details = [
+        q("a", "dev", True, 1, True, True),
+        q("b", "dev", True, None, False, False, 0),
+        q("c", "blind", True, 2, True, True),
+        q("d", "blind", True, 6, True, False, 0),
+        q("e", "blind", False, None, False, False, 0),
+    ]
+    got = by_batch(details)
+    assert list(got) == ["blind", "dev"]
+    assert got["dev"]["default"] == {
+        "hit@5": 0.5,
+        "mrr@10": 0.5,
+        "accuracy": 0.5,
+        "citation_precision": 1.0,
+        "abstention_accuracy": 0.0,
+    }
+    blind = got["blind"]["default"]
+    assert (blind["hit@5"], blind["mrr@10"]) == (0.5, pytest.approx((1 / 2 + 1 / 6) / 2))
+    assert (blind["accuracy"], blind["citation_precision"], blind["abstention_accuracy"]) == (0.5, 0.5, 1.0)
+    assert by_batch([{**d, "batch": None} for d in details]) == {}
 
 
 def test_missing_corpus_prints_the_setup_hint_and_exits_2(tmp_path, capsys):
