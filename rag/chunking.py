@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from .loaders import LoadedDocument
 
-# A sentence ends at . ! ? (or their CJK forms) followed by space, or at a blank line.
+# A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
@@ -100,8 +100,8 @@ def split_sentences(
 
 
 def _inside_brackets(text: str, start: int, end: int) -> bool:
-    """True when ``text[start:end]`` leaves a parenthesis or a curly quote opened in its last 120 characters
-    unclosed: punctuation there belongs to the bracketed part, not to the sentence."""
+    """True when ``text[start:end]`` leaves a bracket ( or [ or a curly quote “ opened in its last 120
+    characters unclosed: punctuation there belongs to the bracketed part, not to the sentence."""
     for opening, closing in _BRACKETS:
         if (i := text.rfind(opening, start, end)) >= 0 and end - i <= 120 and closing not in text[i:end]:
             return True
