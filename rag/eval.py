@@ -209,7 +209,7 @@ def by_batch(details: list[dict], k: int = 5) -> dict[str, dict[str, dict]]:
     for b in batches:
         group = [d for d in details if str(d.get("batch")) == b]
         answerable = [d for d in group if d["answerable"]]
-        for config in group[0]["rank"] if group else []:
+        for config in group[0]["rank"]:  # a batch is named by its questions, so it has at least one
             ranks = [d["rank"].get(config) for d in answerable]
             row: dict[str, Any] = {
                 f"hit@{k}": float(np.mean([hit_at(r, k) for r in ranks])) if ranks else 0.0,
