@@ -30,6 +30,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
 _PARAGRAPH = re.compile(r"\n\s*\n")
+# A title line: "Note", "Tip", "1.2.3. Filesystem permissions" (capitalised, at most five words, no end
+# punctuation, no code). Like a lead-in ending with ":", it introduces what follows.
+_TITLE = re.compile(r"(\d+(\.\d+)*\.?\s+)?[A-Z][\w'’-]*(\s+[\w'’-]+){0,4}")
 
 
 @dataclass(frozen=True)
@@ -191,16 +194,26 @@ class Chunker:
         """Where a full window ``units[i:j]`` should end instead, so that it ends where the text pauses.
 
         The last paragraph break that keeps the window at least half full wins: a question and its answer, or
-        a heading and its paragraph, stay together. Failing that, the window does not end on a lead-in (a
-        sentence ending with ":", whose point is in what follows).
+        a heading and its paragraph, stay together. Either way the window does not end on a lead-in (a
+        sentence ending with ":" or a title line such as "Note"), whose point is in what follows.
         """
         tokens = list(itertools.accumulate(u[2] for u in units[i:j]))
         for c in range(j, i, -1):
             if tokens[c - 1 - i] * 2 < self.chunk_size:
                 break
-            if _PARAGRAPH.search(text, units[c - 1][1], units[c][0]):
+            if _PARAGRAPH.search(text, units[c - 1][1], units[c][0]) and not _leads_in(text, units[c - 1]):
                 return c
         for c in range(j, i, -1):
-            if not text[units[c - 1][0] : units[c - 1][1]].endswith(":"):
+            if not _leads_in(text, units[c - 1]):
                 return c
         return j
+
+
+def _leads_in(text: str, unit: tuple[int, int, int]) -> bool:
+    """True for a sentence ending with ":" and for a title line on its own ("Tip", "2.1. Basics")."""
+    s, e = unit[0], unit[1]
+    if text[s:e].endswith(":"):
+        return True
+    if e < len(text) and text[e] != "\n":
+        return False  # a title ends its line ("1.2.3." and "Filesystem permissions" are two units of one)
+    return bool(_TITLE.fullmatch(text, text.rfind("\n", 0, s) + 1, e))

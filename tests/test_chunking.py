@@ -43,6 +43,19 @@ def test_a_window_does_not_end_on_a_lead_in_colon():
     assert first.text == "A b c d."
 
 
+def test_a_window_does_not_end_on_a_title_line_such_as_note():
+    # The break after "Note" is the last one that keeps the window half full, but "Note" belongs to its tip.
+    text = "A b c d e f.\n\nG h i j.\n\nNote\n\nK l m n o p q r."
+    chunks = chunks_of(text, 12)
+    assert chunks[0].text == "A b c d e f.\n\nG h i j."
+    assert chunks[1].text.startswith("Note\n\nK l m")
+    numbered = "A b c d e f.\n\nG h i j.\n\n1.2.3. Filesystem permissions\n\nK l m n o p q r."
+    assert chunks_of(numbered, 13)[0].text == "A b c d e f.\n\nG h i j."
+    # A short line that ends like a sentence, or a command, is not a title: the window may end on it.
+    assert chunks_of("A b c d e f.\n\nG h i j.\n\nSee below.\n\nK l m n o p q r.", 13)[0].text.endswith("See below.")
+    assert chunks_of("A b c d e f.\n\nG h i j.\n\n$ ls -l\n\nK l m n o p q r.", 13)[0].text.endswith("$ ls -l")
+
+
 def test_overlap_repeats_whole_sentences_from_the_previous_window():
     text = "A b c. D e f. G h. I j k l."
     chunks = chunks_of(text, 6, 2)
