@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from .loaders import LoadedDocument
 
-# A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line.
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
+# A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line. A closing quote
+# or bracket may come between: 'He said "stop." Then' is two sentences.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
 _PARAGRAPH = re.compile(r"\n\s*\n")

@@ -65,6 +65,14 @@ _KINDS: list[tuple[str, re.Pattern]] = [
             ],
         ),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
+        ("quote", [r"\b(what|which)\s+(\w+\s+)?(quote|quotation|saying|proverb|motto|slogan|catchphrase|maxim)\b"]),
+        (
+            "figure",
+            [
+                r"\b(metaphor|analogy|imagery)\b",
+                r"\b(what|which)\s+image\b.{0,60}\bto (say|describe|express|convey|illustrate|show)\b",
+            ],
+        ),
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|insurer|bank)\b"]),
     ]
 ]
@@ -96,6 +104,8 @@ _EVIDENCE = {
         re.I,
     ),
     "quantity": re.compile(rf"\d|\b({_NUMBER_WORDS})\b|%", re.I),
+    "quote": re.compile(r"[\"“”«»„]"),  # a quotation is in quotation marks
+    "figure": re.compile(r"\b(is|are|was|were|like)\s+(a|an)\b", re.I),  # "X is a bridge", "like a ..."
 }
 
 
@@ -103,7 +113,7 @@ _EVIDENCE = {
 class Question:
     text: str
     terms: frozenset[str]
-    kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
+    kind: str | None  # "money", "year", "date", "quantity", "quote", "figure", "name" or None (anything)
     names: list[str]
 
     @classmethod

@@ -273,3 +273,27 @@ def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
     assert answer.answered
     check_citations(answer)
     assert any("“Stage 2: the boot loader”), add init=/bin/sh" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question, shape",
+    [
+        # A quotation is in quotation marks: the sentence before the quote ("Recently, an article...") is no answer.
+        ("What saying did HashKey quote in reply to the article about the company?", r"[\"“”]"),
+        # A figure of speech says "X is a Y": two sentences about insurance *limits* are no answer.
+        ("Which image does HashKey use to say compliance is not a limit on Web3?", r"\b(is|are|was|were|like) an?\b"),
+    ],
+)
+def test_a_question_for_a_quotation_or_an_image_is_answered_by_one_or_not_at_all(rag, question, shape):
+    answer = rag.ask(question)
+    check_citations(answer)
+    assert all(re.search(shape, c.quote) for c in answer.citations)
+    assert "insurance" not in answer.text
+    if answer.answered:
+        assert answer.citations
+
+
+def test_a_quotation_is_quoted_when_the_question_names_it(rag):
+    answer = rag.ask("What famous saying does HashKey quote about denigration and admiration?")
+    assert answer.answered
+    assert "Denigration is, in itself, a form of admiration." in answer.citations[0].quote

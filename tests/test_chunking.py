@@ -81,6 +81,18 @@ def test_sentences_end_at_punctuation_and_blank_lines():
     assert [text[s:e] for s, e in split_sentences(text)] == ["One.", "Two!", "Three:", "four"]
 
 
+def test_a_closing_quote_or_bracket_after_the_full_stop_still_ends_the_sentence():
+    text = 'Quoting a saying: "Denigration is a form of admiration." We agree. He said “stop.” Then (see 2.) go'
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Quoting a saying:",
+        '"Denigration is a form of admiration."',
+        "We agree.",
+        "He said “stop.”",
+        "Then (see 2.)",
+        "go",
+    ]
+
+
 def test_with_brackets_punctuation_inside_parentheses_and_quotes_does_not_end_a_sentence():
     text = "Edit the entry (see Section 3.1.2, “Stage 2: the boot loader”) first. Install it (e.g. foo-dbgsym) now."
     assert [text[s:e] for s, e in split_sentences(text, brackets=True)] == [

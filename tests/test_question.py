@@ -25,6 +25,9 @@ def test_phrasing_words_are_not_terms():
         ("Which insurance company underwrites the coverage?", "name"),
         ("Why were insurers willing to raise the limit?", None),
         ("Which package installs security updates?", None),
+        ("What famous saying did the founder quote?", "quote"),
+        ("Which image does the firm use to say rules are not a limit?", "figure"),
+        ("Which installation image should I download?", None),  # a disk image, not a figure of speech
     ],
 )
 def test_kind_of_answer(question, kind):
@@ -48,6 +51,10 @@ def test_kind_of_answer(question, kind):
         ("In which city is the exchange based?", "It has opened in Dubai.", True),
         ("Who opened the exchange?", "It opened in May.", False),
         ("Why did it rise?", "Anything at all.", True),  # a "why" question rules no sentence out
+        ("What saying did he quote?", 'He quoted: "Denigration is a form of admiration."', True),
+        ("What saying did he quote?", "He replied to the article at length.", False),  # no quotation in it
+        ("Which image does it use to say rules are no limit?", "Compliance is a bridge, not a ceiling.", True),
+        ("Which image does it use to say rules are no limit?", "Insurers raised the limit tenfold.", False),
     ],
 )
 def test_a_sentence_fits_the_kind_of_answer(question, sentence, fits):
