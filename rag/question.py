@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import cached_property
 
 from .keyword import tokenize
 
@@ -129,15 +130,21 @@ class Question:
         if self.kind is None:
             return True
         if self.kind == "name":  # a name the question does not already contain
-            asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
-            if _PLACE.search(self.text):  # a continent is not the city or country asked for
-                asked += _CONTINENTS
+            asked = self._asked_words
             words = re.findall(r"[\w+-]+", sentence)  # "HashKeyExchange's": the name asked about, run together
             return any(
                 w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) and not _CALENDAR.fullmatch(w)
                 for i, w in enumerate(words)
             )
         return bool(_EVIDENCE[self.kind].search(sentence))
+
+    @cached_property
+    def _asked_words(self) -> list[str]:
+        """The question's own words (a name among them is not an answer), read once for all its sentences."""
+        asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
+        if _PLACE.search(self.text):  # a continent is not the city or country asked for
+            asked += _CONTINENTS
+        return asked
 
     def unknown_names(self, known: Collection[str], pieces: Callable[[str], int] | None = None) -> list[str]:
         """Names in the question that the corpus never mentions, so the documents cannot be about them.
