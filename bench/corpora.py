@@ -39,6 +39,16 @@ CORPORA = {
         "/usr/share/debian-reference/*.en.html",
         "the Debian Reference, 15 HTML chapters (~3.5 MB)",
     ),
+    "git-doc": Corpus(
+        "git-doc",
+        "/usr/share/doc/git-doc/*.html",
+        "Git's reference manual pages, user manual and how-tos, 206 HTML pages (~14 MB)",
+    ),
+    "latex-guides": Corpus(
+        "texlive-latex-base-doc",
+        "/usr/share/texlive/texmf-dist/doc/latex/base/*guide.pdf",
+        "the LaTeX team's guides for authors, class writers, fonts and encodings, 7 PDFs (~3.3 MB)",
+    ),
     "postgresql": Corpus(
         "postgresql-doc-15",
         "/usr/share/doc/postgresql-doc-15/html/*.html",

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
 import numpy as np
 
+from . import reader
 from .chunking import split_sentences
 from .keyword import tokenize
 from .question import Question
@@ -32,16 +31,12 @@ from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "[unverified]"
-MAX_SENTENCES = 3  # sentences in an extractive answer, at most; each must clear the threshold on its own
-COSINE_WEIGHT = 0.5
+MAX_SENTENCES = 3  # spans in an extractive answer, at most; each must clear the threshold on its own
+EXTRA_RATIO = 0.5  # a further span must be at least half as likely to answer as the best one
+_COSINE = reader.FEATURES.index("cosine")
 SUPPORTED = 0.6  # a claim whose weighted content words are at least 60% in the cited sentence is supported
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_INJECTION = re.compile(
-    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules)\b|\byou are (now )?(an?|the) "
-    r"(assistant|ai|model|chatbot)\b|\bsystem prompt\b",
-    re.IGNORECASE,
-)
 
 Idf = Callable[[str], float]
 
@@ -49,34 +44,6 @@ Idf = Callable[[str], float]
 def stems(text: str) -> set[str]:
     """Content words, stemmed as the keyword index stems them."""
     return set(tokenize(text))
-
-
-def coverage(claim: AbstractSet[str], evidence: AbstractSet[str], idf: Idf) -> float:
-    """Share of the claim's words found in the evidence, each weighted by its rarity (idf)."""
-    if not claim:
-        return 0.0
-    total = sum(idf(t) for t in claim)
-    return sum(idf(t) for t in claim & evidence) / total if total else 0.0
-
-
-@dataclass
-class _Candidate:
-    passage: int  # index into the passages
-    start: int  # offsets inside the passage text
-    end: int
-    text: str
-    score: float = 0.0
-
-
-def _candidates(passages: list[Passage]) -> list[_Candidate]:
-    out = []
-    for i, p in enumerate(passages):
-        for s, e in split_sentences(p.text, brackets=True):
-            text = p.text[s:e]
-            # A question (an interview's, a FAQ's) is never an answer; instructions to an assistant are data.
-            if len(stems(text)) >= 3 and not text.endswith("?") and not _INJECTION.search(text):
-                out.append(_Candidate(i, s, e, text))
-    return out
 
 
 def _citation(n: int, p: Passage, start: int, end: int, score: float) -> Citation:
@@ -103,69 +70,64 @@ class Answerer:
         self,
         embed: Callable[[list[str]], np.ndarray],
         idf: Idf,
-        threshold: float,
-        rerank_sentences: int = 8,
+        threshold: float | None = None,
+        rerank_sentences: int = 12,
         cache: dict[str, np.ndarray] | None = None,
         vocabulary: Collection[str] | None = None,
-        pieces: Callable[[str], int] | None = None,
     ):
         self.embed = embed
         self._cache = {} if cache is None else cache
         self.idf = idf
-        self.threshold = threshold
+        self.weights, fitted = reader.load_weights()
+        self.threshold = fitted if threshold is None else threshold
         self.rerank_sentences = rerank_sentences
         self.vocabulary = vocabulary  # every stemmed word of the corpus, to notice names it never mentions
-        self.pieces = pieces  # word pieces of a word in the embedding model's vocabulary (1 = a known word)
 
     # --- extractive --------------------------------------------------------------------------------
-    def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
-        """Quote the sentences that best answer ``question``; abstain when none is good enough.
+    def read(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> list[reader.Span]:
+        """Every candidate span of ``passages`` with its reader probability of answering, best first.
 
-        The question is read first (`rag.question`): a name the corpus never mentions means abstaining at
-        once, and only sentences holding the kind of thing asked for (a date for "when", a quantity for "how
-        many", a name for "who") can answer. Each remaining sentence scores ``coverage + COSINE_WEIGHT *
-        cosine``: coverage of the question's content words (rare ones count more; phrasing words such as
-        "roughly" or "according to" do not count) and embedding similarity to the question. A sentence right
-        after a strong one inherits half its coverage, because an answer often follows the sentence that
-        names the topic ("The insurer looked at our risk controls. So the limit rose tenfold."). Only the
-        ``rerank_sentences`` best by coverage are embedded: embedding every sentence of every passage would
-        cost ~1 s on 2 cores.
+        The cheap features are computed for every span; only the ``rerank_sentences`` most promising are
+        embedded for their cosine to the question (embedding every sentence would cost ~1 s on 2 cores).
         """
         asked = Question.parse(question)
-        if outside := self._outside(asked, passages):
+        cands = reader.spans(passages)
+        if not cands:
+            return []
+        unknown = reader.unknown_share(asked.terms, self.vocabulary, self.idf)
+        rows = reader.featurize(asked, cands, passages, self.idf, unknown)
+        first = reader.probabilities(rows, self.weights)
+        top = np.argsort(-first, kind="stable")[: self.rerank_sentences]
+        rows[top, _COSINE] = self._embed_cached([cands[i].text for i in top]) @ query_vector
+        probs = reader.probabilities(rows, self.weights)
+        for c, row, prob in zip(cands, rows, probs, strict=True):
+            c.features, c.prob = row, float(prob)
+        return sorted(cands, key=lambda c: (-c.prob, c.passage, c.start))
+
+    def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
+        """Quote the spans the reader (`rag.reader`) finds most likely to answer; abstain when none is.
+
+        A question naming something the corpus has never heard of (an identifier such as ``asyncio.Runner``
+        or ``WireGuard``) is declined at once. Otherwise the best span must reach the fitted probability
+        threshold; up to two more spans of the same passage join it when they are nearly as likely, each
+        quoted whole and cited, in reading order.
+        """
+        if outside := self._outside(Question.parse(question), passages):
             return outside
-        q = asked.terms or stems(question)
-        cands = _candidates(passages)
-        for c in cands:
-            c.score = coverage(q, stems(c.text), self.idf) + 0.02 / (1 + c.passage)
-        for prev, c in zip(cands, cands[1:], strict=False):
-            if prev.passage == c.passage:
-                c.score = max(c.score, 0.5 * prev.score + 0.5 * c.score)
-        # "When ...?" wants a date, "how many ...?" a quantity, "who ...?" a name: other sentences cannot answer.
-        cands = [c for c in cands if asked.fits(c.text)]
-        top = sorted(cands, key=lambda c: -c.score)[: self.rerank_sentences]
-        if top:
-            for c, sim in zip(top, self._embed_cached([c.text for c in top]) @ query_vector, strict=True):
-                c.score += COSINE_WEIGHT * float(sim)
-            top.sort(key=lambda c: -c.score)
-        if not top or top[0].score < self.threshold:
+        ranked = self.read(question, passages, query_vector)
+        if not ranked or ranked[0].prob < self.threshold:
             return self._abstain(question, passages)
-        # More sentences only from the best passage (each extra citation of another passage is a citation
-        # that may not hold the evidence), and only ones that would have been good enough to answer alone.
-        # The same sentence twice (overlapping chunks) is quoted once.
-        chosen, seen = [top[0]], {top[0].text}
-        for c in top[1:]:
-            if (
-                len(chosen) < MAX_SENTENCES
-                and c.passage == top[0].passage
-                and c.text not in seen
-                and c.score >= self.threshold
-            ):
+        best = ranked[0]
+        chosen = [best]
+        for c in ranked[1:]:
+            if len(chosen) >= MAX_SENTENCES or c.prob < max(self.threshold, EXTRA_RATIO * best.prob):
+                break
+            overlaps = any(c.start < o.end and o.start < c.end for o in chosen if o.passage == c.passage)
+            if c.passage == best.passage and not overlaps and c.text not in {o.text for o in chosen}:
                 chosen.append(c)
-                seen.add(c.text)
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
-        citations = [_citation(n, passages[c.passage], c.start, c.end, c.score) for n, c in enumerate(chosen, 1)]
-        sentences = [Sentence(c.text, [n], True, round(c.score, 3)) for n, c in enumerate(chosen, 1)]
+        citations = [_citation(n, passages[c.passage], c.start, c.end, c.prob) for n, c in enumerate(chosen, 1)]
+        sentences = [Sentence(c.text, [n], True, round(c.prob, 3)) for n, c in enumerate(chosen, 1)]
         text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
         return Answer(question, text, citations, True, sentences, passages)
 
@@ -174,7 +136,7 @@ class Answerer:
         return self._outside(Question.parse(question), passages)
 
     def _outside(self, asked: Question, passages: list[Passage]) -> Answer | None:
-        if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary, self.pieces)):
+        if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary)):
             return self._abstain(asked.text, passages, f"They never mention “{unknown[0]}”.")
         return None
 
@@ -200,7 +162,7 @@ class Answerer:
             text = passage.text[s:e]
             if numbers - set(_NUMBER.findall(text)):
                 continue  # a number the evidence does not state is the commonest invented fact
-            score = coverage(words, stems(text), self.idf)
+            score = reader.coverage(words, stems(text), self.idf)
             if score > best[0]:
                 best = (score, s, e)
         return best

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 
 
 class Settings(BaseSettings):
@@ -79,8 +79,12 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="Model name for the openai/ollama server.")
     llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")
     llm_timeout: float = Field(120.0, description="Seconds to wait for the answer backend.", gt=0)
-    abstain_threshold: float = Field(
-        0.44, description="Answers whose best supporting evidence scores below this abstain instead.", ge=0, le=2
+    abstain_threshold: float | None = Field(
+        None,
+        description="Probability (0-1) that the best span answers, below which rag says the documents do not "
+        "contain the answer; empty means the threshold fitted with the reader (rag/reader_weights.json).",
+        ge=0,
+        le=1,
     )
 
     @model_validator(mode="after")

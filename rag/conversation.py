@@ -7,8 +7,9 @@ rule covers the common shapes::
         -> "How many licences were granted in Singapore?"       (same preposition: the phrase is swapped)
     "How many staff does HashKey employ?" + "what about Binance?"
         -> "How many staff does Binance employ?"                (a name for a name: the last one is swapped)
-    "Who regulates virtual assets?" + "what does it require?"
-        -> "Who regulates virtual assets? what does it require?" (a pronoun: the question is carried along)
+    "How large is HashKey's insurance coverage?" + "and how much was it at first?"
+        -> "how much was HashKey's insurance coverage at first?" (a pronoun: the earlier question's topic,
+                                                                 its words without the question's frame)
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ _PREPOSITION = re.compile(r"^(in|on|at|for|from|to|by|during|with|about|under|be
 _NAME = re.compile(r"(?<!^)(?<![\w'])[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
 _REFERS_BACK = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|him|there|the same)\b", re.IGNORECASE
+)
+
+# The words that frame a question rather than name its topic: "How large is", "What was the", "Who are".
+_FRAME = re.compile(
+    r"how|what|which|who|whom|whose|when|where|why|is|are|was|were|do|does|did|has|have|had|can|could|will|"
+    r"would|should|the|a|an|large|big|many|much|long|old|often|far|there|of|in|on|at|to|for|tell|me|about|"
+    r"please|i|you|we"
 )
 
 History = Sequence[dict] | Sequence[Sequence[str]]
@@ -81,4 +89,21 @@ def condense(message: str, history: History | None, llm=None) -> str:
         if names:
             m = names[-1]
             return last[: m.start()] + rest + last[m.end() :]
-    return f"{last} {message}"
+    topic = _topic(last)
+    if not topic:
+        return f"{last} {message}"
+    body = _LEAD.sub("", message).strip()
+    pronoun = _REFERS_BACK.search(body)
+    if pronoun:  # "how much was it at first?" -> "how much was <topic> at first?"
+        return body[: pronoun.start()] + topic + body[pronoun.end() :]
+    return f"{body.rstrip('?').strip()} ({topic})?"
+
+
+def _topic(question: str) -> str:
+    """What an earlier question was about: its words from the first content word on, without the
+    question's frame: ``"How large is HashKey's insurance coverage?"`` -> ``"HashKey's insurance coverage"``."""
+    words = question.rstrip("?!. ").split()
+    for i, word in enumerate(words):
+        if tokenize(word) and not _FRAME.fullmatch(word.lower().strip(",")):
+            return " ".join(words[i:])
+    return ""

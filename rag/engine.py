@@ -175,7 +175,6 @@ class RAG:
             self.settings.abstain_threshold,
             cache=self._sentence_cache,
             vocabulary=index.doc_freq.keys(),
-            pieces=self.embedder.count_tokens,
         )
 
     def ask(self, question: str, k: int | None = None) -> Answer:

@@ -170,7 +170,7 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
     chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
     details: list[dict[str, Any]] = [
-        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence")} | {"batch": q.get("batch")}
+        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence", "history")} | {"batch": q.get("batch")}
         for q in qa.questions
     ]
     for d in details:  # R of nDCG; 0 means no chunk can be relevant (an extraction or chunking problem)
@@ -198,26 +198,52 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     return result
 
 
+def bootstrap(values: list[float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of ``values`` (questions resampled with replacement).
+
+    Example:
+        >>> bootstrap([1.0, 1.0, 1.0])
+        (1.0, 1.0)
+    """
+    if not values:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = rng.choice(np.asarray(values, dtype=float), size=(n, len(values))).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _with_ci(values: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(values)) if values else 0.0, "ci": bootstrap(values), "n": len(values)}
+
+
 def by_batch(details: list[dict], k: int = 5) -> dict[str, dict[str, dict]]:
-    """Metrics per ``batch`` of questions (say, the ones a change was developed on and ones written blind),
-    per configuration: hit@k and MRR@10 over the batch's answerable questions, then the answer metrics.
-    Empty when the set has one batch (or none named)."""
-    batches = sorted({str(d["batch"]) for d in details if d.get("batch")})
-    if len(batches) < 2:
-        return {}
+    """Metrics per ``batch`` of questions (the ones a change may be developed on, and ones written blind),
+    per configuration, each with its 95% bootstrap interval: hit@k and MRR@10 over the batch's answerable
+    questions, facts (answer accuracy), citation precision, correct and false abstention. A set without
+    batches is one batch, ``all``."""
+    batches = sorted({str(d.get("batch") or "all") for d in details})
     out: dict[str, dict[str, dict]] = {}
     for b in batches:
-        group = [d for d in details if str(d.get("batch")) == b]
+        group = [d for d in details if str(d.get("batch") or "all") == b]
         answerable = [d for d in group if d["answerable"]]
+        unanswerable = [d for d in group if not d["answerable"]]
         for config in group[0]["rank"]:  # a batch is named by its questions, so it has at least one
             ranks = [d["rank"].get(config) for d in answerable]
             row: dict[str, Any] = {
-                f"hit@{k}": float(np.mean([hit_at(r, k) for r in ranks])) if ranks else 0.0,
-                "mrr@10": float(np.mean([reciprocal_rank(r) for r in ranks])) if ranks else 0.0,
+                f"hit@{k}": _with_ci([hit_at(r, k) for r in ranks]),
+                "mrr@10": _with_ci([reciprocal_rank(r) for r in ranks]),
             }
             if all(config in d["answer"] for d in group):
-                metrics = answer_metrics([d["answer"][config] for d in group], group)
-                row |= {m: metrics[m] for m in ("accuracy", "citation_precision", "abstention_accuracy")}
+                rows = {d["id"]: d["answer"][config] for d in group}
+                cited = [rows[d["id"]] for d in answerable if rows[d["id"]]["answered"]]
+                per_citation = [1.0] * sum(r["citations_ok"] for r in cited)
+                per_citation += [0.0] * (sum(r["citations"] for r in cited) - len(per_citation))
+                row |= {
+                    "facts": _with_ci([float(rows[d["id"]]["correct"]) for d in answerable]),
+                    "citation_precision": _with_ci(per_citation),
+                    "abstention": _with_ci([float(not rows[d["id"]]["answered"]) for d in unanswerable]),
+                    "false_abstention": _with_ci([float(not rows[d["id"]]["answered"]) for d in answerable]),
+                }
             out.setdefault(b, {})[config] = row
     return out
 
@@ -246,7 +272,8 @@ def answer_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
     rows = []
     for q in questions:
         t = time.perf_counter()
-        row = score_answer(rag.ask(q["question"]), q)
+        history = [(h, "") for h in q.get("history") or []]  # a follow-up is asked within its conversation
+        row = score_answer(rag.chat(q["question"], history) if history else rag.ask(q["question"]), q)
         row["ms"] = (time.perf_counter() - t) * 1000
         q["answer"][name] = row
         rows.append(row)
@@ -260,6 +287,14 @@ def _table(by_config: dict[str, dict], keys: list[str], latency: bool = True) ->
     ms = lambda m: [f"{m.get('p50_ms', 0):.0f}", f"{m.get('p95_ms', 0):.0f}"] if latency else []  # noqa: E731
     rows = [[c, *(fmt(m[x]) for x in keys), *ms(m)] for c, m in by_config.items()]
     head = ["config", *keys, *(["p50 ms", "p95 ms"] if latency else [])]
+    return ["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]] + [""]
+
+
+def _ci_table(by_config: dict[str, dict], keys: list[str]) -> list[str]:
+    """One markdown row per configuration: each metric as ``mean [low, high]`` (n)."""
+    cell = lambda m: f"{m['mean']:.2f} [{m['ci'][0]:.2f}, {m['ci'][1]:.2f}] ({m['n']})" if m["n"] else "–"  # noqa: E731
+    rows = [[c, *(cell(m[x]) if x in m else "–" for x in keys)] for c, m in by_config.items()]
+    head = ["config", *keys]
     return ["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]] + [""]
 
 
@@ -279,9 +314,9 @@ def to_markdown(res: dict, k: int = 5, plot: str = "") -> str:
         lines += ["## Answers", "", *_table(res["answers"], keys)]
 
     for batch, by_config in res.get("by_batch", {}).items():
-        n = sum(1 for d in res["details"] if str(d.get("batch")) == batch)
+        n = sum(1 for d in res["details"] if str(d.get("batch") or "all") == batch)
         keys = list(next(iter(by_config.values())))
-        lines += [f"## Batch `{batch}` ({n} questions)", "", *_table(by_config, keys, latency=False)]
+        lines += [f"## Batch `{batch}` ({n} questions; 95% bootstrap intervals)", "", *_ci_table(by_config, keys)]
 
     missed = [d for d in res["details"] if d["answerable"] and not hit_at(d["rank"][first], k)]
     missed.sort(key=lambda d: -(d["rank"][first] or DEPTH + 1))  # never found first, then found late

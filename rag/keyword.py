@@ -26,6 +26,10 @@ import numpy as np
 import snowballstemmer
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
+# Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
+_COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
+# camelCase and PascalCase boundaries: "getElementById" -> get Element By Id; "HTTPServer" -> HTTP Server.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Chinese, Japanese and Korean write words without spaces: a run of these is cut into overlapping pairs.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _STOPWORDS = frozenset(
@@ -35,7 +39,7 @@ _STOPWORDS = frozenset(
 )
 
 
-FORMAT = 4  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
+FORMAT = 5  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
 _stemmer = snowballstemmer.stemmer("english")
 
 
@@ -48,15 +52,28 @@ def _stem(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``.
 
+    An identifier, option, path or version is kept whole as well as cut into its parts, so a question that
+    names ``functools.cache`` or ``--leak-check`` finds the page that spells it exactly, and one that says
+    "leak check" still finds it: ``"use missing_ok"`` -> ``['use', 'missing', 'ok', 'missing_ok']``.
+    camelCase words are cut at their humps too (``getElementById`` -> ``get element by id`` + the whole).
+
     Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
     index text without spaces: ``"金融中心"`` -> ``['金融', '融中', '中心']`` (a lone character stays one token).
     """
-    text = text.lower()
     cjk: list[str] = []
     for run in _CJK.findall(text):
         cjk += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-    words = _TOKEN.findall(_CJK.sub(" ", text)) if cjk else _TOKEN.findall(text)
-    return [_stem(t) for t in words if t not in _STOPWORDS] + cjk
+    if cjk:
+        text = _CJK.sub(" ", text)
+    wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
+    words: list[str] = []
+    for word in _TOKEN.findall(text):
+        parts = _CAMEL.split(word) if not word.isupper() and not word.islower() else [word]
+        if len(parts) > 1:
+            wholes.append(word.lower())
+        for part in parts:
+            words += _TOKEN.findall(part.lower().replace("_", " "))
+    return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
 
 
 class KeywordIndex:

@@ -153,6 +153,15 @@ _SPACES = re.compile(r"\s+")
 _CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
 
 
+def _is_permalink(node) -> bool:
+    """A documentation generator's "link to this section" mark (Sphinx, MkDocs: ``<a class="headerlink">¶</a>``),
+    which would otherwise end every heading and signature with a stray "¶"."""
+    if node.name != "a":
+        return False
+    classes = node.get("class") or ""
+    return "headerlink" in classes or node.get_text().strip() in ("¶", "§", "#", "🔗")
+
+
 def _read_html(data: bytes, rel: str) -> LoadedDocument:
     from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
     from bs4.element import PreformattedString
@@ -162,6 +171,9 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
+    for anchor in soup.find_all("a"):
+        if _is_permalink(anchor):
+            anchor.decompose()
     doc, inline = _Builder(), list[str]()
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph
@@ -234,8 +246,41 @@ def _read_pdf(data: bytes, rel: str) -> LoadedDocument:
             text = page.extract_text()
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
-        doc.add(text, page=number, new_section=True)
+        doc.add(reflow(text), page=number, new_section=True)
     return doc.build(rel, "no extractable text (scanned PDF?)")
+
+
+# A PDF's text comes a printed line at a time. A line break inside a sentence is a space, and a word
+# hyphenated across lines is whole again; a break after a short line (a heading, a list item, the last line
+# of a paragraph) or after sentence-ending punctuation stays.
+_WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
+_HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+_WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
+
+
+def reflow(text: str) -> str:
+    """Join the lines of a PDF page's paragraphs: ``"an appli-\\ncation of a\\nsimple interface"`` ->
+    ``"an application of a simple interface"``; a heading's line break stays.
+
+    Example:
+        >>> reflow("2.2 Describing types\\nIn order to allow each argument to be defined independently, the\\n"
+        ...        "parser does not simply need to know the number of arguments for a func-\\ntion.")
+        '2.2 Describing types\\nIn order to allow each argument to be defined independently, the parser does not simply need to know the number of arguments for a function.'
+    """
+    lines = text.split("\n")
+    out = [lines[0]] if lines else []
+    for line in lines[1:]:
+        previous = out[-1]
+        joined = previous + "\n" + line
+        if len(previous.rsplit("\n", 1)[-1]) >= _WRAP_MIN_LINE and len(previous) > 0:
+            if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
+                out[-1] = previous[:-1] + line
+                continue
+            if _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
+                out[-1] = previous + " " + line
+                continue
+        out.append(line)
+    return "\n".join(out)
 
 
 def _read_docx(data: bytes, rel: str) -> LoadedDocument:

@@ -7,22 +7,23 @@ offline here), so it reads a question the way classic question-answering systems
   to *phrase* a question ("according to", "describe", "roughly", "kind of"). Those phrasing words rarely
   appear in the answer, and counting them made every paraphrased question look unanswered.
 * **expected kind**: "when"/"what year" wants a date, "how many"/"what share" a quantity, "what price"/"in
-  dollars" an amount of money, "who"/"which company" a name. A sentence without that kind of thing does
-  not answer the question, however many of its words it shares.
-* **names**: capitalised words, acronyms and numbers in the question (``SFC``, ``WireGuard``, ``2024``).
-  One the documents never mention at all means they are not about it: rag says so instead of quoting a
-  sentence about something else.
+  dollars" an amount of money, "who"/"which company" a name.
+* **names**: capitalised words and identifiers in the question (``SFC``, ``WireGuard``, ``missing_ok``).
+  An identifier-like one the documents never mention at all means they are not about it: rag says so
+  instead of quoting a sentence about something else.
+
+The kind is a soft signal for the reader (`rag.reader`), which weighs it with everything else.
 
 Example:
     >>> q = Question.parse("In what year was HashKey Group established?")
     >>> q.kind, sorted(q.terms), q.names
-    ('year', ['establish', 'group', 'hashkey'], ['HashKey', 'Group'])
+    ('year', ['establish', 'group', 'hash', 'hashkey', 'key'], ['HashKey', 'Group'])
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -38,12 +39,11 @@ _PHRASING = frozenset(
         "whether while whose yet "
         "according approximately roughly exactly basically actually really currently "
         "describe describes described mention mentioned mentions say says said tell tells told "
-        "kind kinds sort way ways thing things guide interview passage "
+        "kind kinds sort way ways thing things "
         "take takes took taken make makes made get gets got give gives gave given put puts go goes went"
     )
 )
 
-_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][\w'+.-]*[\w+]|\b\d{3,}\b|\b[a-z]+[A-Z]\w*")
 
 # The kind of answer a question wants, first match wins ("When ..., how many bytes ...?" wants a quantity).
 _KINDS: list[tuple[str, re.Pattern]] = [
@@ -66,20 +66,13 @@ _KINDS: list[tuple[str, re.Pattern]] = [
             ],
         ),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
-        ("quote", [r"\b(what|which)\s+(\w+\s+)?(quote|quotation|saying|proverb|motto|slogan|catchphrase|maxim)\b"]),
-        (
-            "figure",
-            [
-                r"\b(metaphor|analogy|imagery)\b",
-                r"\b(what|which)\s+image\b.{0,60}\bto (say|describe|express|convey|illustrate|show)\b",
-            ],
-        ),
-        ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|insurer|bank)\b"]),
+        ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
     ]
 ]
-_INFLECTED = re.compile(r"\w{3}(ed|ing|ly)$")
-_PLACE = re.compile(r"\b(city|cities|country|countries)\b", re.I)
-_CONTINENTS = ["europe", "asia", "africa", "america", "oceania", "antarctica"]
+# An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
+# dashed parts (asyncio.Runner, missing_ok, --leak-check), or an acronym (SFC).
+_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._/:-]\w|^--?\w|^[A-Z]{3,}$")
+_NAMES = re.compile(r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b\w+_\w+")
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"
@@ -87,8 +80,7 @@ _MONTHS = (
 )
 _TIMES = (
     "ago|today|yesterday|tomorrow|tonight|noon|midnight|o'clock|morning|afternoon|evening|night|daily|weekly|"
-    "monthly|yearly|annually|\\d{1,2} ?(am|pm)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|"
-    "boot|startup|login|shutdown"
+    "monthly|yearly|annually|\\d{1,2} ?(am|pm)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend"
 )
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
@@ -105,8 +97,6 @@ _EVIDENCE = {
         re.I,
     ),
     "quantity": re.compile(rf"\d|\b({_NUMBER_WORDS})\b|%", re.I),
-    "quote": re.compile(r"[\"“”«»„]"),  # a quotation is in quotation marks
-    "figure": re.compile(r"\b(is|are|was|were|like)\s+(a|an)\b", re.I),  # "X is a bridge", "like a ..."
 }
 
 
@@ -114,7 +104,7 @@ _EVIDENCE = {
 class Question:
     text: str
     terms: frozenset[str]
-    kind: str | None  # "money", "year", "date", "quantity", "quote", "figure", "name" or None (anything)
+    kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
     names: list[str]
 
     @classmethod
@@ -122,7 +112,7 @@ class Question:
         terms = frozenset(t for t in tokenize(text) if t not in _PHRASING)
         kind = next((k for k, pattern in _KINDS if pattern.search(text)), None)
         first = text.split(maxsplit=1)[0] if text.split() else ""
-        names = [m for m in _CAPITALISED.findall(text) if m != first]
+        names = [m for m in _NAMES.findall(text) if m != first]
         return cls(text, terms, kind, names)
 
     def fits(self, sentence: str) -> bool:
@@ -141,42 +131,27 @@ class Question:
     @cached_property
     def _asked_words(self) -> list[str]:
         """The question's own words (a name among them is not an answer), read once for all its sentences."""
-        asked = [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
-        if _PLACE.search(self.text):  # a continent is not the city or country asked for
-            asked += _CONTINENTS
-        return asked
+        return [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
 
-    def unknown_names(self, known: Collection[str], pieces: Callable[[str], int] | None = None) -> list[str]:
-        """Names in the question that the corpus never mentions, so the documents cannot be about them.
+    def unknown_names(self, known: Collection[str]) -> list[str]:
+        """Identifier-like names in the question that the corpus never mentions, so it cannot be about them.
 
-        ``known`` is the corpus's stemmed vocabulary. A name is a capitalised word, an acronym or a number of
-        three or more characters (``WireGuard``, ``SFC``, ``2024``). With ``pieces`` (word-piece count from
-        the embedding model's tokenizer) a lower-case word counts too when the model's vocabulary does not
-        know it either (three or more pieces: ``nginx``, ``certbot``) and it is not an inflected English word
-        ("garbled", "rebooting", "silently": programs are not conjugated). Either is unknown only when no corpus
-        word even begins the same way, so spellings and affixes ("PostgreSQL" in a corpus that says
-        "Postgres", "synchronised", "unfragmented") are not mistaken for names the documents lack.
+        ``known`` is the corpus's vocabulary as the keyword index tokenizes it (stems, and identifiers
+        whole). Only a name shaped like an identifier counts (``WireGuard``, ``ext4``, ``asyncio.Runner``,
+        ``--leak-check``, ``SFC``): an unknown plain word (a greeting, a synonym, a word in another
+        language) proves nothing and is left to the reader's ``unknown`` feature. A name is known when the
+        corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
+        ("PostgreSQL" in a corpus that says "Postgres").
         """
-        out = [n for n in self.names if len(n) >= 3 and _never_seen(tokenize(n), known)]
-        if pieces is not None:
-            for word in re.findall(r"\b[a-z][a-z0-9_-]{2,}\b", self.text):
-                stems = tokenize(word)
-                if (
-                    stems
-                    and stems[0] in self.terms
-                    and word not in out
-                    and not _INFLECTED.search(word)
-                    and pieces(word) >= 3
-                    and _never_seen(stems, known)
-                ):
-                    out.append(word)
-        return out
+        return [n for n in self.names if _IDENTIFIER.search(n) and _never_seen(n, known)]
 
 
-def _never_seen(stems: list[str], known: Collection[str]) -> bool:
-    """True when no stem is in ``known`` and none of them begins (after a negating or repeating prefix) the
-    way a known word does; a stem shorter than four characters must match exactly."""
-    if not stems or any(s in known for s in stems):
+def _never_seen(name: str, known: Collection[str]) -> bool:
+    """True when the corpus has neither ``name`` whole nor, for a single word, a word of five letters or more
+    that begins it (so a spelling or affix variant, "PostgreSQL" for "Postgres", is not taken for new)."""
+    whole = name.lower().strip("-'")
+    if whole in known:
         return False
-    cores = [re.sub(r"^(un|non|dis|re|pre)(?=\w{4})", "", s) for s in stems]
-    return not any(len(c) >= 4 and any(k.startswith(c[:5]) for k in known) for c in cores)
+    if re.search(r"\w[._/:-]\w", whole):  # an identifier with parts is known only whole
+        return True
+    return not any(len(k) >= 5 and whole.startswith(k) for k in known)
