@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent / "corpora"
 @dataclass(frozen=True)
 class Corpus:
     package: str  # the Debian package that ships the files
-    pattern: str  # glob of the files to copy (flat: no sub-folders in either corpus)
+    pattern: str  # glob of the files to copy; ``**`` reaches into sub-folders
     about: str
+    root: str | None = None  # copy paths relative to this folder (sub-folders kept); None: flat, by file name
 
 
 CORPORA = {
@@ -48,6 +49,17 @@ CORPORA = {
         "texlive-latex-base-doc",
         "/usr/share/texlive/texmf-dist/doc/latex/base/*guide.pdf",
         "the LaTeX team's guides for authors, class writers, fonts and encodings, 7 PDFs (~3.3 MB)",
+    ),
+    "flask-doc": Corpus(
+        "python-flask-doc",
+        "/usr/share/doc/python-flask-doc/html/**/*.html",
+        "Flask's documentation (Sphinx HTML: API reference, patterns, tutorial), 77 pages (~3 MB)",
+        root="/usr/share/doc/python-flask-doc/html",
+    ),
+    "asymptote": Corpus(
+        "asymptote-doc",
+        "/usr/share/doc/asymptote/*.pdf",
+        "the Asymptote vector graphics language's manual and guides, 5 PDFs (~1.9 MB)",
     ),
     "postgresql": Corpus(
         "postgresql-doc-15",
@@ -79,25 +91,29 @@ def prepare(name: str) -> Path:
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
     corpus = CORPORA[name]
-    sources = sorted(glob.glob(corpus.pattern))
+    sources = sorted(glob.glob(corpus.pattern, recursive=True))
     if not sources:
         _install(corpus.package)
-        sources = sorted(glob.glob(corpus.pattern))
+        sources = sorted(glob.glob(corpus.pattern, recursive=True))
         if not sources:
             raise RuntimeError(f"package {corpus.package} installed but no files match {corpus.pattern}")
     dest = ROOT / name
     dest.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for src in map(Path, sources):
-        target = dest / src.name
-        wanted.add(target.name)
+        target = dest / (src.relative_to(corpus.root) if corpus.root else src.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        wanted.add(target)
         st = src.stat()
         if target.exists() and (target.stat().st_size, int(target.stat().st_mtime)) == (st.st_size, int(st.st_mtime)):
             continue  # copy2 keeps mtime, so an unchanged file is not rewritten (and not re-ingested)
         shutil.copy2(src, target)
-    for extra in dest.iterdir():
-        if extra.name not in wanted:
-            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+    for extra in sorted(dest.rglob("*"), reverse=True):  # deepest first, so emptied folders go too
+        if extra.is_dir():
+            if not any(extra.iterdir()):
+                extra.rmdir()
+        elif extra not in wanted:
+            extra.unlink()
     return dest
 
 
@@ -107,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     for name in args.names:
         path = prepare(name)
-        n = sum(1 for _ in path.iterdir())
+        n = sum(1 for f in path.rglob("*") if f.is_file())
         print(f"{path}: {n} files ({CORPORA[name].about})")
     return 0
 

@@ -31,9 +31,6 @@ from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "[unverified]"
-MAX_SENTENCES = 3  # spans in an extractive answer, at most; each must clear the threshold on its own
-EXTRA_RATIO = 0.5  # a further span must be at least half as likely to answer as the best one
-_COSINE = reader.FEATURES.index("cosine")
 SUPPORTED = 0.6  # a claim whose weighted content words are at least 60% in the cited sentence is supported
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -78,14 +75,14 @@ class Answerer:
         self.embed = embed
         self._cache = {} if cache is None else cache
         self.idf = idf
-        self.weights, fitted = reader.load_weights()
-        self.threshold = fitted if threshold is None else threshold
+        self.model = reader.Model.load()
+        self.threshold = self.model.threshold if threshold is None else threshold
         self.rerank_sentences = rerank_sentences
         self.vocabulary = vocabulary  # every stemmed word of the corpus, to notice names it never mentions
 
     # --- extractive --------------------------------------------------------------------------------
-    def read(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> list[reader.Span]:
-        """Every candidate span of ``passages`` with its reader probability of answering, best first.
+    def read(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> tuple[list[reader.Span], float]:
+        """Every candidate span of ``passages``, best first, and the probability that the best one answers.
 
         The cheap features are computed for every span; only the ``rerank_sentences`` most promising are
         embedded for their cosine to the question (embedding every sentence would cost ~1 s on 2 cores).
@@ -93,41 +90,42 @@ class Answerer:
         asked = Question.parse(question)
         cands = reader.spans(passages)
         if not cands:
-            return []
-        unknown = reader.unknown_share(asked.terms, self.vocabulary, self.idf)
-        rows = reader.featurize(asked, cands, passages, self.idf, unknown)
-        first = reader.probabilities(rows, self.weights)
-        top = np.argsort(-first, kind="stable")[: self.rerank_sentences]
-        rows[top, _COSINE] = self._embed_cached([cands[i].text for i in top]) @ query_vector
-        probs = reader.probabilities(rows, self.weights)
-        for c, row, prob in zip(cands, rows, probs, strict=True):
-            c.features, c.prob = row, float(prob)
-        return sorted(cands, key=lambda c: (-c.prob, c.passage, c.start))
+            return [], 0.0
+        rows = reader.featurize(asked, cands, passages, self.idf)
+        top = np.argsort(-self.model.scores(rows), kind="stable")[: self.rerank_sentences]
+        reader.set_cosines(rows, top, self._embed_cached([cands[i].text for i in top]) @ query_vector)
+        scores = self.model.scores(rows)
+        context = reader.question_features(asked, passages, self.idf, self.vocabulary)
+        for c, row, score in zip(cands, rows, scores, strict=True):
+            c.features, c.score = row, float(score)
+        ranked = sorted(cands, key=lambda c: (-c.score, c.passage, c.start))
+        return ranked, self.model.answer_probability(rows, scores, context)
 
     def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
-        """Quote the spans the reader (`rag.reader`) finds most likely to answer; abstain when none is.
+        """Quote the spans the reader (`rag.reader`) ranks best; abstain when the best is unlikely to answer.
 
         A question naming something the corpus has never heard of (an identifier such as ``asyncio.Runner``
-        or ``WireGuard``) is declined at once. Otherwise the best span must reach the fitted probability
-        threshold; up to two more spans of the same passage join it when they are nearly as likely, each
+        or ``WireGuard``) is declined at once. Otherwise the best span's answer probability must reach the
+        threshold; up to two more spans of the same passage join it when they score nearly as well, each
         quoted whole and cited, in reading order.
         """
         if outside := self._outside(Question.parse(question), passages):
             return outside
-        ranked = self.read(question, passages, query_vector)
-        if not ranked or ranked[0].prob < self.threshold:
+        ranked, probability = self.read(question, passages, query_vector)
+        if not ranked or probability < self.threshold:
             return self._abstain(question, passages)
         best = ranked[0]
         chosen = [best]
         for c in ranked[1:]:
-            if len(chosen) >= MAX_SENTENCES or c.prob < max(self.threshold, EXTRA_RATIO * best.prob):
+            if len(chosen) >= reader.MAX_SPANS or c.score < best.score - self.model.extra_gap:
                 break
             overlaps = any(c.start < o.end and o.start < c.end for o in chosen if o.passage == c.passage)
             if c.passage == best.passage and not overlaps and c.text not in {o.text for o in chosen}:
                 chosen.append(c)
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
-        citations = [_citation(n, passages[c.passage], c.start, c.end, c.prob) for n, c in enumerate(chosen, 1)]
-        sentences = [Sentence(c.text, [n], True, round(c.prob, 3)) for n, c in enumerate(chosen, 1)]
+        p = round(probability, 3)
+        citations = [_citation(n, passages[c.passage], c.start, c.end, p) for n, c in enumerate(chosen, 1)]
+        sentences = [Sentence(c.text, [n], True, p) for n, c in enumerate(chosen, 1)]
         text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
         return Answer(question, text, citations, True, sentences, passages)
 

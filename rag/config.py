@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(5, description="Reciprocal rank fusion constant: larger flattens the rank curve.", ge=1)
     dense_weight: float = Field(
-        0.5, description="Weight of the dense list in reciprocal rank fusion (the keyword list weighs 1).", ge=0
+        0.75, description="Weight of the dense list in reciprocal rank fusion (the keyword list weighs 1).", ge=0
     )
     rerank: bool = Field(
         False, description="Rescore fused candidates with nanoranker before the top k (off: it lost the evaluation)."

@@ -370,12 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=5, choices=[1, 5, 10], help="hit@k plotted and used for misses")
     p.add_argument("--configs", default="default,bm25,dense", help=f"comma-separated, of {', '.join(CONFIGS)}")
     p.add_argument("--no-answers", action="store_true", help="retrieval only")
+    p.add_argument("--batch", help="only the questions of this batch (e.g. dev, while tuning: blind stays blind)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Settings override, repeatable")
     args = p.parse_args(argv)
     configs = args.configs.split(",")
     if unknown := set(configs) - set(CONFIGS):
         p.error(f"unknown configuration(s) {sorted(unknown)}; known: {', '.join(CONFIGS)}")
     qa = QASet.load(args.qa_file)
+    if args.batch:
+        qa.questions = [q for q in qa.questions if str(q.get("batch") or "all") == args.batch]
     try:
         res = run(
             qa, configs, stores=args.stores, answers=not args.no_answers, **dict(s.split("=", 1) for s in args.set)

@@ -1,12 +1,18 @@
 """The reader: which span of the retrieved passages answers the question, and how likely it is that one does.
 
 No reading-comprehension, reranking or NLI model installs offline from the registries here, so the reader
-is a small logistic model over features that mean the same on every corpus: how much of the question a
+is a small linear model over features that mean the same on every corpus: how much of the question a
 span and its neighbourhood cover (rare words weigh more), how similar it is to the question in embedding
 space, how high its passage was retrieved, whether it holds the kind of thing asked for (a date for "when":
 a soft feature, not a filter), whether it reads as prose or as code, and how much of the question the
 corpus has never heard of. Its weights are fitted on the pooled *development* batches of every question set
 in ``eval/`` (``python -m rag.fit_reader``) and checked on the blind batches, never tuned on them.
+
+It reads in two steps, each a small linear model: the first ranks the spans of the question against each
+other (a softmax over them); the second looks at the best span (its score, its lead over the next, its
+coverage and similarity, how much of the question the corpus has never heard of) and gives the
+probability that it answers the question at all. Below the fitted threshold rag says the documents do
+not contain the answer.
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
@@ -34,23 +40,46 @@ from .question import Question
 from .types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
+MAX_SPANS = 3  # spans in an extractive answer, at most
+# What ranks the spans of one question against each other (a softmax over them, so no bias).
 FEATURES = (
-    "bias",
     "cover",  # idf-weighted share of the question's words in the span
     "cover_near",  # ... in the span, its neighbours and its section heading
     "cover_passage",  # ... anywhere in the passage
+    "cover_section",  # ... in the passage's section heading
+    "bigrams",  # share of the question's adjacent word pairs found adjacent in the span
     "cosine",  # embedding similarity of span and question
     "passage_rank",  # 1 / the passage's retrieval rank
     "kind_fit",  # the question wants a kind of thing (date, quantity, name, money) and the span has one
     "kind_miss",  # the question wants a kind of thing and the span has none
     "code",  # share of the span's words that are code-like (identifiers, options, punctuation)
+    "howto_code",  # a "how do I" question and a span with code in it (the command it asks for)
     "unfinished",  # no sentence-ending punctuation: a title, a signature line, a table row
     "novelty",  # share of the span's words that are not the question's: an answer adds something
     "length",  # log of the span's length in words
-    "unknown",  # idf-weighted share of the question's words the corpus never uses
     "lead_in",  # a lead-in joined with what it introduces
     "fragment",  # the passage starts inside this sentence (a chunk's overlap): its beginning is missing
 )
+# What says whether the best span answers at all (a logistic model over the question's best span).
+# What is known of the question as a whole, whatever span is best.
+QUESTION_FEATURES = (
+    "unknown",  # idf-weighted share of the question's words the corpus never uses
+    "missing",  # idf-weighted share of the question's words in none of the retrieved passages
+    "rarest_missing",  # the question's rarest word the corpus knows is in none of the retrieved passages
+    "dense_best",  # the best embedding similarity of a retrieved passage to the question
+)
+ANSWER_FEATURES = (
+    "bias",
+    "score",
+    "margin",
+    "cosine",
+    "cover",
+    "cover_near",
+    "passage_rank",
+    "kind_miss",
+    *QUESTION_FEATURES,
+)
+_HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what (command|option|flag)s?\b)", re.I)
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
 _ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
 _WORDS = re.compile(r"\S+")
@@ -72,7 +101,7 @@ class Span:
     text: str
     lead_in: bool = False
     features: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
-    prob: float = 0.0
+    score: float = 0.0  # ranking score among the question's spans
 
 
 def _is_question(text: str) -> bool:
@@ -109,11 +138,26 @@ def coverage(claim: Collection[str], evidence: Collection[str], idf: Idf) -> flo
     return sum(idf(t) for t in claim if t in evidence) / total if total else 0.0
 
 
-def unknown_share(terms: Collection[str], known: Collection[str] | None, idf: Idf) -> float:
-    """The idf-weighted share of ``terms`` that the corpus never uses (0 when the vocabulary is unknown)."""
-    if not known:
-        return 0.0
-    return coverage([t for t in terms], [t for t in terms if t not in known], idf)
+def question_features(asked: Question, passages: list[Passage], idf: Idf, known: Collection[str] | None) -> np.ndarray:
+    """The `QUESTION_FEATURES` of ``asked`` over the retrieved ``passages`` (``known``: the corpus vocabulary)."""
+    terms = asked.terms
+    seen: set[str] = set()
+    for p in passages:
+        seen |= set(tokenize(f"{p.section or ''} {p.text}"))
+    known_terms = [t for t in terms if known is None or t in known]
+    rarest = max(known_terms, key=lambda t: (idf(t), t), default=None)
+    return np.array(
+        [
+            coverage(terms, [t for t in terms if known is not None and t not in known], idf),
+            1.0 - coverage(terms, seen, idf) if terms else 0.0,
+            float(rarest is not None and rarest not in seen),
+            max((p.scores.get("dense", 0.0) for p in passages), default=0.0),
+        ]
+    )
+
+
+def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
+    return set(zip(tokens, tokens[1:], strict=False))
 
 
 def featurize(
@@ -121,62 +165,103 @@ def featurize(
     cands: list[Span],
     passages: list[Passage],
     idf: Idf,
-    unknown: float,
     cosines: np.ndarray | None = None,
 ) -> np.ndarray:
     """One row of `FEATURES` per span (``cosines`` of each span to the question; 0 where not computed)."""
     q = asked.terms
+    q_pairs = _bigrams([t for t in tokenize(asked.text) if t in q])
+    howto = bool(_HOWTO.search(asked.text))
     rows = np.zeros((len(cands), len(FEATURES)))
     sentence_stems: dict[int, list[set[str]]] = {}
-    passage_cover = {}
-    first_start = {}
+    bounds: dict[int, list[tuple[int, int]]] = {}
+    passage_cover, section_cover = {}, {}
     for i, p in enumerate(passages):
-        spans_i = split_sentences(p.text, brackets=True)
-        sentence_stems[i] = [set(tokenize(p.text[s:e])) for s, e in spans_i]
-        first_start[i] = spans_i[0][0] if spans_i else 0
+        bounds[i] = split_sentences(p.text, brackets=True)
+        sentence_stems[i] = [set(tokenize(p.text[s:e])) for s, e in bounds[i]]
         passage_cover[i] = coverage(q, set(tokenize(f"{p.section or ''} {p.text}")), idf)
+        section_cover[i] = coverage(q, set(tokenize(p.section or "")), idf)
     for r, c in enumerate(cands):
         p = passages[c.passage]
-        words = set(tokenize(c.text))
-        near = set(words) | set(tokenize(p.section or ""))
-        bounds = split_sentences(p.text, brackets=True)
-        for k, (s, e) in enumerate(bounds):  # the sentences just before and after the span
-            if e <= c.start and k + 1 < len(bounds) and bounds[k + 1][0] >= c.start:
+        tokens = tokenize(c.text)
+        words = set(tokens)
+        near = words | set(tokenize(p.section or ""))
+        for k, (s, e) in enumerate(bounds[c.passage]):  # the sentences just before and after the span
+            if e <= c.start and (k + 1 == len(bounds[c.passage]) or bounds[c.passage][k + 1][0] >= c.start):
                 near |= sentence_stems[c.passage][k]
-            if s >= c.end and (k == 0 or bounds[k - 1][1] <= c.end):
+            if s >= c.end and (k == 0 or bounds[c.passage][k - 1][1] <= c.end):
                 near |= sentence_stems[c.passage][k]
         fits = asked.fits(c.text) if asked.kind else False
-        n_words = len(_WORDS.findall(c.text))
+        code = code_share(c.text)
+        first = bool(bounds[c.passage]) and c.start == bounds[c.passage][0][0]
         rows[r] = [
-            1.0,
             coverage(q, words, idf),
             coverage(q, near, idf),
             passage_cover[c.passage],
+            section_cover[c.passage],
+            len(q_pairs & _bigrams(tokens)) / len(q_pairs) if q_pairs else 0.0,
             0.0 if cosines is None else float(cosines[r]),
             1.0 / (1 + c.passage),
             float(bool(asked.kind) and fits),
             float(bool(asked.kind) and not fits),
-            code_share(c.text),
+            code,
+            code if howto else 0.0,
             float(not _ENDED.search(c.text.rstrip())),
             len(words - q) / len(words) if words else 0.0,
-            math.log1p(n_words) / 4,
-            unknown,
+            math.log1p(len(_WORDS.findall(c.text))) / 4,
             float(c.lead_in),
-            float(c.start == first_start[c.passage] and c.text[:1].islower()),
+            float(first and c.text[:1].islower()),
         ]
     return rows
 
 
-def load_weights(path: Path = WEIGHTS_FILE) -> tuple[np.ndarray, float]:
-    """The fitted weights (in `FEATURES` order) and the abstention threshold on the probability."""
-    data = json.loads(path.read_text())
-    if list(data["features"]) != list(FEATURES):
-        raise ValueError(f"{path}: fitted for features {data['features']}, not {list(FEATURES)}; refit it")
-    return np.array(data["weights"], dtype=float), float(data["threshold"])
+_COSINE = FEATURES.index("cosine")
 
 
-def probabilities(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(rows @ weights)))
+def set_cosines(rows: np.ndarray, which: np.ndarray, cosines: np.ndarray) -> None:
+    """Fill in the cosines of the spans ``which``; the others keep 0 (far from the question)."""
+    rows[which, _COSINE] = cosines
+
+
+def answer_row(rows: np.ndarray, scores: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """The `ANSWER_FEATURES` of a question whose spans have ``rows`` and ranking ``scores``; ``context``: its
+    `question_features`."""
+    order = np.argsort(-scores, kind="stable")
+    top = rows[order[0]]
+    margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else 5.0
+    pick = {name: top[FEATURES.index(name)] for name in ("cosine", "cover", "cover_near", "passage_rank", "kind_miss")}
+    values = {"bias": 1.0, "score": float(scores[order[0]]), "margin": margin, **pick}
+    values |= dict(zip(QUESTION_FEATURES, map(float, context), strict=True))
+    return np.array([values[name] for name in ANSWER_FEATURES])
+
+
+@dataclass(frozen=True)
+class Model:
+    """The fitted reader: span ranking weights, answer weights, the abstention threshold on the answer
+    probability, and how close (in ranking score) a further span of the same passage must come to join."""
+
+    rank: np.ndarray
+    answer: np.ndarray
+    threshold: float
+    extra_gap: float
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> Model:
+        data = json.loads(path.read_text())
+        for key, names in (("features", FEATURES), ("answer_features", ANSWER_FEATURES)):
+            if list(data.get(key, [])) != list(names):
+                raise ValueError(f"{path}: fitted for other {key} than this version of rag; refit it")
+        return cls(
+            np.array(data["rank_weights"], dtype=float),
+            np.array(data["answer_weights"], dtype=float),
+            float(data["threshold"]),
+            float(data["extra_gap"]),
+        )
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        return rows @ self.rank
+
+    def answer_probability(self, rows: np.ndarray, scores: np.ndarray, context: np.ndarray) -> float:
+        return float(1.0 / (1.0 + math.exp(-float(answer_row(rows, scores, context) @ self.answer))))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
