@@ -68,7 +68,7 @@ class Answerer:
         embed: Callable[[list[str]], np.ndarray],
         idf: Idf,
         threshold: float | None = None,
-        rerank_sentences: int = 12,
+        rerank_sentences: int = 10,
         cache: dict[str, np.ndarray] | None = None,
         vocabulary: Collection[str] | None = None,
     ):
@@ -93,7 +93,7 @@ class Answerer:
             return [], 0.0
         rows = reader.featurize(asked, cands, passages, self.idf)
         top = np.argsort(-self.model.scores(rows), kind="stable")[: self.rerank_sentences]
-        reader.set_cosines(rows, top, self._embed_cached([cands[i].text for i in top]) @ query_vector)
+        reader.set_cosines(rows, top, self._embed_cached([cands[i].text[: reader.EMBED_CHARS] for i in top]) @ query_vector)
         scores = self.model.scores(rows)
         context = reader.question_features(asked, passages, self.idf, self.vocabulary)
         for c, row, score in zip(cands, rows, scores, strict=True):

@@ -74,7 +74,7 @@ def items_for(qa: QASet, stores: Path) -> list[Item]:
         if asked.unknown_names(known) or not cands:  # declined before the reader runs
             continue
         vector = retrieval.vector if retrieval.vector is not None else rag.embedder.embed_query(query)
-        cos = rag.embedder.embed([c.text for c in cands]) @ vector
+        cos = rag.embedder.embed([c.text[: reader.EMBED_CHARS] for c in cands]) @ vector
         rows = reader.featurize(asked, cands, passages, index.idf, cos)
         labels = np.array([float(q["answerable"] and has_fact(c.text, q["facts"])) for c in cands])
         context = reader.question_features(asked, passages, index.idf, known)

@@ -70,9 +70,9 @@ _KINDS: list[tuple[str, re.Pattern]] = [
     ]
 ]
 # An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
-# dashed parts (asyncio.Runner, missing_ok, --leak-check), or an acronym (SFC).
-_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._/:-]\w|^--?\w|^[A-Z]{3,}$")
-_NAMES = re.compile(r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+")
+# dashed parts (asyncio.Runner, missing_ok, --leak-check), an acronym (SFC), or a year (2024).
+_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._/:-]\w|^--?\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$")
+_NAMES = re.compile(r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+|\b(?:1[5-9]|20)\d\d\b")
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"

@@ -16,7 +16,7 @@ not contain the answer.
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
-sentence that is itself a question is never a span.
+sentence that is itself a question is never a span, nor is the tail of a sentence cut by a passage's start.
 
 Example:
     >>> spans([Passage("Run this: make all. Is it fast? Yes, it is fast.", "a.txt", 0.0)])[0].text
@@ -41,6 +41,7 @@ from .types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
 MAX_SPANS = 3  # spans in an extractive answer, at most
+EMBED_CHARS = 300  # a span's cosine to the question is taken over its first characters (a code block can be long)
 # What ranks the spans of one question against each other (a softmax over them, so no bias).
 FEATURES = (
     "cover",  # idf-weighted share of the question's words in the span
@@ -58,7 +59,6 @@ FEATURES = (
     "novelty",  # share of the span's words that are not the question's: an answer adds something
     "length",  # log of the span's length in words
     "lead_in",  # a lead-in joined with what it introduces
-    "fragment",  # the passage starts inside this sentence (a chunk's overlap): its beginning is missing
 )
 # What says whether the best span answers at all (a logistic model over the question's best span).
 # What is known of the question as a whole, whatever span is best.
@@ -108,14 +108,30 @@ def _is_question(text: str) -> bool:
     return text.rstrip(" \"”’)").endswith(("?", "？"))
 
 
+_TITLE_LINE = re.compile(r"[^\n]{1,80}(?<![.!?:;,])\n(?=[A-Z0-9•])")
+_PAGE_NUMBER = re.compile(r"\n\s*\d{1,4}\s*$")
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """Without a title line stuck to its front ("3 Copying commands\\nIf you want ...", from a PDF, where a
+    heading and its paragraph are one line apart) or a page number at its end."""
+    if m := _PAGE_NUMBER.search(text, s, e):
+        e = m.start()
+    if (m := _TITLE_LINE.match(text, s, e)) and re.search(r"[^\W\d]", text[m.end() : e]):
+        s = m.end()
+    return s, e
+
+
 def spans(passages: list[Passage]) -> list[Span]:
     """Candidate answers: sentences, a lead-in joined with the sentence or block after it; no questions."""
     out = []
     for i, p in enumerate(passages):
-        sentences = split_sentences(p.text, brackets=True)
+        sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
             if _is_question(text) or not tokenize(text) or _INJECTION.search(text):
+                continue
+            if j == 0 and text[:1].islower():  # the passage starts inside a sentence: quote whole ones only
                 continue
             if text.endswith((":", "：")):
                 if j + 1 < len(sentences):
@@ -192,7 +208,6 @@ def featurize(
                 near |= sentence_stems[c.passage][k]
         fits = asked.fits(c.text) if asked.kind else False
         code = code_share(c.text)
-        first = bool(bounds[c.passage]) and c.start == bounds[c.passage][0][0]
         rows[r] = [
             coverage(q, words, idf),
             coverage(q, near, idf),
@@ -209,7 +224,6 @@ def featurize(
             len(words - q) / len(words) if words else 0.0,
             math.log1p(len(_WORDS.findall(c.text))) / 4,
             float(c.lead_in),
-            float(first and c.text[:1].islower()),
         ]
     return rows
 

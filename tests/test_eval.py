@@ -9,6 +9,7 @@ import pytest
 
 from rag.eval import (
     answer_metrics,
+    bootstrap,
     by_batch,
     first_rank,
     has_fact,
@@ -118,17 +119,29 @@ def test_metrics_per_batch_of_questions():
     ]
     got = by_batch(details)
     assert list(got) == ["blind", "dev"]
-    assert got["dev"]["default"] == {
+    means = lambda row: {k: v["mean"] for k, v in row.items()}  # noqa: E731
+    assert means(got["dev"]["default"]) == {
         "hit@5": 0.5,
         "mrr@10": 0.5,
-        "accuracy": 0.5,
+        "facts": 0.5,
         "citation_precision": 1.0,
-        "abstention_accuracy": 0.0,
+        "abstention": 0.0,  # no unanswerable question in the batch: nothing measured
+        "false_abstention": 0.5,
     }
-    blind = got["blind"]["default"]
+    assert got["dev"]["default"]["abstention"]["n"] == 0
+    blind = means(got["blind"]["default"])
     assert (blind["hit@5"], blind["mrr@10"]) == (0.5, pytest.approx((1 / 2 + 1 / 6) / 2))
-    assert (blind["accuracy"], blind["citation_precision"], blind["abstention_accuracy"]) == (0.5, 0.5, 1.0)
-    assert by_batch([{**d, "batch": None} for d in details]) == {}
+    assert (blind["facts"], blind["citation_precision"], blind["abstention"]) == (0.5, 0.5, 1.0)
+    # each metric carries a 95% bootstrap interval around its mean
+    low, high = got["blind"]["default"]["facts"]["ci"]
+    assert 0.0 <= low < 0.5 < high <= 1.0
+    assert list(by_batch([{**d, "batch": None} for d in details])) == ["all"]  # one batch: the whole set
+
+
+def test_bootstrap_interval_narrows_with_more_questions():
+    few, many = bootstrap([1.0, 0.0] * 5), bootstrap([1.0, 0.0] * 100)
+    assert few[0] < many[0] < 0.5 < many[1] < few[1]
+    assert bootstrap([1.0] * 7) == (1.0, 1.0)
 
 
 def test_missing_corpus_prints_the_setup_hint_and_exits_2(tmp_path, capsys):
