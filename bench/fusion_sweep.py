@@ -71,15 +71,23 @@ def main() -> int:
     print("| fusion | " + " | ".join(f"{n} hit@5 / MRR" for n in per_set) + " | worst margin vs best single |")
     print("|---" * (len(per_set) + 2) + "|")
     rows = []
-    singles = {n: (metrics([r[0] for r in runs], [r[2] for r in runs]), metrics([r[1] for r in runs], [r[2] for r in runs])) for n, runs in per_set.items()}
+    singles = {
+        n: (metrics([r[0] for r in runs], [r[2] for r in runs]), metrics([r[1] for r in runs], [r[2] for r in runs]))
+        for n, runs in per_set.items()
+    }
     for label, pick in (("dense", 0), ("bm25", 1)):
         cells = [f"{singles[n][pick][0]:.3f} / {singles[n][pick][1]:.3f}" for n in per_set]
         print(f"| {label} | " + " | ".join(cells) + " | |")
     for k in GRID_K:
         for w in GRID_W:
-            ms = {n: metrics([fuse(r[0], r[1], k, w) for r in runs], [r[2] for r in runs]) for n, runs in per_set.items()}
+            ms = {
+                n: metrics([fuse(r[0], r[1], k, w) for r in runs], [r[2] for r in runs]) for n, runs in per_set.items()
+            }
             margin = min(
-                min(ms[n][0] - max(singles[n][0][0], singles[n][1][0]), ms[n][1] - max(singles[n][0][1], singles[n][1][1]))
+                min(
+                    ms[n][0] - max(singles[n][0][0], singles[n][1][0]),
+                    ms[n][1] - max(singles[n][0][1], singles[n][1][1]),
+                )
                 for n in per_set
             )
             rows.append((margin, k, w, ms))

@@ -93,13 +93,14 @@ class Answerer:
             return [], 0.0
         rows = reader.featurize(asked, cands, passages, self.idf)
         top = np.argsort(-self.model.scores(rows), kind="stable")[: self.rerank_sentences]
-        reader.set_cosines(rows, top, self._embed_cached([cands[i].text[: reader.EMBED_CHARS] for i in top]) @ query_vector)
+        reader.set_cosines(
+            rows, top, self._embed_cached([cands[i].text[: reader.EMBED_CHARS] for i in top]) @ query_vector
+        )
         scores = self.model.scores(rows)
-        context = reader.question_features(asked, passages, self.idf, self.vocabulary)
         for c, row, score in zip(cands, rows, scores, strict=True):
             c.features, c.score = row, float(score)
         ranked = sorted(cands, key=lambda c: (-c.score, c.passage, c.start))
-        return ranked, self.model.answer_probability(rows, scores, context)
+        return ranked, self.model.answer_probability(rows, scores, passages)
 
     def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
         """Quote the spans the reader (`rag.reader`) ranks best; abstain when the best is unlikely to answer.

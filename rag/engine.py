@@ -25,6 +25,7 @@ from .errors import NotIngestedError, RagError
 from .ingest import Ingestor, Progress
 from .keyword import KeywordIndex
 from .llm import LLM, make_llm
+from .question import correct_spelling, focus
 from .retrieve import Retrieval, Retriever, nanoranker_scores
 from .store import Store
 from .types import Answer, IngestReport, Passage
@@ -177,6 +178,15 @@ class RAG:
             vocabulary=index.doc_freq.keys(),
         )
 
+    def standalone(self, question: str, history: History | None = None) -> str:
+        """What is searched for ``question``: a follow-up made standalone, a greeting before it dropped, and
+        a word the corpus never uses but spells one letter away from a word it does, corrected."""
+        query = condense(question, history, self.llm) if history else question
+        if self._store is None or self.store._chunks is None:
+            self._require_store()
+        index = self.keyword_index()
+        return correct_spelling(focus(query), index.doc_freq.keys(), lambda w: index.doc_freq.get(w, 0))
+
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer ``question`` from the documents, every sentence citing a passage that supports it.
 
@@ -202,7 +212,7 @@ class RAG:
         if not question:
             raise RagError("the question is empty")
         started = time.perf_counter()
-        query = condense(question, history, self.llm) if history else question
+        query = self.standalone(question, history)
         retrieval = self.search(query, k)
         answerer = self.answerer()
         vector = retrieval.vector if retrieval.vector is not None else self.embedder.embed_query(query)

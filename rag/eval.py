@@ -170,7 +170,8 @@ def run(qa: QASet, configs: list[str], *, stores: Path, answers: bool = True, **
     print(f"{qa.name}: {engine.ingest().summary()}", file=sys.stderr)
     chunks = [normalize(text) for _, _, text in engine.store.all_chunks()]
     details: list[dict[str, Any]] = [
-        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence", "history")} | {"batch": q.get("batch")}
+        {k: q.get(k) for k in ("id", "question", "answerable", "facts", "evidence", "history")}
+        | {"batch": q.get("batch")}
         for q in qa.questions
     ]
     for d in details:  # R of nDCG; 0 means no chunk can be relevant (an extraction or chunking problem)

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .conversation import condense
 from .engine import RAG
 from .eval import QASet, find_corpus, has_fact
 from .question import Question
@@ -43,13 +42,13 @@ MAX_FALSE_ABSTENTION = 0.10
 
 @dataclass
 class Item:
-    """One development question: its spans' features and labels, and its `reader.question_features`."""
+    """One development question: its spans' features and labels, and the passages they come from."""
 
     id: str
     answerable: bool
     rows: np.ndarray
     labels: np.ndarray
-    context: np.ndarray
+    passages: list
 
 
 def development(qa: QASet) -> list[dict]:
@@ -66,7 +65,7 @@ def items_for(qa: QASet, stores: Path) -> list[Item]:
     out = []
     for q in development(qa):
         history = [(h, "") for h in q.get("history") or []]
-        query = condense(q["question"], history) if history else q["question"]
+        query = rag.standalone(q["question"], history)
         retrieval = rag.search(query)
         passages = retrieval.passages
         asked = Question.parse(query)
@@ -77,8 +76,7 @@ def items_for(qa: QASet, stores: Path) -> list[Item]:
         cos = rag.embedder.embed([c.text[: reader.EMBED_CHARS] for c in cands]) @ vector
         rows = reader.featurize(asked, cands, passages, index.idf, cos)
         labels = np.array([float(q["answerable"] and has_fact(c.text, q["facts"])) for c in cands])
-        context = reader.question_features(asked, passages, index.idf, known)
-        out.append(Item(q["id"], bool(q["answerable"]), rows, labels, context))
+        out.append(Item(q["id"], bool(q["answerable"]), rows, labels, passages))
     return out
 
 
@@ -108,10 +106,16 @@ def outcome(item: Item, scores: np.ndarray, gap: float) -> bool:
     best = order[0]
     rank_col = reader.FEATURES.index("passage_rank")
     chosen = [best] + [
-        j for j in order[1 : reader.MAX_SPANS] if scores[j] >= scores[best] - gap
-        and item.rows[j, rank_col] == item.rows[best, rank_col]
+        j
+        for j in order[1 : reader.MAX_SPANS]
+        if scores[j] >= scores[best] - gap and item.rows[j, rank_col] == item.rows[best, rank_col]
     ]
     return bool(item.labels[chosen].any())
+
+
+def _or_one(share: float | None) -> float:
+    """A share of unanswerable questions declined; a set with none counts as perfect, not as zero."""
+    return 1.0 if share is None else share
 
 
 def choose(by_set: dict[str, list[Item]], scores: dict[str, list[np.ndarray]], answer: np.ndarray) -> dict:
@@ -120,11 +124,14 @@ def choose(by_set: dict[str, list[Item]], scores: dict[str, list[np.ndarray]], a
     for gap in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
         outcomes = {n: [outcome(i, s, gap) for i, s in zip(v, scores[n], strict=True)] for n, v in by_set.items()}
         probs = {
-            n: [float(1 / (1 + np.exp(-reader.answer_row(i.rows, s, i.context) @ answer))) for i, s in zip(v, scores[n], strict=True)]
+            n: [
+                float(1 / (1 + np.exp(-reader.answer_row(i.rows, s, i.passages) @ answer)))
+                for i, s in zip(v, scores[n], strict=True)
+            ]
             for n, v in by_set.items()
         }
         for t in np.round(np.arange(0.02, 0.9, 0.01), 2):
-            per = {}
+            per: dict[str, dict[str, float | None]] = {}
             for n, v in by_set.items():
                 ans = [ok and p >= t for i, ok, p in zip(v, outcomes[n], probs[n], strict=True) if i.answerable]
                 una = [p < t for i, p in zip(v, probs[n], strict=True) if not i.answerable]
@@ -134,8 +141,8 @@ def choose(by_set: dict[str, list[Item]], scores: dict[str, list[np.ndarray]], a
                     "declined": float(np.mean(una)) if una else None,
                     "false_abstention": float(np.mean(declined)) if declined else 0.0,
                 }
-            objective = float(np.mean([v["facts"] + (1.0 if v["declined"] is None else v["declined"]) for v in per.values()]))
-            if np.mean([v["false_abstention"] for v in per.values()]) > MAX_FALSE_ABSTENTION:
+            objective = float(np.mean([(v["facts"] or 0.0) + _or_one(v["declined"]) for v in per.values()]))
+            if np.mean([v["false_abstention"] or 0.0 for v in per.values()]) > MAX_FALSE_ABSTENTION:
                 continue
             if objective > best["objective"]:
                 best = {"objective": objective, "threshold": float(t), "extra_gap": gap, "dev": per}
@@ -158,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         w = fit_ranking([i for n, v in by_set.items() if n != name for i in v], args.l2)
         held_out[name] = [i.rows @ w for i in items]
     gap_for_labels = 1.0
-    x = np.vstack([reader.answer_row(i.rows, s, i.context) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)])
-    y = np.array([float(outcome(i, s, gap_for_labels)) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)])
+    x = np.vstack(
+        [reader.answer_row(i.rows, s, i.passages) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)]
+    )
+    y = np.array(
+        [float(outcome(i, s, gap_for_labels)) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)]
+    )
     answer = reader.fit_logistic(x, y, args.l2)
     choice = choose(by_set, {n: [i.rows @ rank for i in v] for n, v in by_set.items()}, answer)
     report = {

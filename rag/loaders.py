@@ -263,9 +263,9 @@ def reflow(text: str) -> str:
     ``"an application of a simple interface"``; a heading's line break stays.
 
     Example:
-        >>> reflow("2.2 Describing types\\nIn order to allow each argument to be defined independently, the\\n"
-        ...        "parser does not simply need to know the number of arguments for a func-\\ntion.")
-        '2.2 Describing types\\nIn order to allow each argument to be defined independently, the parser does not simply need to know the number of arguments for a function.'
+        >>> reflow("2.2 Describing types\\nTo allow each argument to be defined independently, the parser\\n"
+        ...        "needs their num-\\nber.")
+        '2.2 Describing types\\nTo allow each argument to be defined independently, the parser needs their number.'
     """
     lines = text.split("\n")
     out = [lines[0]] if lines else []

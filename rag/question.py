@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -72,7 +72,9 @@ _KINDS: list[tuple[str, re.Pattern]] = [
 # An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
 # dashed parts (asyncio.Runner, missing_ok, --leak-check), an acronym (SFC), or a year (2024).
 _IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._/:-]\w|^--?\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$")
-_NAMES = re.compile(r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+|\b(?:1[5-9]|20)\d\d\b")
+_NAMES = re.compile(
+    r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+|\b(?:1[5-9]|20)\d\d\b"
+)
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"
@@ -155,3 +157,48 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
     if re.search(r"\w[._/:-]\w", whole):  # an identifier with parts is known only whole
         return True
     return not any(len(k) >= 5 and whole.startswith(k) for k in known)
+
+
+# --- what to search for --------------------------------------------------------------------------------
+# A short exclamation before the question itself: "Hi!", "Hello there!".
+_OPENING = re.compile(r"^\s*(?:[^\s.!?:,]+(?:\s+[^\s.!?:,]+){0,2})\s*!+\s+(?=\S)")
+_WORD = re.compile(r"[^\W\d_]{5,}")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def focus(text: str) -> str:
+    """The question without a short exclamation before it: ``"Hi! How do I X?"`` -> ``"How do I X?"``.
+
+    An exclamation is at most three words ended by "!", with the rest of the text still a question of its
+    own (ending in "?"); anything else is left as it is.
+    """
+    rest = text
+    while (m := _OPENING.match(rest)) and rest[m.end() :].rstrip().endswith("?") and len(rest[m.end() :].split()) >= 3:
+        rest = rest[m.end() :]
+    return rest
+
+
+def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
+    """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
+    most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
+    letters, identifiers and words with no such neighbour are left alone.
+
+    Example:
+        >>> correct_spelling("delete old braches", {"branch", "delet", "old"}, lambda w: 1)
+        'delete old branch'
+    """
+
+    def fix(m: re.Match) -> str:
+        word = m.group()
+        stems = tokenize(word)
+        if not stems or any(s in known for s in stems) or _IDENTIFIER.search(word):
+            return word
+        low = word.lower()
+        candidates = {low[:i] + low[i + 1 :] for i in range(len(low))}  # deletions
+        candidates |= {low[:i] + c + low[i + 1 :] for i in range(len(low)) for c in _LETTERS}  # substitutions
+        candidates |= {low[:i] + c + low[i:] for i in range(len(low) + 1) for c in _LETTERS}  # insertions
+        candidates |= {low[:i] + low[i + 1] + low[i] + low[i + 2 :] for i in range(len(low) - 1)}  # swaps
+        found = [(frequency(s), c) for c in candidates if len(c) >= 4 for s in tokenize(c)[:1] if s in known]
+        return max(found)[1] if found else word
+
+    return _WORD.sub(fix, text)

@@ -69,25 +69,44 @@ def test_abstains_when_the_documents_do_not_say(rag):
 @pytest.mark.parametrize(
     "question, why",
     [
-        ("What was HashKey Group's total revenue for 2024?", "They never mention “2024”."),  # a name never seen
-        ("How do I configure nginx as a reverse proxy?", "They never mention “nginx”."),  # unknown to the model too
-        ("Which insurance company underwrites HashKey Exchange's coverage?", ""),  # no company is named
-        ("In what year was HashKey Group established?", ""),  # no year in any on-topic sentence
+        ("What was HashKey Group's total revenue for 2024?", "They never mention “2024”."),  # a year never seen
+        ("How do I set up WireGuard as a VPN?", "They never mention “WireGuard”."),  # a name never seen
+        ("In what year was HashKey Group established?", ""),  # on topic, but no sentence says so
     ],
 )
 def test_abstains_on_questions_about_the_right_topic_that_the_documents_do_not_answer(rag, question, why):
-    """On-topic but unanswered: word overlap alone would quote an insurance or head-count sentence here."""
+    """On-topic but unanswered: word overlap alone would quote a sentence about HashKey here."""
     answer = rag.ask(question)
     assert not answer.answered and answer.citations == []
     assert answer.text == f"{NOT_FOUND} {why}".strip()
 
 
 def test_paraphrased_questions_still_get_their_answer(rag):
-    """Phrasing words ("roughly", "according to") and a changed spelling do not make rag abstain."""
+    """Phrasing words ("roughly"), a greeting before the question and a typo do not make rag abstain."""
     answer = rag.ask("Roughly how many people does HashKey Group employ worldwide now?")
     assert answer.answered and "600" in answer.text
-    answer = rag.ask("What does the abbreviation FUD stand for in the interview?")
-    assert answer.answered and "Fear, Uncertainty" in answer.text
+    answer = rag.ask("Hello! Roughly how many peopel does HashKey Group have worldwide now?")
+    assert answer.query.startswith("Roughly how many people ")  # greeting dropped, spelling corrected
+    assert answer.answered and "600" in answer.text
+
+
+def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
+    """A lead-in ending in ":" is never quoted alone: the command it introduces comes with it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "checker.md").write_text(
+        "# Memory checker\n\n## Finding leaks\n\nThe checker watches every allocation your program makes. "
+        "To look for memory leaks, run your program under the checker like this:\n\n```\n"
+        "memcheck --leaks=full ./myprog arg1\n```\n\nIs it slow? Programs run about twenty times slower.\n"
+    )
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    answer = rag.ask("How can I check my program for memory leaks?")
+    assert answer.answered
+    check_citations(answer)
+    assert "memcheck --leaks=full ./myprog arg1" in answer.text
+    assert not any(c.quote.endswith(":") for c in answer.citations)
+    assert "Is it slow?" not in answer.text  # a question is never an answer
 
 
 def test_instructions_inside_documents_are_data(rag):
@@ -130,9 +149,14 @@ def test_condense_swaps_a_name_for_a_name():
     assert condense("What about Hong Kong?", [("How many licences were granted in Singapore?", "")]) == (
         "How many licences were granted in Hong Kong?"
     )
-    # Not a name, or nothing to swap it for: the previous question is carried along instead.
-    assert condense("and the turnover?", history) == "How many staff does HashKey employ? and the turnover?"
-    assert condense("what about Binance?", [("how many staff?", "")]) == "how many staff? what about Binance?"
+    # Not a name, or nothing to swap it for: the earlier question's topic is carried along instead.
+    assert condense("and the turnover?", history) == "the turnover (staff does HashKey employ)?"
+
+
+def test_condense_puts_the_topic_in_place_of_a_pronoun():
+    history = [("How large is HashKey's insurance coverage?", "")]
+    assert condense("and how much was it at first?", history) == "how much was HashKey's insurance coverage at first?"
+    assert condense("why?", [("Why?", "")]) == "Why? why?"  # no topic to carry: the question is carried along
 
 
 def test_empty_question_is_a_clear_error(rag):
@@ -252,12 +276,11 @@ def test_unreachable_backend_is_one_clear_error(rag):
         dead.ask("When was the policy statement issued?")
 
 
-def test_an_english_word_the_documents_lack_is_not_taken_for_a_tool_name(rag):
-    """The word "garbled" is three word pieces to the real model and absent from the seeds, like "nginx"; but it is
-    an inflected English word, not a program's name, so rag must not claim the documents never mention it."""
-    answer = rag.ask("Why does my terminal look garbled after a crash?")
-    assert "never mention" not in answer.text
-    assert rag.ask("How do I configure nginx as a reverse proxy?").text.endswith("They never mention “nginx”.")
+def test_a_plain_word_the_documents_lack_is_no_proof_they_are_silent(rag):
+    """ "garbled" and "nginx" are both absent from the seeds; neither is shaped like a name (WireGuard, ext4,
+    asyncio.run), so rag never claims the documents do not mention them: the reader decides."""
+    for question in ("Why does my terminal look garbled after a crash?", "How do I configure nginx as a proxy?"):
+        assert "never mention" not in rag.ask(question).text
 
 
 def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
@@ -273,27 +296,3 @@ def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
     assert answer.answered
     check_citations(answer)
     assert any("“Stage 2: the boot loader”), add init=/bin/sh" in c.quote for c in answer.citations)
-
-
-@pytest.mark.parametrize(
-    "question, shape",
-    [
-        # A quotation is in quotation marks: the sentence before the quote ("Recently, an article...") is no answer.
-        ("What saying did HashKey quote in reply to the article about the company?", r"[\"“”]"),
-        # A figure of speech says "X is a Y": two sentences about insurance *limits* are no answer.
-        ("Which image does HashKey use to say compliance is not a limit on Web3?", r"\b(is|are|was|were|like) an?\b"),
-    ],
-)
-def test_a_question_for_a_quotation_or_an_image_is_answered_by_one_or_not_at_all(rag, question, shape):
-    answer = rag.ask(question)
-    check_citations(answer)
-    assert all(re.search(shape, c.quote) for c in answer.citations)
-    assert "insurance" not in answer.text
-    if answer.answered:
-        assert answer.citations
-
-
-def test_a_quotation_is_quoted_when_the_question_names_it(rag):
-    answer = rag.ask("What famous saying does HashKey quote about denigration and admiration?")
-    assert answer.answered
-    assert "Denigration is, in itself, a form of admiration." in answer.citations[0].quote
