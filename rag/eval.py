@@ -249,6 +249,35 @@ def by_batch(details: list[dict], k: int = 5) -> dict[str, dict[str, dict]]:
     return out
 
 
+REGRESSION_METRICS = ("hit@5", "mrr@10", "facts", "citation_precision", "abstention")
+
+
+def baseline_of(res: dict) -> dict[str, dict[str, dict]]:
+    """The default configuration's metrics per batch, with their intervals: what a later run must not fall
+    below (see `regressions`)."""
+    return {
+        batch: {m: by_config["default"][m] for m in REGRESSION_METRICS if m in by_config["default"]}
+        for batch, by_config in res.get("by_batch", {}).items()
+        if "default" in by_config
+    }
+
+
+def regressions(res: dict, baseline: dict[str, dict[str, dict]]) -> list[str]:
+    """Metrics of ``res`` (default configuration) below the lower end of the baseline's 95% interval: a drop
+    larger than the question sample explains. Metrics measured on no question are skipped."""
+    out = []
+    for batch, metrics in baseline.items():
+        now = res.get("by_batch", {}).get(batch, {}).get("default", {})
+        for name, base in metrics.items():
+            if name in now and now[name]["n"] and base["n"] and now[name]["mean"] < base["ci"][0] - 1e-9:
+                low, high = base["ci"]
+                out.append(
+                    f"{res['name']} {batch} {name}: {now[name]['mean']:.3f}, below the baseline "
+                    f"{base['mean']:.3f} [{low:.2f}, {high:.2f}]"
+                )
+    return out
+
+
 def retrieval_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
     """Search every answerable question; record its first relevant rank in ``question["rank"][name]``."""
     if questions:
@@ -372,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", default="default,bm25,dense", help=f"comma-separated, of {', '.join(CONFIGS)}")
     p.add_argument("--no-answers", action="store_true", help="retrieval only")
     p.add_argument("--batch", help="only the questions of this batch (e.g. dev, while tuning: blind stays blind)")
+    p.add_argument("--baseline", type=Path, help="record this run's metrics as the set's baseline in this JSON file")
+    p.add_argument("--check", type=Path, help="exit 1 if a metric falls below the baseline's interval in this file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Settings override, repeatable")
     args = p.parse_args(argv)
     configs = args.configs.split(",")
@@ -394,6 +425,15 @@ def main(argv: list[str] | None = None) -> int:
         (folder / f"{qa.name}.md").write_text(to_markdown(res, args.k, f"{qa.name}.png"))
     (args.out / f"{qa.name}.json").write_text(json.dumps(res, indent=1) + "\n")
     print(to_markdown(res, args.k))
+    if args.baseline:
+        saved = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
+        saved[qa.name] = baseline_of(res)
+        args.baseline.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+    if args.check:
+        found = regressions(res, json.loads(args.check.read_text()).get(qa.name, {}))
+        for line in found:
+            print(f"regression: {line}", file=sys.stderr)
+        return 1 if found else 0
     return 0
 
 

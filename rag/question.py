@@ -87,7 +87,7 @@ _TIMES = (
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
     "hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|double|twice|"
-    "triple|single|several|tenfold|first|second|third"
+    "triple|single|several|tenfold"
 )
 _CALENDAR = re.compile(rf"({_MONTHS}|{_TIMES})", re.I)  # "May" is a month, not a name
 _EVIDENCE = {

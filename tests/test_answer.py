@@ -85,7 +85,7 @@ def test_paraphrased_questions_still_get_their_answer(rag):
     """Phrasing words ("roughly"), a greeting before the question and a typo do not make rag abstain."""
     answer = rag.ask("Roughly how many people does HashKey Group employ worldwide now?")
     assert answer.answered and "600" in answer.text
-    answer = rag.ask("Hello! Roughly how many peopel does HashKey Group have worldwide now?")
+    answer = rag.ask("Hello! Roughly how many peopel does HashKey Group employ worldwide now?")
     assert answer.query.startswith("Roughly how many people ")  # greeting dropped, spelling corrected
     assert answer.answered and "600" in answer.text
 

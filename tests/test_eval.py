@@ -18,6 +18,7 @@ from rag.eval import (
     main,
     ndcg_at,
     reciprocal_rank,
+    regressions,
     score_answer,
 )
 from rag.types import Answer, Citation
@@ -136,6 +137,16 @@ def test_metrics_per_batch_of_questions():
     low, high = got["blind"]["default"]["facts"]["ci"]
     assert 0.0 <= low < 0.5 < high <= 1.0
     assert list(by_batch([{**d, "batch": None} for d in details])) == ["all"]  # one batch: the whole set
+
+
+def test_a_drop_beyond_the_baseline_interval_is_a_regression():
+    def res(mean, n=20):
+        return {"name": "s", "by_batch": {"dev": {"default": {"facts": {"mean": mean, "ci": (0.0, 1.0), "n": n}}}}}
+
+    baseline = {"dev": {"facts": {"mean": 0.8, "ci": (0.6, 0.95), "n": 20}}}
+    assert regressions(res(0.7), baseline) == []  # inside the interval: sampling noise
+    assert regressions(res(0.5), baseline) == ["s dev facts: 0.500, below the baseline 0.800 [0.60, 0.95]"]
+    assert regressions(res(0.5, n=0), baseline) == []  # measured on nothing: nothing to compare
 
 
 def test_bootstrap_interval_narrows_with_more_questions():

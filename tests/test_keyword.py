@@ -14,7 +14,7 @@ def test_english_is_stemmed_without_stop_words():
 def test_chinese_runs_become_overlapping_pairs():
     assert tokenize("金融中心") == ["金融", "融中", "中心"]
     assert tokenize("港") == ["港"]
-    assert tokenize("HashKey 在香港") == ["hashkey", "在香", "香港"]
+    assert tokenize("HashKey 在香港") == ["hash", "key", "hashkey", "在香", "香港"]
 
 
 def test_bm25_finds_chinese_text_by_a_phrase_inside_it():
