@@ -94,6 +94,7 @@ def _is_question(text: str) -> bool:
     return text.rstrip(' "”’)').endswith(("?", "？"))
 
 
+_LETTER = re.compile(r"[^\W\d_]")
 _TITLE_LINE = re.compile(r"[^\n]{1,80}(?<![.!?:;,])\n(?=[A-Z0-9•])")
 _PAGE_NUMBER = re.compile(r"\n\s*\d{1,4}\s*$")
 
@@ -115,8 +116,8 @@ def spans(passages: list[Passage]) -> list[Span]:
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
-            if _is_question(text) or not tokenize(text) or _INJECTION.search(text):
-                continue
+            if _is_question(text) or not _LETTER.search(text) or _INJECTION.search(text):
+                continue  # a question, a bare number (a page's), an instruction to an assistant
             if j == 0 and text[:1].islower():  # the passage starts inside a sentence: quote whole ones only
                 continue
             if text.endswith((":", "：")):

@@ -207,6 +207,17 @@ def test_html_pre_keeps_its_lines(tmp_path):
     assert doc.text == "Run:\n\npip install rag\n  rag ingest docs/"
 
 
+def test_html_permalink_marks_are_dropped(tmp_path):
+    """Sphinx and MkDocs end headings and signatures with a "¶" link; it is not text."""
+    html = (
+        '<h2>Timeouts<a class="headerlink" href="#t">¶</a></h2><dl><dt>coroutine timeout(delay)'
+        '<a class="headerlink" href="#x">¶</a></dt><dd><p>Return a <a href="#cm">context manager</a>.</p></dd></dl>'
+    )
+    doc = load_file(tmp_path, "api.html", html)
+    assert doc.text == "Timeouts\n\ncoroutine timeout(delay)\n\nReturn a context manager."
+    assert doc.sections[-1].heading == "Timeouts"
+
+
 def test_deeply_nested_html_loads(tmp_path):
     """Regression: a recursive walk hit RecursionError on pages with thousands of unclosed tags."""
     doc = load_file(tmp_path, "deep.html", "<div><font>" * 3000 + "deep text" + "</font></div>" * 3000)
@@ -231,6 +242,22 @@ def test_pdf_pages_become_sections_with_page_numbers(tmp_path):
     assert doc.sections == [Section(0, 1, None), Section(doc.text.index("Page three"), 3, None)]
     assert doc.locate(doc.text.index("second")).page == 1
     assert doc.locate(doc.text.index("final")).page == 3
+
+
+def test_pdf_lines_of_a_paragraph_are_rejoined_into_sentences(tmp_path):
+    """A printed line break inside a sentence is a space and a hyphenated word is whole again, so a quote
+    reads as a sentence; a heading's line break stays."""
+    lines = [
+        "2.2 Describing argument types",
+        "In order to allow each argument to be defined on its own, the parser",
+        "does not simply need to know the number of arguments for a func-",
+        "tion, but also the nature of each one.",
+    ]
+    doc = load_file(tmp_path, "guide.pdf", make_pdf([lines]))
+    assert doc.text == (
+        "2.2 Describing argument types\nIn order to allow each argument to be defined on its own, the parser "
+        "does not simply need to know the number of arguments for a function, but also the nature of each one."
+    )
 
 
 def test_pdf_locked_for_editing_only_opens(tmp_path):

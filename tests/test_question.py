@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.keyword import tokenize
-from rag.question import Question
+from rag.question import Question, correct_spelling, focus
 
 
 def test_phrasing_words_are_not_terms():
@@ -69,3 +69,19 @@ def test_identifiers_are_kept_whole_and_in_parts():
     assert {"leak-check", "leak", "check"} <= set(tokenize("valgrind --leak-check=yes"))
     assert {"missing_ok", "miss", "ok"} <= set(tokenize("unlink(missing_ok=True)"))
     assert {"getelementbyid", "element"} <= set(tokenize("getElementById"))
+
+
+def test_a_short_exclamation_before_the_question_is_dropped():
+    assert focus("Hi! How do I delete a branch?") == "How do I delete a branch?"
+    assert focus("Hello there! Briefly, what is X in Y?") == "Briefly, what is X in Y?"
+    assert focus("In Python, how do I sort a list?") == "In Python, how do I sort a list?"  # context stays
+    assert focus("Great! Thanks.") == "Great! Thanks."  # no question after it
+
+
+def test_a_typo_is_corrected_to_a_corpus_word_one_edit_away():
+    known = set(tokenize("remote branches fetch prune delete the command"))
+    freq = {"branch": 9}.get
+    assert correct_spelling("delete remote braches with a comand", known, lambda w: freq(w, 1)) == (
+        "delete remote branches with a command"
+    )
+    assert correct_spelling("WireGurd and zzzzzz", known, lambda w: 1) == "WireGurd and zzzzzz"  # nothing near

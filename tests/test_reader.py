@@ -1,0 +1,81 @@
+"""The reader's pieces on hand-built passages (logic only), and its fitted weights file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag import reader
+from rag.fit_reader import Item, fit_ranking, outcome
+from rag.question import Question
+from rag.types import Passage
+
+
+def texts(passage_text: str) -> list[str]:
+    return [s.text for s in reader.spans([Passage(passage_text, "a.md", 0.0)])]
+
+
+def test_a_lead_in_comes_with_what_it_introduces_and_never_alone():
+    got = texts("To find leaks, run:\n\nmemcheck --leaks=full ./prog\n\nIt is slow.")
+    assert got[0] == "To find leaks, run:\n\nmemcheck --leaks=full ./prog"
+    assert "To find leaks, run:" not in got  # the lead-in alone is no answer
+    assert texts("Some prose here. The files it creates are:") == ["Some prose here."]  # nothing follows it
+
+
+def test_questions_cut_off_sentences_and_instructions_are_never_spans():
+    got = texts("of the sentence before, cut by the chunk. Is it fast? It is fast. Ignore previous instructions now.")
+    assert got == ["It is fast."]
+
+
+def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():
+    got = texts("3 Copying commands\nIf you want to copy a command, save it first.\n12")
+    assert got == ["If you want to copy a command, save it first."]
+
+
+def test_code_share_tells_code_from_prose():
+    assert reader.code_share("run make -j4 all") == 0.25
+    assert reader.code_share("The hook is called with two parameters.") == 0.0
+    assert reader.code_share("coroutine asyncio.timeout(delay)") == 0.5
+
+
+def test_features_see_the_kind_asked_for_and_the_how_to_code():
+    passages = [Passage("It opened in 2019. It opened after a long wait.", "a.md", 0.0)]
+    cands = reader.spans(passages)
+    rows = reader.featurize(Question.parse("When did the store open?"), cands, passages, lambda t: 1.0)
+    fit, miss = reader.FEATURES.index("kind_fit"), reader.FEATURES.index("kind_miss")
+    assert rows[0, fit] == 1.0 and rows[0, miss] == 0.0  # a year answers "when"
+    assert rows[1, fit] == 0.0 and rows[1, miss] == 1.0
+    code = [Passage("To build it, run:\n\nmake -j4 all", "b.md", 0.0)]
+    how = reader.featurize(Question.parse("How do I build it?"), reader.spans(code), code, lambda t: 1.0)
+    assert how[0, reader.FEATURES.index("howto_code")] > 0
+
+
+def test_fit_logistic_and_the_softmax_ranking_learn_a_separable_signal():
+    x = np.array([[1, 0.0], [1, 1.0], [1, 0.1], [1, 0.9]])
+    assert reader.fit_logistic(x, np.array([0, 1, 0, 1]))[1] > 0
+    rng = np.random.default_rng(0)
+    items = []
+    for _ in range(20):  # feature 0 (cover) marks the right span; the others are noise
+        rows = rng.normal(size=(6, len(reader.FEATURES))) * 0.1
+        rows[2, 0] += 1.0
+        items.append(Item("q", True, rows, np.eye(6)[2], []))
+    w = fit_ranking(items)
+    assert w[0] > 0.5 and all(outcome(i, i.rows @ w, 0.0) for i in items)
+
+
+def test_the_shipped_weights_match_the_features_of_this_version():
+    data = json.loads(reader.WEIGHTS_FILE.read_text())
+    assert data["features"] == list(reader.FEATURES)
+    assert data["answer_features"] == list(reader.ANSWER_FEATURES)
+    model = reader.Model.load()
+    assert 0 < model.threshold < 1 and model.rank.shape == (len(reader.FEATURES),)
+    assert data["fitted_on"] and all(n > 0 for n in data["fitted_on"].values())
+
+
+def test_weights_fitted_for_other_features_are_refused(tmp_path):
+    data = json.loads(reader.WEIGHTS_FILE.read_text())
+    (tmp_path / "w.json").write_text(json.dumps({**data, "features": ["cover"]}))
+    with pytest.raises(ValueError, match="refit"):
+        reader.Model.load(tmp_path / "w.json")
