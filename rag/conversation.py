@@ -89,21 +89,24 @@ def condense(message: str, history: History | None, llm=None) -> str:
         if names:
             m = names[-1]
             return last[: m.start()] + rest + last[m.end() :]
-    topic = _topic(last)
+    body = _LEAD.sub("", message).strip()
+    topic = _topic(last, body)
     if not topic:
         return f"{last} {message}"
-    body = _LEAD.sub("", message).strip()
     pronoun = _REFERS_BACK.search(body)
     if pronoun:  # "how much was it at first?" -> "how much was <topic> at first?"
         return body[: pronoun.start()] + topic + body[pronoun.end() :]
     return f"{body.rstrip('?').strip()} ({topic})?"
 
 
-def _topic(question: str) -> str:
+def _topic(question: str, follow_up: str = "") -> str:
     """What an earlier question was about: its words from the first content word on, without the
-    question's frame: ``"How large is HashKey's insurance coverage?"`` -> ``"HashKey's insurance coverage"``."""
+    question's frame or words the follow-up says itself: ``"How large is HashKey's insurance coverage?"``
+    -> ``"HashKey's insurance coverage"``; ``"When was the statement issued?"`` + "who issued it?" ->
+    ``"statement"``."""
+    said = {w.lower().strip(",?!.") for w in follow_up.split()}
     words = question.rstrip("?!. ").split()
     for i, word in enumerate(words):
         if tokenize(word) and not _FRAME.fullmatch(word.lower().strip(",")):
-            return " ".join(words[i:])
+            return " ".join(w for w in words[i:] if w.lower().strip(",") not in said)
     return ""

@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = ROOT / "bench" / "out" / "screenshots"  # ignored by git: tests leave the tree clean; docs/ holds copies
 FACT = "The lighthouse keeper on Skellig Rock feeds exactly forty-two puffins every morning."
 FACT_QUESTION = "How many puffins does the lighthouse keeper on Skellig Rock feed?"
 
@@ -142,7 +142,7 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     # A follow-up is read with the conversation: the trace shows the standalone question searched.
     _ask(page, "And who issued it?")
     searched = trace.locator("p").first.inner_text()
-    assert "Virtual Assets Policy Statement" in searched and "who issued it" in searched
+    assert "Virtual Assets Policy Statement" in searched and "who issued" in searched and " it" not in searched
 
     # Upload a document with a fact the seed does not hold...
     page.get_by_role("tab", name="Documents").click()
