@@ -71,9 +71,14 @@ _KINDS: list[tuple[str, re.Pattern]] = [
 ]
 # An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
 # dashed parts (asyncio.Runner, missing_ok, --leak-check), an acronym (SFC), or a year (2024).
-_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._/:-]\w|^--?\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$")
+# A hyphen between lower-case words makes an English compound ("fast-growing", "bash-specific"), not a name;
+# a slash joins alternatives, paths and fractions ("TikZ/PGF", "data/out.txt", "7/2"), each part read alone.
+_IDENTIFIER = re.compile(
+    r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._:]\w|[A-Z]\w*-\w|\w-\w*[A-Z]|^--\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$"
+)
 _NAMES = re.compile(
-    r"(?<![\w.-])(?:--?)?\w+(?:[._/:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+|\b(?:1[5-9]|20)\d\d\b"
+    r"(?<![\w.-])(?:--)?\w+(?:[._:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+"
+    r"|\b(?:1[5-9]|20)\d\d\b"
 )
 
 _MONTHS = (
@@ -145,17 +150,20 @@ class Question:
         corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
         ("PostgreSQL" in a corpus that says "Postgres").
         """
-        return [n for n in self.names if _IDENTIFIER.search(n) and _never_seen(n, known)]
+        return [n for n in self.names if len(n) >= 3 and _IDENTIFIER.search(n) and _never_seen(n, known)]
 
 
 def _never_seen(name: str, known: Collection[str]) -> bool:
-    """True when the corpus has neither ``name`` whole nor, for a single word, a word of five letters or more
-    that begins it (so a spelling or affix variant, "PostgreSQL" for "Postgres", is not taken for new)."""
-    whole = name.lower().strip("-'")
+    """True when the corpus has neither ``name`` whole (as the keyword index keeps it) nor, for a single word,
+    its stem or a word of five letters or more that begins it (so a spelling or affix variant, "PostgreSQL"
+    for "Postgres", is not taken for new)."""
+    whole = name.lower().strip("-'_")
     if whole in known:
         return False
-    if re.search(r"\w[._/:-]\w", whole):  # an identifier with parts is known only whole
+    if re.search(r"\w[._:-]\w", whole):  # an identifier with parts is known only whole
         return True
+    if any(stem in known for stem in tokenize(name)[:1]) and len(tokenize(name)) == 1:
+        return False
     return not any(len(k) >= 5 and whole.startswith(k) for k in known)
 
 

@@ -62,6 +62,11 @@ def test_only_identifier_like_names_the_corpus_never_mentions_count():
     assert Question.parse("Can I call subprocess.run or subprocess.spawn?").unknown_names(known) == ["subprocess.spawn"]
     # a greeting, a synonym, a word in another language: capitalised but not a name of anything
     assert Question.parse("Hello! Wie viele Mitarbeiter hat Debian?").unknown_names(known) == []
+    # an English compound, a short code, a path's folders or a fraction: not names either
+    q = Question.parse("Which fast-growing lines grew in Q1, and why does out/data give 7/2?")
+    assert q.unknown_names(known) == []
+    names = Question.parse("Does Flask-Migrate or TikZ/PGF work?").unknown_names(known)
+    assert names == ["Flask-Migrate", "TikZ", "PGF"]
 
 
 def test_identifiers_are_kept_whole_and_in_parts():
