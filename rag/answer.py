@@ -126,9 +126,10 @@ class Answerer:
     def choose(self, question: str, passages: list[Passage], query_vector: np.ndarray, llm: LLM) -> Answer:
         """Let a model pick which of the reader's best candidate spans answers ``question``, or none.
 
-        The model sees the question and up to `CHOICES` numbered spans and replies with a number (0: none of
-        them). The answer quotes the chosen span as `extract` would, so a model can misjudge but never
-        misquote; a reply that is not a number falls back to the reader's own choice.
+        The model sees the question and up to `CHOICES` numbered spans and replies with a number. The answer
+        quotes the chosen span as `extract` would, so a model can misjudge but never misquote. When it picks
+        none (0) or replies with no number, the reader decides alone, abstention included: measured, small
+        local models said "none" far too often to be trusted with abstaining (docs/BENCHMARKS.md).
         """
         if outside := self._outside(Question.parse(question), passages):
             return outside
@@ -142,12 +143,11 @@ class Answerer:
             {"role": "user", "content": f"Question: {question}\n\nSentences:\n{listing}\n\nNumber:"},
         ]
         reply = llm.complete(messages, max_tokens=4)
-        if not (m := re.search(r"\d+", reply)) or int(m.group()) > len(options):
-            if probability < self.threshold:  # no usable reply: the reader decides alone
+        m = re.search(r"\d+", reply)
+        if not m or not 1 <= int(m.group()) <= len(options):  # none, or no usable reply: the reader decides
+            if probability < self.threshold:
                 return self._abstain(question, passages)
             return self._quote(question, passages, ranked[0], ranked, probability)
-        if int(m.group()) == 0:
-            return self._abstain(question, passages)
         best = options[int(m.group()) - 1]
         return self._quote(question, passages, best, [best, *(c for c in ranked if c is not best)], probability)
 
