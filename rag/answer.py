@@ -113,8 +113,8 @@ class Answerer:
 
         A question naming something the corpus has never heard of (an identifier such as ``asyncio.Runner``
         or ``WireGuard``) is declined at once. Otherwise the best span's answer probability must reach the
-        threshold; up to two more spans of the same passage join it when they score nearly as well, each
-        quoted whole and cited, in reading order.
+        threshold; up to two more spans of the same passage join it when they score nearly as well, and the
+        best span of another passage when it scores almost as well, each quoted whole and cited.
         """
         if outside := self._outside(Question.parse(question), passages):
             return outside
@@ -154,7 +154,8 @@ class Answerer:
     def _quote(
         self, question: str, passages: list[Passage], best: reader.Span, ranked: list[reader.Span], probability: float
     ) -> Answer:
-        """``best`` and up to two more spans of its passage that score nearly as well, quoted and cited."""
+        """``best``, up to two more spans of its passage that score nearly as well, and the best span of any
+        other passage if it scores within `reader.OTHER_GAP` of ``best``; quoted and cited."""
         chosen = [best]
         for c in ranked:
             if c is best or c.passage != best.passage or c.score < best.score - self.model.extra_gap:
@@ -164,6 +165,10 @@ class Answerer:
             overlaps = any(c.start < o.end and o.start < c.end for o in chosen)
             if not overlaps and c.text not in {o.text for o in chosen}:
                 chosen.append(c)
+        other = next((c for c in ranked if c.passage != best.passage), None)
+        if other is not None and other.score >= best.score - reader.OTHER_GAP:
+            if other.text not in {o.text for o in chosen}:  # overlapping chunks repeat sentences
+                chosen.append(other)
         chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
         p = round(probability, 3)
         citations = [_citation(n, passages[c.passage], c.start, c.end, p) for n, c in enumerate(chosen, 1)]

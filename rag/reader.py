@@ -40,7 +40,10 @@ from .question import Question
 from .types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
-MAX_SPANS = 3  # spans in an extractive answer, at most
+MAX_SPANS = 3  # spans of the best passage in an extractive answer, at most
+# A span of another passage joins the answer when its score is this close to the best one's: on the dev
+# batches 0.5 raised facts on 5 of 7 sets (+3 to +10 points) for ~2 points of citation precision.
+OTHER_GAP = 0.5
 EMBED_CHARS = 300  # a span's cosine to the question is taken over its first characters (a code block can be long)
 # What ranks the spans of one question against each other (a softmax over them, so no bias).
 FEATURES = (
