@@ -15,9 +15,9 @@ offline here), so it reads a question the way classic question-answering systems
 The kind is a soft signal for the reader (`rag.reader`), which weighs it with everything else.
 
 Example:
-    >>> q = Question.parse("In what year was HashKey Group established?")
+    >>> q = Question.parse("In which year was HashKey Group set up?")
     >>> q.kind, sorted(q.terms), q.names
-    ('year', ['establish', 'group', 'hash', 'hashkey', 'key'], ['HashKey', 'Group'])
+    ('year', ['group', 'hash', 'hashkey', 'key', 'set', 'up', 'year'], ['HashKey', 'Group'])
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
 
     Example:
         >>> correct_spelling("delete old braches", {"branch", "delet", "old"}, lambda w: 1)
-        'delete old branch'
+        'delete old branches'
     """
 
     def fix(m: re.Match) -> str:

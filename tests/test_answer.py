@@ -40,7 +40,7 @@ def check_citations(answer: Answer) -> None:
 
 
 def test_answers_a_seed_question_with_a_supporting_citation(rag):
-    answer = rag.ask("In what year did the Hong Kong government publish its policy statement on virtual assets?")
+    answer = rag.ask("Which year did the Hong Kong government put out its virtual asset policy statement?")
     assert answer.answered
     assert "2022" in answer.text
     check_citations(answer)
@@ -69,9 +69,9 @@ def test_abstains_when_the_documents_do_not_say(rag):
 @pytest.mark.parametrize(
     "question, why",
     [
-        ("What was HashKey Group's total revenue for 2024?", "They never mention “2024”."),  # a year never seen
+        ("How much revenue did HashKey Group make in 2024?", "They never mention “2024”."),  # a year never seen
         ("How do I set up WireGuard as a VPN?", "They never mention “WireGuard”."),  # a name never seen
-        ("In what year was HashKey Group established?", ""),  # on topic, but no sentence says so
+        ("In which year was HashKey Group set up?", ""),  # on topic, but no sentence says so
     ],
 )
 def test_abstains_on_questions_about_the_right_topic_that_the_documents_do_not_answer(rag, question, why):
@@ -83,24 +83,32 @@ def test_abstains_on_questions_about_the_right_topic_that_the_documents_do_not_a
 
 def test_paraphrased_questions_still_get_their_answer(rag):
     """Phrasing words ("roughly"), a greeting before the question and a typo do not make rag abstain."""
-    answer = rag.ask("Roughly how many people does HashKey Group employ worldwide now?")
+    answer = rag.ask("About how many people does HashKey Group employ around the world today?")
     assert answer.answered and "600" in answer.text
     answer = rag.ask("Hello! Roughly how many peopel does HashKey Group employ worldwide now?")
     assert answer.query.startswith("Roughly how many people ")  # greeting dropped, spelling corrected
     assert answer.answered and "600" in answer.text
 
 
-def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
-    """A lead-in ending in ":" is never quoted alone: the command it introduces comes with it."""
+def _rag_over(tmp_path, name: str, text: str) -> RAG:
+    """A store holding one document, ``name`` with ``text``, ingested with the real model."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "checker.md").write_text(
-        "# Memory checker\n\n## Finding leaks\n\nThe checker watches every allocation your program makes. "
-        "To look for memory leaks, run your program under the checker like this:\n\n```\n"
-        "memcheck --leaks=full ./myprog arg1\n```\n\nIs it slow? Programs run about twenty times slower.\n"
-    )
+    (docs / name).write_text(text)
     rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
     rag.ingest()
+    return rag
+
+
+def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
+    """A lead-in ending in ":" is never quoted alone: the command it introduces comes with it."""
+    rag = _rag_over(
+        tmp_path,
+        "checker.md",
+        "# Memory checker\n\n## Finding leaks\n\nThe checker watches every allocation your program makes. "
+        "To look for memory leaks, run your program under the checker like this:\n\n```\n"
+        "memcheck --leaks=full ./myprog arg1\n```\n\nIs it slow? Programs run about twenty times slower.\n",
+    )
     answer = rag.ask("How can I check my program for memory leaks?")
     assert answer.answered
     check_citations(answer)
@@ -165,7 +173,7 @@ def test_empty_question_is_a_clear_error(rag):
 
 
 def test_answer_renders_footnotes_in_jupyter(rag):
-    answer = rag.ask("What is the size of HashKey Exchange's insurance coverage today?")
+    answer = rag.ask("How big is HashKey Exchange's insurance cover today?")
     md = answer._repr_markdown_()
     assert md.startswith(answer.text)
     assert "[1] **hashkey-interview.txt**" in md
@@ -242,9 +250,7 @@ def test_llm_that_writes_nothing_checkable_falls_back_to_quoting(rag):
 
     with ChatServer("openai", reply=lambda m: "Bananas are the capital of Peru [1].") as server:
         llm_rag = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="tiny")
-        answer = llm_rag.ask(
-            "In what year did the Hong Kong government publish its policy statement on virtual assets?"
-        )
+        answer = llm_rag.ask("Which year did the Hong Kong government put out its virtual asset policy statement?")
     assert answer.answered and "2022" in answer.text and "Bananas" not in answer.text
     assert answer.backend.endswith("extractive fallback")
     check_citations(answer)
@@ -258,9 +264,9 @@ def test_llm_answer_that_misses_what_was_asked_is_not_taken(rag):
     reply = "The global employee count of HashKey Group has grown to over 600 today [1]."
     with ChatServer("openai", reply=lambda m: reply) as server:
         llm_rag = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="tiny")
-        answer = llm_rag.ask("In what year was HashKey Group established?")
+        answer = llm_rag.ask("In which year was HashKey Group set up?")
         asked = len(server.requests)
-        outside = llm_rag.ask("What was HashKey Group's total revenue for 2024?")
+        outside = llm_rag.ask("How much revenue did HashKey Group make in 2024?")
         assert len(server.requests) == asked  # a name the corpus never mentions: the model is not even asked
     assert not answer.answered and answer.backend.endswith("extractive fallback")
     assert not outside.answered and outside.text.endswith("They never mention “2024”.")
@@ -284,14 +290,12 @@ def test_a_plain_word_the_documents_lack_is_no_proof_they_are_silent(rag):
 
 
 def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "boot.md").write_text(
+    rag = _rag_over(
+        tmp_path,
+        "boot.md",
         "# Rescue\n\nIf you can edit the GRUB menu entry (see Section 3.1.2, “Stage 2: the boot loader”), add "
-        "init=/bin/sh to the kernel line to get a root shell.\n\nThen remount the root file system read-write.\n"
+        "init=/bin/sh to the kernel line to get a root shell.\n\nThen remount the root file system read-write.\n",
     )
-    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
-    rag.ingest()
     answer = rag.ask("How can I get a root shell from the GRUB menu entry?")
     assert answer.answered
     check_citations(answer)

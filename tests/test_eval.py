@@ -169,14 +169,14 @@ def test_end_to_end_on_seeds(seed_docs, tmp_path, monkeypatch):
     questions = [
         {
             "id": "t-1",
-            "question": "In what year did the Hong Kong government publish its policy statement on virtual assets?",
+            "question": "Which year did the Hong Kong government put out its virtual asset policy statement?",
             "answerable": True,
             "facts": ["2022"],
             "evidence": ["Virtual Assets Policy Statement by the HKSAR Government in 2022"],
         },
         {
             "id": "t-2",
-            "question": "When did HashKey organise its first Web3 Carnival in Hong Kong?",
+            "question": "When was HashKey's first Web3 Carnival held in Hong Kong?",
             "answerable": True,
             "facts": ["2023"],
             "evidence": ["holding the first Web3 Carnival at the beginning of 2023"],

@@ -21,7 +21,7 @@ def test_phrasing_words_are_not_terms():
         ("When finding the MTU with ping, how many bytes are added?", "quantity"),  # "how many" beats "when"
         ("What share of staff is affected?", "quantity"),
         ("What is the current market price of the token?", "money"),
-        ("Who started writing the Debian Reference?", "name"),
+        ("Who began writing this reference manual?", "name"),
         ("Which company underwrites the coverage?", "name"),
         ("Why were insurers willing to raise the limit?", None),
         ("Which package installs security updates?", None),
@@ -35,8 +35,8 @@ def test_kind_of_answer(question, kind):
 @pytest.mark.parametrize(
     "question, sentence, fits",
     [
-        ("When did it open?", "It opened in May this year.", True),
-        ("When did it open?", "It opened after a long wait.", False),
+        ("When did the shop open?", "It opened in May this year.", True),
+        ("When did the shop open?", "It opened after a long wait.", False),
         ("In what year was it founded?", "It has grown since last year.", False),
         ("In what year was it founded?", "It was founded in 2018.", True),
         ("How many people work there?", "Over six hundred people work there.", True),
