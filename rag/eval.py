@@ -279,13 +279,16 @@ def regressions(res: dict, baseline: dict[str, dict[str, dict]]) -> list[str]:
 
 
 def retrieval_pass(rag: RAG, name: str, questions: list[dict]) -> dict:
-    """Search every answerable question; record its first relevant rank in ``question["rank"][name]``."""
+    """Search every answerable question as `RAG.ask` and `RAG.chat` would (a follow-up with its history);
+    record its first relevant rank in ``question["rank"][name]``."""
     if questions:
         rag.search(questions[0]["question"], k=DEPTH)  # warm up: loading the model is not latency
     rows, ms = [], []
     for q in questions:
         t = time.perf_counter()
-        passages = rag.search(q["question"], k=DEPTH, fusion=rag.settings.fusion).passages
+        # what `ask`/`chat` search for: a follow-up made standalone with its conversation, a typo corrected
+        query = rag.standalone(q["question"], [(h, "") for h in q.get("history") or []])
+        passages = rag.search(query, k=DEPTH, fusion=rag.settings.fusion).passages
         ms.append((time.perf_counter() - t) * 1000)
         rels = [is_relevant(p.text, q["evidence"]) for p in passages]
         rank = q["rank"][name] = first_rank(rels)
