@@ -11,8 +11,7 @@ blind batches, never tuned on them.
 It reads in two steps, each a small linear model: the first ranks the spans of the question against each
 other (a softmax over them); the second looks at the best span (its score, its lead over the next, its
 coverage and similarity, and how close the best passage came) and gives the probability that it answers
-the question at all. Below the fitted threshold rag says the documents do
-not contain the answer.
+the question at all. Below the fitted threshold rag says the documents do not contain the answer.
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
@@ -42,9 +41,9 @@ from .types import Passage
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
 MAX_SPANS = 3  # spans of the best passage in an extractive answer, at most
 # A span of another passage joins the answer when its score is this close to the best one's: on the dev
-# batches 0.5 raised facts on 5 of 7 sets (+3 to +10 points) for ~2 points of citation precision.
+# batches 0.5 raised facts on 4 of 7 sets (+5 to +9 points) for 0 to 4 points of citation precision.
 OTHER_GAP = 0.5
-EMBED_CHARS = 300  # a span's cosine to the question is taken over its first characters (a code block can be long)
+EMBED_CHARS = 300  # a span's cosine to the question is over its first characters (a code block can be long)
 # What ranks the spans of one question against each other (a softmax over them, so no bias).
 FEATURES = (
     "cover",  # idf-weighted share of the question's words in the span
@@ -63,10 +62,9 @@ FEATURES = (
     "length",  # log of the span's length in words
     "lead_in",  # a lead-in joined with what it introduces
 )
-# What says whether the best span answers at all (a logistic model over the question's best span).
-# Whether the best span answers at all: its ranking score and lead over the next span, its similarity and
-# coverage, and the best embedding similarity of any retrieved passage (measured against richer sets of
-# features, which did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
+# Whether the best span answers at all (a logistic model): its ranking score and lead over the next span,
+# its similarity and coverage, and the best embedding similarity of any retrieved passage (richer sets of
+# features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
 ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
 _HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what (command|option|flag)s?\b)", re.I)
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
