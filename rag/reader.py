@@ -15,7 +15,8 @@ the question at all. Below the fitted threshold rag says the documents do not co
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
-sentence that is itself a question is never a span, nor is the tail of a sentence cut by a passage's start.
+sentence that is itself a question is never a span, nor is the rest of a sentence on its own (cut by the
+passage's start, or a clause after a colon or semicolon).
 
 Example:
     >>> spans([Passage("Run this: make all. Is it fast? Yes, it is fast.", "a.txt", 0.0)])[0].text
@@ -119,14 +120,16 @@ def spans(passages: list[Passage]) -> list[Span]:
             text = p.text[s:e]
             if _is_question(text) or not _LETTER.search(text) or _INJECTION.search(text):
                 continue  # a question, a bare number (a page's), an instruction to an assistant
-            if j == 0 and text[:1].islower():  # the passage starts inside a sentence: quote whole ones only
-                continue
-            if text.endswith((":", "：")):
-                if j + 1 < len(sentences):
-                    e = sentences[j + 1][1]
-                    out.append(Span(i, s, e, p.text[s:e], lead_in=True))
+            if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
+                continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
+            lead_in = text.endswith((":", "："))
+            k = j  # a lead-in takes what it introduces; a clause ending in ";" takes the clauses after it
+            while k + 1 < len(sentences) and k - j < 3 and p.text[s : sentences[k][1]].endswith((":", "：", ";", "；")):
+                k += 1
+            if lead_in and k == j:
                 continue  # a lead-in with nothing after it in this passage says nothing
-            out.append(Span(i, s, e, text))
+            e = sentences[k][1]
+            out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
     return out
 
 

@@ -79,3 +79,11 @@ def test_weights_fitted_for_other_features_are_refused(tmp_path):
     (tmp_path / "w.json").write_text(json.dumps({**data, "features": ["cover"]}))
     with pytest.raises(ValueError, match="refit"):
         reader.Model.load(tmp_path / "w.json")
+
+
+def test_the_clause_after_a_colon_is_never_quoted_without_its_sentence():
+    got = texts("The review looked at two groups: staff who missed their targets; staff whose roles changed.")
+    assert got == ["The review looked at two groups: staff who missed their targets; staff whose roles changed."]
+    got = texts("Run it like this:\n\nmemcheck ./prog\n\nIt prints a report.")
+    assert got[0] == "Run it like this:\n\nmemcheck ./prog"
+    assert "memcheck ./prog" not in got  # the lead-in carries it: no second, context-free copy
