@@ -5,8 +5,8 @@ is a small linear model over features that mean the same on every corpus: how mu
 span and its neighbourhood cover (rare words weigh more), how similar it is to the question in embedding
 space, how high its passage was retrieved, whether it holds the kind of thing asked for (a date for "when":
 a soft feature, not a filter), whether it reads as prose or as code. Its weights are fitted on the pooled
-*development* batches of every question set in ``eval/`` (``python -m rag.fit_reader``) and checked on the
-blind batches, never tuned on them.
+*development* batches of the question sets in ``eval/`` (``python -m rag.fit_reader``; the sets are listed
+in ``reader_weights.json``) and checked on the blind batches, never tuned on them.
 
 It reads in two steps, each a small linear model: the first ranks the spans of the question against each
 other (a softmax over them); the second looks at the best span (its score, its lead over the next, its
