@@ -226,6 +226,12 @@ class Store:
             for i, d, m, t in zip(res["ids"][0], distances[0], metas[0], texts[0], strict=False)
         ]
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of ``ids`` (those that exist), for exact similarities."""
+        res = self.chunks.get(ids=ids, include=["embeddings"])
+        found = res["embeddings"] if res["embeddings"] is not None else []
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(res["ids"], found, strict=False)}
+
     def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
         res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
         metas, texts = res["metadatas"] or [], res["documents"] or []
