@@ -162,7 +162,8 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
         return False
     if re.search(r"\w[._:-]\w", whole):  # an identifier with parts is known only whole
         return True
-    if any(stem in known for stem in tokenize(name)[:1]) and len(tokenize(name)) == 1:
+    stems = tokenize(name)
+    if len(stems) == 1 and stems[0] in known:  # a plain word, known under its stem ("EPS" -> "ep")
         return False
     return not any(len(k) >= 5 and whole.startswith(k) for k in known)
 

@@ -163,17 +163,17 @@ def featurize(
     rows = np.zeros((len(cands), len(FEATURES)))
     sentence_stems: dict[int, list[set[str]]] = {}
     bounds: dict[int, list[tuple[int, int]]] = {}
-    passage_cover, section_cover = {}, {}
+    passage_cover, section_cover, section_stems = {}, {}, {}
     for i, p in enumerate(passages):
         bounds[i] = split_sentences(p.text, brackets=True)
         sentence_stems[i] = [set(tokenize(p.text[s:e])) for s, e in bounds[i]]
-        passage_cover[i] = coverage(q, set(tokenize(f"{p.section or ''} {p.text}")), idf)
-        section_cover[i] = coverage(q, set(tokenize(p.section or "")), idf)
+        section_stems[i] = set(tokenize(p.section or ""))
+        passage_cover[i] = coverage(q, section_stems[i].union(*sentence_stems[i]), idf)
+        section_cover[i] = coverage(q, section_stems[i], idf)
     for r, c in enumerate(cands):
-        p = passages[c.passage]
         tokens = tokenize(c.text)
         words = set(tokens)
-        near = words | set(tokenize(p.section or ""))
+        near = words | section_stems[c.passage]
         for k, (s, e) in enumerate(bounds[c.passage]):  # the sentences just before and after the span
             if e <= c.start and (k + 1 == len(bounds[c.passage]) or bounds[c.passage][k + 1][0] >= c.start):
                 near |= sentence_stems[c.passage][k]
@@ -254,25 +254,3 @@ class Model:
 
     def answer_probability(self, rows: np.ndarray, scores: np.ndarray, passages: list[Passage]) -> float:
         return float(1.0 / (1.0 + math.exp(-float(answer_row(rows, scores, passages) @ self.answer))))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
-    """L2-regularised logistic regression by Newton's method (the bias is not penalised).
-
-    Example:
-        >>> x = np.array([[1, 0.0], [1, 1.0], [1, 0.1], [1, 0.9]]); y = np.array([0, 1, 0, 1])
-        >>> bool(fit_logistic(x, y)[1] > 0)
-        True
-    """
-    w = np.zeros(x.shape[1])
-    penalty = np.full(x.shape[1], l2)
-    penalty[0] = 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + penalty * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w

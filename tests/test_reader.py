@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag import reader
-from rag.fit_reader import Item, fit_ranking, outcome
+from rag.fit_reader import Item, fit_logistic, fit_ranking, outcome
 from rag.question import Question
 from rag.types import Passage
 
@@ -54,7 +54,7 @@ def test_features_see_the_kind_asked_for_and_the_how_to_code():
 
 def test_fit_logistic_and_the_softmax_ranking_learn_a_separable_signal():
     x = np.array([[1, 0.0], [1, 1.0], [1, 0.1], [1, 0.9]])
-    assert reader.fit_logistic(x, np.array([0, 1, 0, 1]))[1] > 0
+    assert fit_logistic(x, np.array([0, 1, 0, 1]))[1] > 0
     rng = np.random.default_rng(0)
     items = []
     for _ in range(20):  # feature 0 (cover) marks the right span; the others are noise
