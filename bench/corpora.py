@@ -41,6 +41,16 @@ CORPORA = {
         "/usr/share/debian-reference/*.en.html",
         "the Debian Reference, 15 HTML chapters (~3.5 MB)",
     ),
+    "debian-reference-zh-cn": Corpus(
+        "debian-reference-zh-cn",
+        "/usr/share/debian-reference/*.zh-cn.html",
+        "the Debian Reference in Simplified Chinese, 15 HTML chapters (~3.5 MB)",
+    ),
+    "debian-reference-zh-tw": Corpus(
+        "debian-reference-zh-tw",
+        "/usr/share/debian-reference/*.zh-tw.html",
+        "the Debian Reference in Traditional Chinese, 15 HTML chapters (~3.5 MB)",
+    ),
     "git-doc": Corpus(
         "git-doc",
         "/usr/share/doc/git-doc/*.html",

@@ -26,7 +26,9 @@ import numpy as np
 from . import reader
 from .chunking import split_sentences
 from .keyword import tokenize
+from .language import language
 from .llm import LLM
+from .messages import say
 from .question import Question
 from .types import Answer, Citation, Passage, Sentence
 
@@ -77,38 +79,62 @@ class Answerer:
         rerank_sentences: int = 10,
         cache: dict[str, np.ndarray] | None = None,
         vocabulary: Collection[str] | None = None,
+        xl_embed: Callable[[list[str]], np.ndarray] | None = None,
     ):
         self.embed = embed
+        self.xl_embed = xl_embed  # the multilingual model, for a question or passages not in English
         self._cache = {} if cache is None else cache
         self.idf = idf
         self.model = reader.Model.load()
+        self.xl_model = reader.Model.load(mode="xl")
         self.threshold = self.model.threshold if threshold is None else threshold
+        self.xl_threshold = self.xl_model.threshold if threshold is None else threshold
         self.rerank_sentences = rerank_sentences
         self.vocabulary = vocabulary  # every stemmed word of the corpus, to notice names it never mentions
 
     # --- extractive --------------------------------------------------------------------------------
-    def read(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> tuple[list[reader.Span], float]:
-        """Every candidate span of ``passages``, best first, and the probability that the best one answers.
+    def crossing(self, question: str, passages: list[Passage], xl_vector: np.ndarray | None) -> bool:
+        """Read with the cross-lingual model: the question or the best passage is not in English (and the
+        multilingual model is at hand)."""
+        if xl_vector is None or self.xl_embed is None:
+            return False
+        return language(question) != "en" or bool(passages and language(passages[0].text) != "en")
+
+    def read(
+        self, question: str, passages: list[Passage], query_vector: np.ndarray, xl_vector: np.ndarray | None = None
+    ) -> tuple[list[reader.Span], float, float]:
+        """Every candidate span of ``passages``, best first, the probability that the best one answers, and
+        the threshold that probability must reach.
 
         The cheap features are computed for every span; only the ``rerank_sentences`` most promising are
         embedded for their cosine to the question (embedding every sentence would cost ~1 s on 2 cores).
+        Across languages (`crossing`) the multilingual model gives the cosines and the cross-lingual
+        reader weighs the features.
         """
+        cross = self.crossing(question, passages, xl_vector)
+        model, threshold = (self.xl_model, self.xl_threshold) if cross else (self.model, self.threshold)
         asked = Question.parse(question)
         cands = reader.spans(passages)
         if not cands:
-            return [], 0.0
+            return [], 0.0, threshold
         rows = reader.featurize(asked, cands, passages, self.idf)
-        top = np.argsort(-self.model.scores(rows), kind="stable")[: self.rerank_sentences]
-        reader.set_cosines(
-            rows, top, self._embed_cached([cands[i].text[: reader.EMBED_CHARS] for i in top]) @ query_vector
-        )
-        scores = self.model.scores(rows)
+        top = np.argsort(-model.scores(rows), kind="stable")[: self.rerank_sentences]
+        texts = [cands[i].text[: reader.EMBED_CHARS] for i in top]
+        if cross:
+            assert self.xl_embed is not None and xl_vector is not None
+            cosines = self._embed_cached(texts, self.xl_embed, "xl") @ xl_vector
+        else:
+            cosines = self._embed_cached(texts) @ query_vector
+        reader.set_cosines(rows, top, cosines)
+        scores = model.scores(rows)
         for c, row, score in zip(cands, rows, scores, strict=True):
             c.features, c.score = row, float(score)
         ranked = sorted(cands, key=lambda c: (-c.score, c.passage, c.start))
-        return ranked, self.model.answer_probability(rows, scores, passages)
+        return ranked, model.answer_probability(rows, scores, passages), threshold
 
-    def extract(self, question: str, passages: list[Passage], query_vector: np.ndarray) -> Answer:
+    def extract(
+        self, question: str, passages: list[Passage], query_vector: np.ndarray, xl_vector: np.ndarray | None = None
+    ) -> Answer:
         """Quote the spans the reader (`rag.reader`) ranks best; abstain when the best is unlikely to answer.
 
         A question naming something the corpus has never heard of (an identifier such as ``asyncio.Runner``
@@ -118,12 +144,19 @@ class Answerer:
         """
         if outside := self._outside(Question.parse(question), passages):
             return outside
-        ranked, probability = self.read(question, passages, query_vector)
-        if not ranked or probability < self.threshold:
+        ranked, probability, threshold = self.read(question, passages, query_vector, xl_vector)
+        if not ranked or probability < threshold:
             return self._abstain(question, passages)
         return self._quote(question, passages, ranked[0], ranked, probability)
 
-    def choose(self, question: str, passages: list[Passage], query_vector: np.ndarray, llm: LLM) -> Answer:
+    def choose(
+        self,
+        question: str,
+        passages: list[Passage],
+        query_vector: np.ndarray,
+        llm: LLM,
+        xl_vector: np.ndarray | None = None,
+    ) -> Answer:
         """Let a model pick which of the reader's best candidate spans answers ``question``, or none.
 
         The model sees the question and up to `CHOICES` numbered spans and replies with a number. The answer
@@ -133,7 +166,7 @@ class Answerer:
         """
         if outside := self._outside(Question.parse(question), passages):
             return outside
-        ranked, probability = self.read(question, passages, query_vector)
+        ranked, probability, threshold = self.read(question, passages, query_vector, xl_vector)
         if not ranked:
             return self._abstain(question, passages)
         options = ranked[:CHOICES]
@@ -145,7 +178,7 @@ class Answerer:
         reply = llm.complete(messages, max_tokens=4)
         m = re.search(r"\d+", reply)
         if not m or not 1 <= int(m.group()) <= len(options):  # none, or no usable reply: the reader decides
-            if probability < self.threshold:
+            if probability < threshold:
                 return self._abstain(question, passages)
             return self._quote(question, passages, ranked[0], ranked, probability)
         best = options[int(m.group()) - 1]
@@ -182,21 +215,26 @@ class Answerer:
 
     def _outside(self, asked: Question, passages: list[Passage]) -> Answer | None:
         if self.vocabulary is not None and (unknown := asked.unknown_names(self.vocabulary)):
-            return self._abstain(asked.text, passages, f"They never mention “{unknown[0]}”.")
+            return self._abstain(asked.text, passages, say("never_mention", asked.text, name=unknown[0]))
         return None
 
     @staticmethod
     def _abstain(question: str, passages: list[Passage], why: str = "") -> Answer:
-        return Answer(question, f"{NOT_FOUND} {why}".strip(), [], answered=False, passages=passages)
+        return Answer(question, f"{say('not_found', question)} {why}".strip(), [], answered=False, passages=passages)
 
-    def _embed_cached(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors, remembered: the same passages come back for related questions."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+    def _embed_cached(
+        self, texts: list[str], embed: Callable[[list[str]], np.ndarray] | None = None, space: str = ""
+    ) -> np.ndarray:
+        """Sentence vectors, remembered: the same passages come back for related questions. ``space`` keeps
+        another model's vectors (``embed``) apart in the cache."""
+        keys = [f"{space}\x00{t}" if space else t for t in texts]
+        missing = [(k, t) for k, t in dict.fromkeys(zip(keys, texts, strict=True)) if k not in self._cache]
         if missing:
             if len(self._cache) > 20_000:
                 self._cache.clear()
-            self._cache.update(zip(missing, self.embed(missing), strict=True))
-        return np.stack([self._cache[t] for t in texts])
+            vectors = (embed or self.embed)([t for _, t in missing])
+            self._cache.update(zip((k for k, _ in missing), vectors, strict=True))
+        return np.stack([self._cache[k] for k in keys])
 
     # --- checking what a model wrote ------------------------------------------------------------------
     def support(self, claim: str, passage: Passage) -> tuple[float, int, int]:

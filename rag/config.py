@@ -52,6 +52,20 @@ class Settings(BaseSettings):
         description="Sentence-transformers model: a folder, or the name of a model shipped in an installed package.",
     )
     embed_batch_size: int = Field(64, description="Chunks embedded per batch.", ge=1)
+    crosslingual: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="A second, multilingual index (crosslingual_model) so a Chinese question finds English "
+        "passages and the other way round: on (every chunk), off, or auto: every chunk while the store holds at "
+        "most crosslingual_max_chunks chunks, else only chunks not in English (it embeds ~5x slower than MiniLM).",
+    )
+    crosslingual_model: str = Field(
+        "embeddinggemma-300m",
+        description="Multilingual sentence-transformers model of the second index: embeddinggemma-300m "
+        "(assembled once from PyPI, see rag/models.py) or a folder.",
+    )
+    crosslingual_max_chunks: int = Field(
+        2000, description="In auto mode, the store size up to which English chunks are embedded too.", ge=0
+    )
     chunk_size: int = Field(200, description="Chunk size in embedding-model tokens.", ge=32, le=512)
     chunk_overlap: int = Field(40, description="Tokens shared by neighbouring chunks.", ge=0)
 

@@ -45,6 +45,10 @@ def resolve_model_path(name: str) -> Path:
                 "which is not installed (pip install it)"
             )
         return Path(spec.submodule_search_locations[0]) / folder
+    from .models import MODELS, model_path
+
+    if name in MODELS and MODELS[name].unpack:
+        return model_path(name, progress=_say)
     path = Path(name).expanduser()
     if not (path / "config.json").exists() and not (path / "modules.json").exists():
         raise RagError(
@@ -55,6 +59,12 @@ def resolve_model_path(name: str) -> Path:
 
 
 SMALL_BATCH = 32
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -115,14 +125,20 @@ class Embedder:
         """Word-piece tokens the model sees for ``text`` (without [CLS]/[SEP])."""
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed texts in batches. Returns float32, shape (n, dim), rows of norm 1."""
+    def embed(self, texts: list[str], role: str = "document") -> np.ndarray:
+        """Embed texts in batches. Returns float32, shape (n, dim), rows of norm 1.
+
+        ``role`` is ``"document"`` or ``"query"``: a model trained with a prompt for each (EmbeddingGemma's
+        "task: search result | query: ") gets it; others embed both alike.
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        prompts = getattr(self.model, "prompts", None) or {}
+        extra = {"prompt_name": role} if role in prompts else {}
         # A few short texts are too small to split across cores (see embed_query); big batches use them all.
         with _threads(1 if len(texts) < SMALL_BATCH else None):
             vectors = self.model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, **extra
             )
         return vectors.astype(np.float32, copy=False)
 
@@ -132,7 +148,7 @@ class Embedder:
         One thread is faster here: a 10-token query is too small to split, and a second OpenMP thread
         spin-waiting for a busy core made a query cost ~490 ms instead of ~10 ms on this 2-core machine.
         """
-        return self.embed([text])[0]
+        return self.embed([text], role="query")[0]
 
     @property
     def dim(self) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import crosslingual
 from .answer import NOT_FOUND, Answerer, build_messages, stream_deltas
 from .config import Settings
 from .conversation import History, condense
@@ -24,7 +25,9 @@ from .embedding import Embedder
 from .errors import NotIngestedError, RagError
 from .ingest import Ingestor, Progress
 from .keyword import KeywordIndex
+from .language import language
 from .llm import LLM, make_llm
+from .messages import say
 from .question import correct_spelling, focus
 from .retrieve import Retrieval, Retriever, nanoranker_scores
 from .store import Store
@@ -56,6 +59,8 @@ class RAG:
             settings = Settings(**{**settings.model_dump(exclude_unset=True), **overrides})
         self.settings = settings
         self.embedder = Embedder(settings.embed_model, settings.embed_batch_size)
+        # The multilingual model of the cross-lingual index; loaded only when that index is used.
+        self.xl_embedder = Embedder(settings.crosslingual_model, crosslingual.BATCH)
         self._store: Store | None = None
         self._llm: LLM | None = None
         self._sentence_cache: dict = {}
@@ -82,6 +87,8 @@ class RAG:
             other._sentence_cache = self._sentence_cache
         if other.settings.embed_model == self.settings.embed_model:
             other.embedder = self.embedder
+        if other.settings.crosslingual_model == self.settings.crosslingual_model:
+            other.xl_embedder = self.xl_embedder
         if other.settings.llm == self.settings.llm and overrides.keys().isdisjoint(
             {"llm_base_url", "llm_model", "llm_api_key", "llm_timeout"}
         ):
@@ -120,13 +127,19 @@ class RAG:
 
     def _retriever(self) -> Retriever:
         reranker = nanoranker_scores if self.settings.rerank else None
-        return Retriever(self.settings, self.store, self.embedder, self.keyword_index, reranker)
+        return Retriever(self.settings, self.store, self.embedder, self.keyword_index, reranker, self.xl_embedder)
 
     # --- documents -------------------------------------------------------------------------------
     def ingest(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         """Bring the store in line with ``docs_dir``: embed new and changed files, drop deleted ones."""
-        ingestor = Ingestor(self.settings, lambda: self.store, self.embedder, on_change=self._reindex)
+        ingestor = Ingestor(
+            self.settings, lambda: self.store, self.embedder, on_change=self._reindex, after=self._sync_crosslingual
+        )
         return ingestor.run(reset=reset, dry_run=dry_run, progress=progress)
+
+    def _sync_crosslingual(self, store: Store) -> str | None:
+        report = crosslingual.sync(self.settings, store, lambda: self.xl_embedder)
+        return report.line() if report.held or report.removed or report.left_out else None
 
     def documents(self) -> list[DocumentInfo]:
         """Every ingested document with its chunk count and ingest time, by path."""
@@ -176,6 +189,7 @@ class RAG:
             self.settings.abstain_threshold,
             cache=self._sentence_cache,
             vocabulary=index.doc_freq.keys(),
+            xl_embed=self.xl_embedder.embed,
         )
 
     def standalone(self, question: str, history: History | None = None) -> str:
@@ -213,17 +227,18 @@ class RAG:
             raise RagError("the question is empty")
         started = time.perf_counter()
         query = self.standalone(question, history)
-        retrieval = self.search(query, k)
+        retriever = self._retriever()
+        retrieval = retriever.retrieve(query, k)
         answerer = self.answerer()
         vector = retrieval.vector if retrieval.vector is not None else self.embedder.embed_query(query)
         t = time.perf_counter()
         # With a model: no call at all for what the corpus never mentions (`extract` checks that itself).
         outside = answerer.outside(query, retrieval.passages) if self.llm is not None else None
         if self.llm is None or outside:
-            answer = outside or answerer.extract(query, retrieval.passages, vector)
+            answer = outside or answerer.extract(query, retrieval.passages, vector, retrieval.xl_vector)
             yield from stream_deltas(answer)
         elif self.settings.llm_role == "chooser":
-            answer = answerer.choose(query, retrieval.passages, vector, self.llm)
+            answer = answerer.choose(query, retrieval.passages, vector, self.llm, retrieval.xl_vector)
             answer.backend = f"{self.llm.name}, choosing"
             yield from stream_deltas(answer)
         else:
@@ -236,8 +251,11 @@ class RAG:
             answer = answerer.verify(query, "".join(draft), retrieval.passages)
             answer.backend = self.llm.name
             if not answer.answered:  # the model found nothing checkable: fall back to quoting
-                answer = answerer.extract(query, retrieval.passages, vector)
+                answer = answerer.extract(query, retrieval.passages, vector, retrieval.xl_vector)
                 answer.backend = f"{self.llm.name}, extractive fallback"
+        if not answer.answered and language(query) != "en" and not retriever.uses_xl(query):
+            if self.keyword_index().known_share(query) < 0.5:  # the documents are not in the question's language
+                answer.text = f"{answer.text} {say('no_crosslingual', query)}"
         answer.question, answer.query = question, query
         answer.timings = {
             **retrieval.timings,

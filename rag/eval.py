@@ -39,6 +39,7 @@ import numpy as np
 
 from .config import Settings
 from .engine import RAG
+from .language import simplified
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -62,12 +63,16 @@ def is_relevant(text: str, evidence: list[str]) -> bool:
 
 
 def has_fact(text: str, facts: list[str]) -> bool:
-    """True when ``text`` contains any fact, not glued to a longer word: ``"6"`` is in "six (6)", not in "26"."""
-    text = normalize(text)
-    for fact in map(normalize, facts):
+    """True when ``text`` contains any fact, not glued to a longer word: ``"6"`` is in "six (6)", not in "26".
+
+    Chinese is written without spaces, so a fact may touch a Chinese character ("有6个" holds "6"), and
+    Traditional and Simplified characters count as the same.
+    """
+    text = simplified(normalize(text))
+    for fact in (simplified(normalize(f)) for f in facts):
         if fact:
-            left = r"(?<!\w)" if fact[0].isalnum() else ""
-            right = r"(?!\w)" if fact[-1].isalnum() else ""
+            left = r"(?<![A-Za-z0-9_])" if fact[0].isascii() and fact[0].isalnum() else ""
+            right = r"(?![A-Za-z0-9_])" if fact[-1].isascii() and fact[-1].isalnum() else ""
             if re.search(left + re.escape(fact) + right, text):
                 return True
     return False

@@ -57,7 +57,7 @@ def development(qa: QASet) -> list[dict]:
     return [q for q in qa.questions if not batched or q.get("batch") == DEV]
 
 
-def items_for(qa: QASet, stores: Path) -> list[Item]:
+def items_for(qa: QASet, stores: Path, mode: str = "same") -> list[Item]:
     rag = RAG(docs_dir=find_corpus(qa), store_dir=stores / qa.name)
     print(f"{qa.name}: {rag.ingest().summary()}", file=sys.stderr)
     index = rag.keyword_index()
@@ -72,8 +72,15 @@ def items_for(qa: QASet, stores: Path) -> list[Item]:
         cands = reader.spans(passages)
         if asked.unknown_names(known) or not cands:  # declined before the reader runs
             continue
-        vector = retrieval.vector if retrieval.vector is not None else rag.embedder.embed_query(query)
-        cos = rag.embedder.embed([c.text[: reader.EMBED_CHARS] for c in cands]) @ vector
+        texts = [c.text[: reader.EMBED_CHARS] for c in cands]
+        if mode == "xl":
+            xl_vector = retrieval.xl_vector
+            if xl_vector is None:
+                xl_vector = rag.xl_embedder.embed_query(query)
+            cos = rag.xl_embedder.embed(texts) @ xl_vector
+        else:
+            vector = retrieval.vector if retrieval.vector is not None else rag.embedder.embed_query(query)
+            cos = rag.embedder.embed(texts) @ vector
         rows = reader.featurize(asked, cands, passages, index.idf, cos)
         labels = np.array([float(q["answerable"] and has_fact(c.text, q["facts"])) for c in cands])
         out.append(Item(q["id"], bool(q["answerable"]), rows, labels, passages))
@@ -140,14 +147,16 @@ def _or_one(share: float | None) -> float:
     return 1.0 if share is None else share
 
 
-def choose(by_set: dict[str, list[Item]], scores: dict[str, list[np.ndarray]], answer: np.ndarray) -> dict:
+def choose(
+    by_set: dict[str, list[Item]], scores: dict[str, list[np.ndarray]], answer: np.ndarray, dense: str = "dense"
+) -> dict:
     """The threshold and extra-span gap maximising the mean over sets of facts + declined shares."""
     best: dict = {"objective": -1.0}
     for gap in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
         outcomes = {n: [outcome(i, s, gap) for i, s in zip(v, scores[n], strict=True)] for n, v in by_set.items()}
         probs = {
             n: [
-                float(1 / (1 + np.exp(-reader.answer_row(i.rows, s, i.passages) @ answer)))
+                float(1 / (1 + np.exp(-reader.answer_row(i.rows, s, i.passages, dense) @ answer)))
                 for i, s in zip(v, scores[n], strict=True)
             ]
             for n, v in by_set.items()
@@ -177,8 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stores", type=Path, default=Path("bench/out/eval-stores"), help="one store per set")
     p.add_argument("--l2", type=float, default=1.0, help="L2 penalty of both models")
     p.add_argument("--out", type=Path, default=reader.WEIGHTS_FILE)
+    p.add_argument(
+        "--mode",
+        choices=("same", "xl"),
+        default="same",
+        help="same: the reader for English questions over English passages (fit on those sets); xl: the "
+        "cross-lingual reader, with the multilingual model's cosines (fit on the Chinese and cross-lingual sets), "
+        "written under the key 'xl' of the same file",
+    )
     args = p.parse_args(argv)
-    by_set = {(qa := QASet.load(path)).name: items_for(qa, args.stores) for path in args.qa_files}
+    dense = "xl" if args.mode == "xl" else "dense"
+    by_set = {(qa := QASet.load(path)).name: items_for(qa, args.stores, args.mode) for path in args.qa_files}
     pooled = [i for v in by_set.values() for i in v]
     rank = fit_ranking(pooled, args.l2)
     # Scores each set would get from weights that never saw it: what the answer model must learn to trust.
@@ -188,13 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         held_out[name] = [i.rows @ w for i in items]
     gap_for_labels = 1.0
     x = np.vstack(
-        [reader.answer_row(i.rows, s, i.passages) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)]
+        [
+            reader.answer_row(i.rows, s, i.passages, dense)
+            for n in by_set
+            for i, s in zip(by_set[n], held_out[n], strict=True)
+        ]
     )
     y = np.array(
         [float(outcome(i, s, gap_for_labels)) for n in by_set for i, s in zip(by_set[n], held_out[n], strict=True)]
     )
     answer = fit_logistic(x, y, args.l2)
-    choice = choose(by_set, {n: [i.rows @ rank for i in v] for n, v in by_set.items()}, answer)
+    choice = choose(by_set, {n: [i.rows @ rank for i in v] for n, v in by_set.items()}, answer, dense)
     report = {
         "features": list(reader.FEATURES),
         "rank_weights": [round(float(w), 4) for w in rank],
@@ -206,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         "dev_at_threshold": choice["dev"],
         "command": "python -m rag.fit_reader " + " ".join(map(str, args.qa_files)),
     }
+    if args.mode == "xl":  # beside the English reader, which stays as it is
+        report = {**json.loads(args.out.read_text()), "xl": report}
+    elif args.out.exists() and "xl" in (previous := json.loads(args.out.read_text())):
+        report["xl"] = previous["xl"]
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for f, w in zip(reader.FEATURES, rank, strict=True):
         print(f"rank   {f:>14} {w:+.3f}")

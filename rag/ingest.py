@@ -96,7 +96,12 @@ class Ingestor:
     """Runs one ingest of ``settings.docs_dir`` into the store. Use through `RAG.ingest`."""
 
     def __init__(
-        self, settings: Settings, store: Callable[[], Store], embedder: Embedder, on_change: Callable[[], None]
+        self,
+        settings: Settings,
+        store: Callable[[], Store],
+        embedder: Embedder,
+        on_change: Callable[[], None],
+        after: Callable[[Store], str | None] | None = None,
     ):
         self.settings = settings
         # The store is opened only once the lock is held: two processes creating a new embedded Chroma
@@ -104,6 +109,7 @@ class Ingestor:
         self._open_store = store
         self.embedder = embedder
         self.on_change = on_change  # called after the store changed (rebuilds the keyword index)
+        self.after = after  # derived data to bring in line after every run, under the lock (cross-lingual)
         self.chunker = Chunker(self._count_tokens, settings.chunk_size, settings.chunk_overlap)
 
     def _count_tokens(self, texts: list[str]) -> list[int]:
@@ -132,6 +138,8 @@ class Ingestor:
         try:
             self.store = self._open_store()
             self._run(entries, report, reset, dry_run, progress)
+            if self.after is not None and not dry_run:
+                report.derived = self.after(self.store)
         finally:
             lock.release()
         report.seconds = time.perf_counter() - started

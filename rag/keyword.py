@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
+from .language import language, simplified
+
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
 _COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
@@ -39,7 +41,7 @@ _STOPWORDS = frozenset(
 )
 
 
-FORMAT = 5  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
+FORMAT = 6  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
 _stemmer = snowballstemmer.stemmer("english")
 
 
@@ -59,9 +61,13 @@ def tokenize(text: str) -> list[str]:
 
     Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
     index text without spaces: ``"金融中心"`` -> ``['金融', '融中', '中心']`` (a lone character stays one token).
+    Traditional characters are folded into Simplified ones first, so either script finds the other
+    (``"軟體"`` -> ``['软体']``). The English stemmer and stop words are not applied to text in another
+    European language (``rag.language``).
     """
     cjk: list[str] = []
     for run in _CJK.findall(text):
+        run = simplified(run)
         cjk += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
     if cjk:
         text = _CJK.sub(" ", text)
@@ -73,6 +79,8 @@ def tokenize(text: str) -> list[str]:
             wholes.append(word.lower())
         for part in parts:
             words += _TOKEN.findall(part.lower().replace("_", " "))
+    if language(text) == "other":
+        return words + [w for w in wholes if len(w) > 2] + cjk
     return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
 
 
@@ -89,6 +97,24 @@ class KeywordIndex:
         """BM25's idf, ``log(1 + (N - df + 0.5) / (df + 0.5))``; a word never seen counts as rarest."""
         df = self.doc_freq.get(word, 0)
         return math.log(1 + (len(self.ids) - df + 0.5) / (df + 0.5))
+
+    def known_share(self, query: str) -> float:
+        """How much of ``query`` (idf-weighted tokens) the corpus uses at all: ~1 for a question in the
+        documents' language, near 0 for one in another language (only names and commands can match).
+        A Chinese character pair counts as known when the corpus has both characters: pairs that straddle
+        two words ("馆借" in "图书馆借阅") are not in any text, yet say nothing about the language."""
+        tokens = tokenize(query)
+        total = sum(self.idf(t) for t in tokens)
+        known = sum(
+            self.idf(t)
+            for t in tokens
+            if t in self.doc_freq or (_CJK.fullmatch(t) and all(ch in self._cjk_chars for ch in t))
+        )
+        return known / total if total else 0.0
+
+    @functools.cached_property
+    def _cjk_chars(self) -> frozenset[str]:
+        return frozenset(ch for word in self.doc_freq if _CJK.fullmatch(word) for ch in word)
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], version: str) -> KeywordIndex:

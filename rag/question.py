@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .keyword import tokenize
+from .language import language, simplified
 
 # Function words and question phrasing, beyond the keyword index's short stop list.
 _PHRASING = frozenset(
@@ -69,6 +70,17 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
     ]
 ]
+# The same kinds asked in Chinese (Simplified; a Traditional question is folded first). English patterns
+# never run on a Chinese question and these never on an English one.
+_KINDS_ZH: list[tuple[str, re.Pattern]] = [
+    ("money", re.compile(r"多少钱|价格|价钱|费用|成本|收入|估值|薪")),
+    ("year", re.compile(r"哪一?年|何年|年份")),
+    ("quantity", re.compile(r"多少|几[个位次天年种]?|多[大长久高快远]|百分之|比例")),
+    ("date", re.compile(r"什么时候|何时|哪一?天|几月|日期")),
+    ("name", re.compile(r"谁|哪家|哪个公司|哪个人")),
+]
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+")
+
 # An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
 # dashed parts (asyncio.Runner, missing_ok, --leak-check), an acronym (SFC), or a year (2024).
 # A hyphen between lower-case words makes an English compound ("fast-growing", "bash-specific"), not a name;
@@ -117,9 +129,12 @@ class Question:
     @classmethod
     def parse(cls, text: str) -> Question:
         terms = frozenset(t for t in tokenize(text) if t not in _PHRASING)
-        kind = next((k for k, pattern in _KINDS if pattern.search(text)), None)
-        first = text.split(maxsplit=1)[0] if text.split() else ""
-        names = [m for m in _NAMES.findall(text) if m != first]
+        lang = language(text)
+        kinds, asked = (_KINDS_ZH, simplified(text)) if lang == "zh" else (_KINDS, text)
+        kind = next((k for k, pattern in kinds if pattern.search(asked)), None) if lang != "other" else None
+        latin = _HAN.sub(" ", text)  # names are read from the Latin-script words only
+        first = latin.split(maxsplit=1)[0] if latin.split() and lang != "zh" else ""
+        names = [m for m in _NAMES.findall(latin) if m != first]
         return cls(text, terms, kind, names)
 
     def fits(self, sentence: str) -> bool:
@@ -169,8 +184,8 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
 
 
 # --- what to search for --------------------------------------------------------------------------------
-# A short exclamation before the question itself: "Hi!", "Hello there!".
-_OPENING = re.compile(r"^\s*(?:[^\s.!?:,]+(?:\s+[^\s.!?:,]+){0,2})\s*!+\s+(?=\S)")
+# A short exclamation before the question itself: "Hi!", "Hello there!", "你好！".
+_OPENING = re.compile(r"^\s*(?:[^\s.!?:,！？。，]+(?:\s+[^\s.!?:,！？。，]+){0,2})\s*(?:!+\s+|！+\s*)(?=\S)")
 _WORD = re.compile(r"[^\W\d_]{5,}")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -182,9 +197,14 @@ def focus(text: str) -> str:
     own (ending in "?"); anything else is left as it is.
     """
     rest = text
-    while (m := _OPENING.match(rest)) and rest[m.end() :].rstrip().endswith("?") and len(rest[m.end() :].split()) >= 3:
+    while (m := _OPENING.match(rest)) and rest[m.end() :].rstrip().endswith(("?", "？")) and _long(rest[m.end() :]):
         rest = rest[m.end() :]
     return rest
+
+
+def _long(question: str) -> bool:
+    """Long enough to stand alone: three words, or six characters of Chinese (written without spaces)."""
+    return len(question.split()) >= 3 or (language(question) == "zh" and len(question.strip()) >= 6)
 
 
 def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
@@ -210,4 +230,6 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
         found = [(frequency(s), c) for c in candidates if len(c) >= 4 for s in tokenize(c)[:1] if s in known]
         return max(found)[1] if found else word
 
+    if language(text) != "en":  # an English word list says nothing about another language's spelling
+        return text
     return _WORD.sub(fix, text)

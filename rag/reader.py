@@ -209,12 +209,13 @@ def set_cosines(rows: np.ndarray, which: np.ndarray, cosines: np.ndarray) -> Non
     rows[which, _COSINE] = cosines
 
 
-def answer_row(rows: np.ndarray, scores: np.ndarray, passages: list[Passage]) -> np.ndarray:
-    """The `ANSWER_FEATURES` of a question whose spans have ``rows`` and ranking ``scores``."""
+def answer_row(rows: np.ndarray, scores: np.ndarray, passages: list[Passage], dense: str = "dense") -> np.ndarray:
+    """The `ANSWER_FEATURES` of a question whose spans have ``rows`` and ranking ``scores``; ``dense`` names
+    the dense list whose best similarity counts ("xl" for the cross-lingual index)."""
     order = np.argsort(-scores, kind="stable")
     top = rows[order[0]]
     margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else 5.0
-    dense_best = max((p.scores.get("dense", 0.0) for p in passages), default=0.0)
+    dense_best = max((p.scores.get(dense, 0.0) for p in passages), default=0.0)
     values = {
         "bias": 1.0,
         "score": float(scores[order[0]]),
@@ -229,28 +230,38 @@ def answer_row(rows: np.ndarray, scores: np.ndarray, passages: list[Passage]) ->
 @dataclass(frozen=True)
 class Model:
     """The fitted reader: span ranking weights, answer weights, the abstention threshold on the answer
-    probability, and how close (in ranking score) a further span of the same passage must come to join."""
+    probability, and how close (in ranking score) a further span of the same passage must come to join.
+
+    There are two: ``"same"`` for a question and passages in English, where words can be matched, and
+    ``"xl"`` (cross-lingual) for a question or passages in another language, where the multilingual
+    model's similarity carries the weight that shared words carry in English (fitted on the Chinese and
+    cross-lingual development batches, see ``rag.fit_reader --mode xl``).
+    """
 
     rank: np.ndarray
     answer: np.ndarray
     threshold: float
     extra_gap: float
+    dense: str = "dense"  # the dense list whose best similarity is an answer feature
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> Model:
+    def load(cls, path: Path = WEIGHTS_FILE, mode: str = "same") -> Model:
         data = json.loads(path.read_text())
         for key, names in (("features", FEATURES), ("answer_features", ANSWER_FEATURES)):
             if list(data.get(key, [])) != list(names):
                 raise ValueError(f"{path}: fitted for other {key} than this version of rag; refit it")
+        fitted = data.get("xl", data) if mode == "xl" else data
         return cls(
-            np.array(data["rank_weights"], dtype=float),
-            np.array(data["answer_weights"], dtype=float),
-            float(data["threshold"]),
-            float(data["extra_gap"]),
+            np.array(fitted["rank_weights"], dtype=float),
+            np.array(fitted["answer_weights"], dtype=float),
+            float(fitted["threshold"]),
+            float(fitted["extra_gap"]),
+            "xl" if mode == "xl" else "dense",
         )
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         return rows @ self.rank
 
     def answer_probability(self, rows: np.ndarray, scores: np.ndarray, passages: list[Passage]) -> float:
-        return float(1.0 / (1.0 + math.exp(-float(answer_row(rows, scores, passages) @ self.answer))))
+        row = answer_row(rows, scores, passages, self.dense)
+        return float(1.0 / (1.0 + math.exp(-float(row @ self.answer))))

@@ -18,6 +18,7 @@ import numpy as np
 from .config import Settings
 from .embedding import Embedder
 from .keyword import KeywordIndex
+from .language import language
 from .store import Store
 from .types import Passage
 
@@ -41,6 +42,7 @@ class Retrieval:
     passages: list[Passage]
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     vector: np.ndarray | None = None  # the query's embedding, when dense retrieval ran
+    xl_vector: np.ndarray | None = None  # its multilingual embedding, when the cross-lingual index was searched
 
 
 def to_passage(cid: str, meta: dict, text: str, score: float) -> Passage:
@@ -67,12 +69,22 @@ class Retriever:
         embedder: Embedder,
         keyword: Callable[[], KeywordIndex],
         reranker=None,
+        xl_embedder: Embedder | None = None,
     ):
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.keyword = keyword
         self.reranker = reranker
+        self.xl_embedder = xl_embedder
+
+    def uses_xl(self, query: str) -> bool:
+        """Search the cross-lingual index (`rag.crosslingual`): for a question not in English, and for an
+        English one when the store holds chunks in another language; never when there is no such index."""
+        xl = self.store.xl() if self.settings.crosslingual != "off" and self.xl_embedder is not None else None
+        if xl is None:
+            return False
+        return language(query) != "en" or int((xl.metadata or {}).get("non_english", 0)) > 0
 
     def retrieve(self, query: str, k: int | None = None, fusion: str | None = None) -> Retrieval:
         k = k or self.settings.top_k
@@ -80,15 +92,29 @@ class Retriever:
         n = max(self.settings.candidates, k)
         timings: dict[str, float] = {}
         found: dict[str, Passage] = {}
-        vector = None
+        vector = xl_vector = None
+        xl = self.uses_xl(query)
+        # The English model cannot read a question in another language: the multilingual one stands in.
+        english_dense = fusion in ("rrf", "dense") and not (xl and language(query) != "en")
 
         t = time.perf_counter()
-        if fusion in ("rrf", "dense"):
+        if xl and fusion in ("rrf", "dense"):
+            assert self.xl_embedder is not None
+            xl_vector = self.xl_embedder.embed_query(query)
+            hits = self.store.query_xl(xl_vector, n)
+            fetched = self.store.get([cid for cid, _ in hits if cid not in found])
+            for rank, (cid, sim) in enumerate((h for h in hits if h[0] in fetched), 1):
+                p = found[cid] = to_passage(cid, *fetched[cid], sim)
+                p.ranks["xl"], p.scores["xl"] = rank, sim
+            timings["xl_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+        if english_dense:
             vector = self.embedder.embed_query(query)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             for rank, (cid, sim, meta, text) in enumerate(self.store.query(vector, n), 1):
-                p = found[cid] = to_passage(cid, meta, text, sim)
+                p = found.get(cid) or to_passage(cid, meta, text, sim)
+                found[cid] = p
                 p.ranks["dense"], p.scores["dense"] = rank, sim
             timings["dense_ms"] = (time.perf_counter() - t) * 1000
         if fusion in ("rrf", "bm25"):
@@ -106,7 +132,11 @@ class Retriever:
         if fusion == "rrf" and vector is not None:
             self._exact_dense(found, vector, n)
 
-        weights = {"dense": self.settings.dense_weight, "bm25": 1.0}
+        weights = {"dense": self.settings.dense_weight, "xl": self.settings.dense_weight, "bm25": 1.0}
+        if xl and language(query) != "en":
+            # Across languages only names and commands match words: the keyword list counts as much as the
+            # question's words occur in the corpus at all (all of them when it is in the documents' language).
+            weights["bm25"] = self.keyword().known_share(query)
         for p in found.values():
             p.score = sum(weights[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
             p.scores["fused"] = p.score
@@ -120,7 +150,7 @@ class Retriever:
                 p.scores["rerank"] = p.score = s
             ranked = sorted(pool, key=lambda p: (-p.score, p.id))
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
-        return Retrieval(query, ranked[:k], timings, vector)
+        return Retrieval(query, ranked[:k], timings, vector, xl_vector)
 
     def _exact_dense(self, found: dict[str, Passage], vector: np.ndarray, n: int) -> None:
         """Give a keyword candidate that the dense search wrongly left out its dense rank.

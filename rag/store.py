@@ -7,6 +7,10 @@ Two collections per store:
 * ``<collection>-files``: the ledger, one record per document: its content hash, its chunk count, when it
   was ingested, and ``state`` = ``pending`` while its chunks are being written or removed, ``done`` after.
 
+A third, ``<collection>-xl``, is optional: the same chunk ids embedded by the multilingual model, for
+questions in another language than the documents (see ``rag.crosslingual``); derived data, filled after
+each ingest.
+
 The ledger lives beside the chunks, so it is equally right in embedded and server mode, and a run killed
 at any moment leaves at worst ``pending`` records that the next run finishes (see ``ingest.py``).
 """
@@ -67,6 +71,7 @@ class Store:
             raise StoreError(f"cannot open the Chroma store at {self.location}: {exc}") from exc
         self._chunks: Collection | None = None
         self._files: Collection | None = None
+        self._xl: Collection | None = None
 
     @property
     def location(self) -> str:
@@ -84,7 +89,12 @@ class Store:
         """Attach to existing collections; False when nothing has been ingested into this store yet."""
         self._chunks = self._get(self.settings.collection)
         self._files = self._get(f"{self.settings.collection}-files")
+        self._xl = self._get(self.xl_name)
         return self._chunks is not None and self._files is not None
+
+    @property
+    def xl_name(self) -> str:
+        return f"{self.settings.collection}-xl"
 
     def stored_fingerprint(self) -> str | None:
         if self._chunks is None:
@@ -102,11 +112,11 @@ class Store:
         )
 
     def drop(self) -> None:
-        """Delete both collections (a --reset, or a configuration change)."""
-        for name in (self.settings.collection, f"{self.settings.collection}-files"):
+        """Delete the collections (a --reset, or a configuration change)."""
+        for name in (self.settings.collection, f"{self.settings.collection}-files", self.xl_name):
             if self._get(name) is not None:
                 self.client.delete_collection(name)
-        self._chunks = self._files = None
+        self._chunks = self._files = self._xl = None
 
     @property
     def chunks(self) -> Collection:
@@ -164,6 +174,56 @@ class Store:
         if keep_hash is not None:
             where = {"$and": [{"source": source}, {"file_hash": {"$ne": keep_hash}}]}
         self.chunks.delete(where=where)
+        if self._xl is not None:
+            self._xl.delete(where=where)
+
+    # --- the cross-lingual index ------------------------------------------------------------------
+    def xl(self, model: str | None = None) -> Collection | None:
+        """The cross-lingual collection; with ``model``, created (or re-created, if it holds another model's
+        vectors) for it. None when there is none and no model was given."""
+        if model is None:
+            return self._xl
+        if self._xl is not None and (self._xl.metadata or {}).get("model") != model:
+            self.client.delete_collection(self.xl_name)
+            self._xl = None
+        if self._xl is None:
+            self._xl = self.client.get_or_create_collection(
+                self.xl_name, metadata={"model": model, "hnsw:space": "cosine"}, embedding_function=None
+            )
+        return self._xl
+
+    def describe_xl(self, **meta: int | str) -> None:
+        """Record facts about the cross-lingual index in its metadata (e.g. how many chunks are not English)."""
+        assert self._xl is not None, "xl(model) first"
+        merged = {**(self._xl.metadata or {}), **meta}
+        merged.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
+        self._xl.modify(metadata=merged)
+        self._xl = self._get(self.xl_name)
+
+    def xl_ids(self) -> set[str]:
+        return {cid for cid, _, _ in self._iter(self._xl, include=["metadatas"])} if self._xl is not None else set()
+
+    def upsert_xl(self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]) -> None:
+        assert self._xl is not None, "xl(model) first"
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self._xl.upsert(
+                ids=ids[i : i + step],
+                embeddings=vectors[i : i + step],
+                metadatas=[_clean(m) for m in metas[i : i + step]],
+            )
+
+    def delete_xl(self, ids: list[str]) -> None:
+        if self._xl is not None and ids:
+            self._xl.delete(ids=ids)
+
+    def query_xl(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Nearest chunks in the cross-lingual index: (id, cosine similarity), best first."""
+        if self._xl is None or self._xl.count() == 0:
+            return []
+        res = self._xl.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        distances = res["distances"] or [[]]
+        return [(i, 1.0 - d) for i, d in zip(res["ids"][0], distances[0], strict=False)]
 
     def count(self) -> int:
         return self._chunks.count() if self._chunks is not None else 0

@@ -56,6 +56,7 @@ class IngestReport:
     seconds: float = 0.0
     rebuilt: str | None = None  # why everything was re-embedded, if it was
     dry_run: bool = False
+    derived: str | None = None  # what the run did to derived indexes (the cross-lingual one), for people
 
     @property
     def ok(self) -> bool:
@@ -72,6 +73,8 @@ class IngestReport:
         line = f"{self.plan_line()}, {len(self.failed)} failed; {self.chunks} chunks in store"
         if not self.dry_run:
             line += f", {self.embedded} embedded in {self.seconds:.1f}s"
+        if self.derived:
+            line += f"; {self.derived}"
         return line
 
 

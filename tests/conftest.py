@@ -27,6 +27,9 @@ def isolated_env(tmp_path, monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAG_STORE_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path / "docs"))
+    # The cross-lingual index embeds with a 300M-parameter model (~5x MiniLM's cost); tests of it turn it
+    # on themselves (tests/test_crosslingual.py), every other test stores English text and goes without.
+    monkeypatch.setenv("RAG_CROSSLINGUAL", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 

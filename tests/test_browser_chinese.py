@@ -1,0 +1,92 @@
+"""A Chinese question in a real browser (Debian's Chromium, Playwright) against `python app.py` over an
+English and a Chinese document with the cross-lingual index: the answer, its citation and the highlighted
+passage come back, in Chinese characters drawn with a CJK font (screenshot: bench/out/screenshots/chinese.png).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag import RAG
+from rag.messages import say
+from tests.conftest import ROOT, free_port, stop, wait_for_port
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _ask
+from tests.test_crosslingual import CHINESE, ENGLISH
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def bilingual_app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-zh")
+    docs, store = root / "docs", root / "store"
+    docs.mkdir()
+    (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
+    (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
+    RAG(docs_dir=docs, store_dir=store, crosslingual="auto").ingest()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_DOCS_DIR=str(docs),
+        RAG_STORE_DIR=str(store),
+        RAG_CROSSLINGUAL="auto",
+        HF_HUB_OFFLINE="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
+    port = free_port()
+    log = open(root / "app.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    if not wait_for_port("127.0.0.1", port, proc, timeout=60) or httpx.get(url, timeout=10).status_code != 200:
+        proc.kill()
+        pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
+    yield url
+    stop(proc)
+    log.close()
+
+
+def test_a_cjk_font_is_installed():
+    # Without one Chromium draws every Chinese character as an empty box (make test installs fonts-noto-cjk).
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False).stdout
+    assert fonts.strip(), "no font with Chinese glyphs: apt-get install fonts-noto-cjk"
+
+
+def test_chinese_questions_in_the_browser(bilingual_app):
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (apt-get install chromium)"
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+        page.goto(bilingual_app)
+        page.wait_for_selector("#rag-question textarea")
+
+        # A Chinese question over the Chinese document: quoted in Chinese, the passage highlighted.
+        answer = _ask(page, "图书馆每位读者最多可以借几本书？")
+        assert "八本" in answer.locator(".rag-answer").inner_text()
+        answer.locator(".rag-cite.rag-n-1").first.click()
+        page.wait_for_function("() => document.querySelector('#rag-chat details.rag-src.rag-n-1').open")
+        source = answer.locator("details.rag-src.rag-n-1")
+        assert "library.txt" in source.locator(".rag-loc").inner_text()
+        assert "八本" in source.locator(".rag-passage mark").inner_text()
+        page.screenshot(path=SHOTS / "chinese.png")
+
+        # A Chinese question over the English document: the English sentence is quoted and cited.
+        answer = _ask(page, "去南丫岛的夜班渡轮几点开？")
+        assert "23:30" in answer.locator(".rag-answer").inner_text()
+        assert "ferry.txt" in answer.locator(".rag-sources").inner_text()
+
+        # rag's own words follow the question's script.
+        question = "圖書館的館長叫什麼名字？"
+        text = _ask(page, question).inner_text()
+        assert say("not_found", question) in text or "library.txt" in text
+        page.screenshot(path=SHOTS / "chinese-declined.png")
+        browser.close()
