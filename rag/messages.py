@@ -34,6 +34,41 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# The app's own labels, shown in the browser's language where Gradio translates them (gr.I18n).
+UI: dict[str, dict[str, str]] = {
+    "tab_chat": {"en": "Chat", "hans": "对话", "hant": "對話"},
+    "tab_documents": {"en": "Documents", "hans": "文件", "hant": "文件"},
+    "tab_settings": {"en": "Settings", "hans": "设置", "hant": "設定"},
+    "chat_placeholder": {
+        "en": "Ask anything about the documents — or pick an example below.",
+        "hans": "就文件提出任何问题，或选择下面的示例。",
+        "hant": "就文件提出任何問題，或選擇下面的示例。",
+    },
+    "question_placeholder": {
+        "en": "Ask a question about your documents…",
+        "hans": "就您的文件提问…",
+        "hant": "就您的文件提問…",
+    },
+    "ask": {"en": "Ask", "hans": "提问", "hant": "提問"},
+    "clear": {"en": "Clear chat", "hans": "清空对话", "hant": "清除對話"},
+    "trace": {"en": "Retrieval trace", "hans": "检索过程", "hant": "檢索過程"},
+}
+_LOCALES = {"en": ("en",), "hans": ("zh", "zh-CN", "zh-SG"), "hant": ("zh-TW", "zh-HK", "zh-MO")}
+
+
+def i18n():
+    """The app's labels for Gradio (``gr.I18n``): English, and Chinese in the browser's script."""
+    import gradio as gr
+
+    return gr.I18n(
+        **{
+            locale: {key: texts[script] for key, texts in UI.items()}
+            for script, locales in _LOCALES.items()
+            for locale in locales
+        }
+    )
+
+
 def variant(question: str) -> str:
     """``"en"``, ``"hans"`` (Simplified Chinese) or ``"hant"`` (Traditional): the language rag answers in."""
     if language(question) != "zh":

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import messages
 from .engine import RAG
 from .errors import RagError
 from .examples import examples_for
@@ -128,6 +129,7 @@ def launch(
         quiet=True,
         css=CSS,
         head=HEAD,
+        i18n=messages.i18n(),
     )
     if not quiet:
         where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else f"listening on {host}"

@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home (and
 
 import gradio as gr  # noqa: E402
 
-from . import uploads  # noqa: E402
+from . import messages, uploads  # noqa: E402
 from .engine import RAG  # noqa: E402
 from .handlers import _ingest as _ingest  # noqa: E402 - re-exported: tests call it as rag.ui._ingest
 from .handlers import document_rows, friendly, handlers, render_error  # noqa: E402
@@ -61,6 +61,7 @@ REMOTE = ("openai", "ollama")  # the backends that need a URL and a model name
 def build(rag: RAG) -> gr.Blocks:
     """The app for ``rag``: Chat, Documents and Settings tabs, and the ``/ask`` API endpoint."""
     s = rag.settings
+    T = messages.i18n()  # labels in the browser's language (serve.launch passes the same table to Gradio)
     on = handlers(rag)
 
     with gr.Blocks(title="rag — chat with your documents", analytics_enabled=False) as demo:
@@ -69,30 +70,30 @@ def build(rag: RAG) -> gr.Blocks:
         )
         history = gr.State([])
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
+            with gr.Tab(T("tab_chat"), id="chat"):
                 chatbot = gr.Chatbot(
-                    label="Chat",
+                    label=T("tab_chat"),
                     height=520,
                     latex_delimiters=[],
                     feedback_options=None,
-                    placeholder="Ask anything about the documents — or pick an example below.",
+                    placeholder=T("chat_placeholder"),
                     elem_id="rag-chat",
                     buttons=[],  # a copy button would copy the HTML the answer is rendered as
                 )
                 with gr.Row():
                     question = gr.Textbox(
-                        placeholder="Ask a question about your documents…",
+                        placeholder=T("question_placeholder"),
                         show_label=False,
                         scale=6,
                         autofocus=True,
                         elem_id="rag-question",
                         submit_btn=False,
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
-                clear = gr.Button("Clear chat", size="sm", elem_id="rag-clear")
-                with gr.Accordion("Retrieval trace", open=False, visible=True, elem_id="rag-trace") as trace_box:
+                    send = gr.Button(T("ask"), variant="primary", scale=1, elem_id="rag-ask")
+                clear = gr.Button(T("clear"), size="sm", elem_id="rag-clear")
+                with gr.Accordion(T("trace"), open=False, visible=True, elem_id="rag-trace") as trace_box:
                     trace = gr.HTML(TRACE_HINT)
-            with gr.Tab("Documents", id="documents"):
+            with gr.Tab(T("tab_documents"), id="documents"):
                 doc_status = gr.HTML(elem_id="rag-doc-status")
                 table = gr.Dataframe(
                     headers=["Document", "Chunks", "Ingested"],
@@ -115,7 +116,7 @@ def build(rag: RAG) -> gr.Blocks:
                     delete = gr.Button("Delete…", variant="stop", scale=1, elem_id="rag-delete")
                     confirm = gr.Button("Yes, delete", variant="stop", visible=False, scale=1, elem_id="rag-confirm")
                 rescan = gr.Button("Re-scan folder", elem_id="rag-rescan")
-            with gr.Tab("Settings", id="settings"):
+            with gr.Tab(T("tab_settings"), id="settings"):
                 gr.Markdown("These settings apply to this browser tab only; the server's defaults are preselected.")
                 backend = gr.Radio(BACKENDS, value=s.llm, label="Answer backend", elem_id="rag-backend")
                 remote = s.llm in REMOTE

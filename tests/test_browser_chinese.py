@@ -6,6 +6,7 @@ passage come back, in Chinese characters drawn with a CJK font (screenshot: benc
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,10 +72,12 @@ def test_chinese_questions_in_the_browser(bilingual_app):
 
         # A Chinese question over the Chinese document: quoted in Chinese, the passage highlighted.
         answer = _ask(page, "图书馆每位读者最多可以借几本书？")
-        assert "八本" in answer.locator(".rag-answer").inner_text()
-        answer.locator(".rag-cite.rag-n-1").first.click()
-        page.wait_for_function("() => document.querySelector('#rag-chat details.rag-src.rag-n-1').open")
-        source = answer.locator("details.rag-src.rag-n-1")
+        text = answer.locator(".rag-answer").inner_text()
+        assert "八本" in text
+        n = re.search(r"\[(\d+)\]", text[text.index("八本") :]).group(1)  # the marker after the sentence
+        answer.locator(f".rag-cite.rag-n-{n}").first.click()
+        page.wait_for_function(f"() => document.querySelector('#rag-chat details.rag-src.rag-n-{n}').open")
+        source = answer.locator(f"details.rag-src.rag-n-{n}")
         assert "library.txt" in source.locator(".rag-loc").inner_text()
         assert "八本" in source.locator(".rag-passage mark").inner_text()
         page.screenshot(path=SHOTS / "chinese.png")

@@ -30,6 +30,9 @@ CHINESE = (
     "图书馆三楼设有安静自习室，需要提前在网上预约。"
 )
 
+# A Traditional Chinese notice, stored in Big5 as Hong Kong and Taiwan files often are.
+NOTICE_BIG5 = "颱風警告\n\n八號風球懸掛期間，所有渡輪服務暫停，直至另行通知。"
+
 
 # --- rules that read language (logic only) ------------------------------------------------------------
 def test_language_of_chinese_english_and_other_latin_text():
@@ -98,6 +101,7 @@ def bilingual(tmp_path_factory):
     docs.mkdir()
     (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
     (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
+    (docs / "notice.txt").write_bytes(NOTICE_BIG5.encode("big5"))
     rag = RAG(docs_dir=docs, store_dir=root / "store", crosslingual="auto")
     report = rag.ingest()
     return rag, report
@@ -108,7 +112,7 @@ def test_ingest_builds_the_cross_lingual_index(bilingual):
     assert report.derived and "cross-lingual index" in report.derived
     xl = rag.store.xl()
     assert xl is not None and xl.count() == rag.store.count()
-    assert int((xl.metadata or {})["non_english"]) >= 1
+    assert int((xl.metadata or {})["chinese"]) == 2  # library.txt and notice.txt, one chunk each
 
 
 def test_chinese_question_finds_and_quotes_the_english_passage(bilingual):
@@ -133,6 +137,22 @@ def test_traditional_question_over_simplified_document(bilingual):
     answer = rag.ask("圖書館的借期是多少天？")
     assert answer.answered
     assert "二十一天" in answer.text and answer.citations[0].source == "library.txt"
+
+
+def test_big5_traditional_document_found_by_a_simplified_question(bilingual):
+    rag, _ = bilingual
+    hits = rag.search("八号风球的时候渡轮还开吗？")
+    assert hits.passages[0].source == "notice.txt"
+    assert "八號風球" in hits.passages[0].text  # decoded from Big5, quoted in its own script
+    answer = rag.ask("八号风球的时候渡轮还开吗？")
+    assert answer.answered and "暫停" in answer.text
+
+
+def test_chinese_sentences_are_quoted_whole():
+    from rag.chunking import split_sentences
+
+    text = "第一句。第二句！第三句？第四句；第五句"
+    assert [text[s:e] for s, e in split_sentences(text)] == ["第一句。", "第二句！", "第三句？", "第四句；", "第五句"]
 
 
 def test_unanswerable_chinese_question_is_declined_in_chinese(bilingual):
