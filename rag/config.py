@@ -97,6 +97,26 @@ class Settings(BaseSettings):
         le=1,
     )
 
+    # --- hardening: hostile files, hostile documents, hung servers (README "Serving safely") ---------
+    max_expand_mb: float = Field(
+        200.0,
+        description="The most a compressed document (.docx) may inflate to, and the most text any document "
+        "may yield, in MB; past it the file is refused (a zip bomb).",
+        gt=0,
+    )
+    max_compression_ratio: float = Field(
+        200.0, description="Highest compression ratio of one part of a .docx that inflates past 1 MB.", gt=1
+    )
+    max_elements: int = Field(2_000_000, description="The most XML or HTML elements one document may hold.", ge=1)
+    max_pdf_pages: int = Field(2_000, description="The most pages a PDF may have.", ge=1)
+    parse_memory_mb: int = Field(
+        2_048,
+        description="Memory ceiling (MB of address space) of the worker process that parses .docx, .pdf and "
+        "large .html files; 0 parses them in-process, without a ceiling.",
+        ge=0,
+    )
+    parse_timeout: float = Field(120.0, description="Seconds the worker may take to parse one file.", gt=0)
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:

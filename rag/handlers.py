@@ -26,6 +26,7 @@ from .cli import one_line  # noqa: E402
 from .engine import RAG  # noqa: E402
 from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
 from .examples import examples_for  # noqa: E402
+from .limits import Limits  # noqa: E402
 from .render import api_text, render_answer, render_partial, render_trace  # noqa: E402
 from .sessions import Backends  # noqa: E402
 
@@ -119,6 +120,7 @@ def handlers(rag: RAG) -> Handlers:
     backends = Backends(rag)
     examples_cache = examples_for(rag)
     docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
+    uploads.remove_staged(s.docs_dir)  # an upload being saved when the app was killed
 
     def respond(message, chat, history, backend, url, model, key, k) -> Iterator[tuple]:
         message = (message or "").strip()
@@ -176,7 +178,7 @@ def handlers(rag: RAG) -> Handlers:
             return gr.skip(), gr.skip()
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         with docs_lock:
-            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb)
+            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb, Limits.of(s))
             lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
             if result.saved:
                 try:

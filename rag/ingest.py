@@ -29,6 +29,7 @@ from .chunking import Chunk, Chunker
 from .config import Settings
 from .embedding import Embedder
 from .errors import DocumentError, RagError, StoreLockedError
+from .limits import MB, Limits
 from .loaders import SUPPORTED_SUFFIXES, load
 from .store import FileRecord, Store, now
 from .types import IngestReport
@@ -75,7 +76,7 @@ def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[st
             try:
                 size = path.stat().st_size
                 if size > max_bytes:
-                    raise DocumentError(rel, f"too large ({size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)")
+                    raise DocumentError(rel, f"too large ({size / MB:.1f} MB > limit {max_bytes / MB:.1f} MB)")
                 entries.append(FileEntry(rel, path, _digest(path)))
             except DocumentError as exc:
                 failed.append((rel, exc.reason))
@@ -120,7 +121,7 @@ class Ingestor:
     def run(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(dry_run=dry_run)
-        entries, report.skipped, report.failed = scan(self.settings.docs_dir, int(self.settings.max_file_mb * 1e6))
+        entries, report.skipped, report.failed = scan(self.settings.docs_dir, int(self.settings.max_file_mb * MB))
         lock = self.lock()
         try:
             lock.acquire()
@@ -191,7 +192,7 @@ class Ingestor:
         embedded, batch = 0, []
         for i, entry in enumerate(todo):
             try:
-                doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * 1e6))
+                doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * MB), Limits.of(self.settings))
                 chunks = self.chunker.split(doc, entry.rel)
             except DocumentError as exc:
                 report.failed.append((entry.rel, exc.reason))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from .engine import RAG
 from .errors import RagError
 from .examples import examples_for
+from .limits import MB
 from .render import CSS, HEAD
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def launch(
         share=share,
         auth=login_check(users) if users else None,
         auth_message="Sign in to chat with the documents." if users else None,
-        max_file_size=int(s.max_file_mb * 1e6),
+        max_file_size=int(s.max_file_mb * MB),  # the browser says "20.0 Mb" for 20 MB: one unit
         blocked_paths=[str(Path(s.docs_dir).resolve()), str(Path(s.store_dir).resolve())],
         show_error=False,
         ssr_mode=False,
