@@ -26,6 +26,7 @@ from .errors import DocumentError
 
 T = TypeVar("T")
 MB = 2**20
+STARTUP_SECONDS = 60.0  # a busy 2-core machine starts the worker in about a second
 
 _pools: dict[int, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
@@ -40,7 +41,7 @@ def run(fn: Callable[..., T], *args: Any, rel: str, memory_mb: int, timeout: flo
     """
     if memory_mb <= 0:
         return fn(*args)
-    pool = _pool(memory_mb)
+    pool = _pool(memory_mb, rel)
     try:
         future = pool.submit(_call, fn, args, memory_mb)
         return future.result(timeout)
@@ -85,13 +86,23 @@ def _ceiling(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * MB, memory_mb * MB))
 
 
-def _pool(memory_mb: int) -> ProcessPoolExecutor:
+def _pool(memory_mb: int, rel: str) -> ProcessPoolExecutor:
     with _lock:
         if memory_mb not in _pools:
             # spawn, not fork: the app's process has threads (the server's, Chroma's, the model's), and a
             # forked child of a threaded process can deadlock on a lock some thread held at the fork.
             context = multiprocessing.get_context("spawn")
-            _pools[memory_mb] = ProcessPoolExecutor(1, context, initializer=_ceiling, initargs=(memory_mb,))
+            pool = ProcessPoolExecutor(1, context, initializer=_ceiling, initargs=(memory_mb,))
+            try:  # a worker that cannot even start must not read as "this file needs too much memory"
+                pool.submit(int).result(STARTUP_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, a timeout: the reason is the same
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise DocumentError(
+                    rel,
+                    f"the worker process that parses it did not start ({type(exc).__name__}); "
+                    "RAG_PARSE_MEMORY_MB=0 parses in-process",
+                ) from None
+            _pools[memory_mb] = pool
         return _pools[memory_mb]
 
 
