@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         ge=0,
     )
     parse_timeout: float = Field(120.0, description="Seconds the worker may take to parse one file.", gt=0)
+    store_timeout: float = Field(
+        30.0,
+        description="Seconds to wait for the Chroma server to answer one request; past it the question gets "
+        "'the document store is unreachable' and its answer slot is freed.",
+        gt=0,
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

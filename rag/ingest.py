@@ -31,7 +31,7 @@ from .embedding import Embedder
 from .errors import DocumentError, RagError, StoreLockedError
 from .limits import MB, Limits
 from .loaders import SUPPORTED_SUFFIXES, load
-from .store import FileRecord, Store, now
+from .store import FileRecord, Store, ingest_lock, now
 from .types import IngestReport
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,7 @@ class Ingestor:
 
     def lock(self) -> FileLock:
         """The single-writer lock of this store (a file in store_dir, also for a server's store)."""
-        s = self.settings
-        s.store_dir.mkdir(parents=True, exist_ok=True)
-        name = f".ingest-{s.chroma_host}-{s.chroma_port}.lock" if s.server_mode else ".ingest.lock"
-        return FileLock(s.store_dir / name, timeout=s.lock_timeout)
+        return ingest_lock(self.settings)
 
     def run(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
