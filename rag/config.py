@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         "'the document store is unreachable' and its answer slot is freed.",
         gt=0,
     )
+    app_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the app answers to besides IP addresses and localhost (and this machine's name "
+        "when it listens beyond it), e.g. a reverse proxy's; a request for any other name is refused (DNS "
+        "rebinding). As JSON in the environment: RAG_APP_ALLOWED_HOSTS='[\"rag.example.org\"]'.",
+    )
+    login_max_failures: int = Field(
+        5,
+        description="Failed sign-ins one user name may have within login_window before it must wait "
+        "(one client address gets four times as many, across names).",
+        ge=1,
+    )
+    login_window: float = Field(60.0, description="Seconds over which failed sign-ins are counted.", gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -3,6 +3,7 @@ the login, and the HTML an answer becomes."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -344,3 +345,71 @@ def test_example_questions_come_from_the_documents_and_get_answers(seeded):
         answer = seeded.ask(q)
         assert answer.answered and not answer.citations[0].quote.endswith("?")
         assert answer.citations[0].quote in text
+
+
+# --- refused before Gradio sees them: foreign hosts, cross-origin writes, repeated failed sign-ins -----
+
+
+@pytest.mark.slow
+def test_a_foreign_host_name_is_refused_dns_rebinding(app_url):
+    """Regression: `POST /gradio_api/queue/join` with `Host: evil.example:7875` and a matching Origin was
+    answered (with `access-control-allow-origin: http://evil.example:7875`), and the stream returned the
+    document list: a page on a rebound name could read and change the no-login localhost app."""
+    port = app_url.rsplit(":", 1)[1].strip("/")
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    for method, path in [("GET", ""), ("GET", "config"), ("POST", "gradio_api/queue/join"), ("GET", "gradio_api/info")]:
+        r = httpx.request(method, app_url + path, headers=evil, json={}, timeout=10)
+        assert r.status_code == 421, (method, path, r.status_code)  # nothing of the app's in the reply
+        assert r.json()["detail"] == "this app does not answer to the host name 'evil.example' (RAG_APP_ALLOWED_HOSTS)"
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert httpx.get(app_url, headers={"Host": host}, timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_cross_origin_write_is_refused_but_the_apps_own_page_and_api_clients_are_served(app_url, client):
+    """Regression: a cross-origin multipart POST to /gradio_api/upload was accepted."""
+    files = {"files": ("x.md", b"# planted\n\nA planted document.", "text/markdown")}
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = httpx.post(app_url + "gradio_api/upload", files=files, headers=headers, timeout=10)
+        assert r.status_code == 403, (headers, r.status_code)
+        assert r.json()["detail"] == "requests that change something must come from the app's own page"
+    same = httpx.post(app_url + "gradio_api/upload", files=files, headers={"Origin": app_url.rstrip("/")}, timeout=10)
+    assert same.status_code == 200  # the app's own page uploads
+    assert "2022" in client.predict(QUESTION, api_name="/ask")  # no Origin: an API client, served
+
+
+@pytest.mark.slow
+def test_an_allowed_host_name_is_served(seeded):
+    demo, url = _serve(seeded.with_settings(app_allowed_hosts=["rag.internal"]))
+    try:
+        port = url.rsplit(":", 1)[1].strip("/")
+        assert httpx.get(url, headers={"Host": f"rag.internal:{port}"}, timeout=10).status_code == 200
+        assert httpx.get(url, headers={"Host": f"other.internal:{port}"}, timeout=10).status_code == 421
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.mark.slow
+def test_failed_sign_ins_are_throttled_per_user_and_per_address(seeded):
+    """Regression: 1,200 wrong logins went through in 1.7 s."""
+    from rag.ui import load_users
+
+    demo, url = _serve(seeded, users=load_users("alice:wonder land,bob:pw2"))
+
+    def login(user: str, password: str) -> httpx.Response:
+        return httpx.post(url + "login", data={"username": user, "password": password}, timeout=10)
+
+    try:
+        assert [login("alice", f"guess{i}").status_code for i in range(5)] == [400] * 5
+        refused = login("alice", "guess5")
+        assert refused.status_code == 429
+        assert re.fullmatch(r"too many failed sign-ins for 'alice'; try again in \d+ s", refused.json()["detail"])
+        assert login("alice", "wonder land").status_code == 429  # even the right password waits
+        assert login("bob", "pw2").status_code == 200  # another user is not locked out
+        # One address trying many names: after 4x the per-user limit in all, every name waits.
+        codes = [login(f"user{i}", "x").status_code for i in range(15)]  # 5 (alice) + 15 = 20 failures
+        assert codes == [400] * 15
+        last = login("carol", "x")
+        assert last.status_code == 429 and "from this address" in last.json()["detail"]
+    finally:
+        demo.close(verbose=False)
