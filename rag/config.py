@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         ge=1,
     )
     login_window: float = Field(60.0, description="Seconds over which failed sign-ins are counted.", gt=0)
+    follow_outside_links: bool = Field(
+        False,
+        description="Follow symlinks in docs_dir whose target is outside it (off: such links are skipped, and "
+        "the ingest summary says so, since every user of the app can read what is ingested).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -89,6 +89,8 @@ def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingestin
     line = ("; ".join(parts) or "no changes") + f" ({report.chunks} chunks in the store)."
     for path, reason in report.failed:
         line += f" Could not read {path}: {reason}."
+    for path in report.links_refused:
+        line += f" Did not follow {path}: a link to outside the documents folder."
     return line[0].upper() + line[1:]
 
 

@@ -47,16 +47,29 @@ class FileEntry:
     digest: str
 
 
-def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
+OUTSIDE = "a link to outside the documents folder; not followed (RAG_FOLLOW_OUTSIDE_LINKS=true allows it)"
+
+
+def scan(
+    docs_dir: Path, max_bytes: int, follow_outside: bool = False
+) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
     """Walk ``docs_dir`` recursively: (documents with their content hash, skipped, failed).
 
-    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered.
+    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered,
+    and a link whose target is outside ``docs_dir`` (``notes.txt -> /etc/passwd``) is skipped with `OUTSIDE`
+    unless ``follow_outside``: every signed-in user of the app can read what is ingested.
     Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently.
     """
     if not docs_dir.is_dir():
         raise RagError(f"docs folder {docs_dir} does not exist or is not a folder")
     entries, skipped, failed = [], [], []
     seen_dirs = set()
+    top = os.path.realpath(docs_dir)
+
+    def outside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return not follow_outside and real != top and not real.startswith(top.rstrip(os.sep) + os.sep)
+
     for root, dirs, files in os.walk(docs_dir, followlinks=True):
         real = os.path.realpath(root)
         if real in seen_dirs:
@@ -65,6 +78,9 @@ def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[st
             continue
         seen_dirs.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in [d for d in dirs if outside(os.path.join(root, d))]:
+            dirs.remove(d)
+            skipped.append(((Path(root) / d).relative_to(docs_dir).as_posix(), OUTSIDE))
         for name in sorted(files):
             if name.startswith("."):
                 continue
@@ -72,6 +88,9 @@ def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[st
             rel = path.relative_to(docs_dir).as_posix()
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append((rel, f"unsupported file type '{path.suffix or name}'"))
+                continue
+            if outside(str(path)):
+                skipped.append((rel, OUTSIDE))
                 continue
             try:
                 size = path.stat().st_size
@@ -118,7 +137,8 @@ class Ingestor:
     def run(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(dry_run=dry_run)
-        entries, report.skipped, report.failed = scan(self.settings.docs_dir, int(self.settings.max_file_mb * MB))
+        s = self.settings
+        entries, report.skipped, report.failed = scan(s.docs_dir, int(s.max_file_mb * MB), s.follow_outside_links)
         lock = self.lock()
         try:
             lock.acquire()

@@ -263,3 +263,28 @@ def test_two_concurrent_ingests_leave_one_consistent_store(tmp_path):
     assert sorted("+10 added" in o for o in outs) == [False, True]  # one did the work, the other found it done
     stored = snapshot(RAG())
     assert {s for s, *_ in stored.values()} == {f"doc{i:02d}.md" for i in range(10)}
+
+
+def test_links_to_outside_the_documents_folder_are_not_followed_unless_allowed(seed_docs, tmp_path):
+    """Regression: a link to /etc/passwd placed in the documents folder was ingested and served to every
+    signed-in user. A link an administrator made inside the folder is still followed."""
+    from rag.ui import _ingest
+
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("The vault combination is 31-41-59.\n")
+    (tmp_path / "outside" / "more.md").write_text("# More\n\nThe vault is under the stairs.\n")
+    (seed_docs / "passwd.txt").symlink_to(secret)
+    (seed_docs / "shared").symlink_to(tmp_path / "outside")
+    (seed_docs / "alias.txt").symlink_to(seed_docs / "hashkey-interview.txt")  # inside: followed
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    report = rag.ingest()
+    assert sorted(d.source for d in rag.documents()) == ["alias.txt", "hashkey-interview.txt"]
+    assert sorted(report.links_refused) == ["passwd.txt", "shared"]
+    assert ", 2 link(s) to outside the documents folder not followed;" in report.summary()
+    assert all("31-41-59" not in p.text for p in rag.retrieve("What is the vault combination?", k=10))
+    assert "Did not follow passwd.txt: a link to outside the documents folder." in _ingest(rag)
+
+    allowed = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", follow_outside_links=True)
+    assert sorted(allowed.ingest().added) == ["passwd.txt", "shared/more.md", "shared/secret.txt"]
+    assert rag.ingest().removed == ["passwd.txt", "shared/more.md", "shared/secret.txt"]  # and back again
