@@ -27,7 +27,7 @@ from .engine import RAG  # noqa: E402
 from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
 from .examples import examples_for  # noqa: E402
 from .limits import Limits  # noqa: E402
-from .render import api_text, render_answer, render_partial, render_trace  # noqa: E402
+from .render import api_text, render_answer, render_partial, render_question, render_trace  # noqa: E402
 from .sessions import Backends  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def handlers(rag: RAG) -> Handlers:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         chat = list(chat or []) + [
-            {"role": "user", "content": message},
+            {"role": "user", "content": render_question(message)},
             {"role": "assistant", "content": render_partial("")},
         ]
         yield "", chat, gr.skip(), gr.skip()
