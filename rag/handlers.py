@@ -7,11 +7,13 @@ its components. Every failure becomes one sentence (`friendly`), never a traceba
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,38 @@ def _status(lines: list[str]) -> str:
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
 
 
+# --- sessions bound to their sign-in -------------------------------------------------------------
+
+OTHERS_SESSION = "this chat session belongs to another signed-in user; reload the page to start your own"
+
+
+class SessionOwners:
+    """Which signed-in user each browser session (Gradio's session hash) belongs to.
+
+    Gradio keeps a session's state (the conversation history) by its session hash alone, so a signed-in
+    user who sends another's hash would read that person's history. The first user to use a hash owns it;
+    anyone else is refused. Without a login there is one anonymous user and nothing to bind.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, request: gr.Request | None) -> bool:
+        """True when ``request``'s user may use its session (claiming it if new)."""
+        user = getattr(request, "username", None)
+        session = getattr(request, "session_hash", None)
+        if user is None or session is None:
+            return True
+        with self._lock:
+            owner = self._owners.setdefault(session, user)
+            self._owners.move_to_end(session)
+            while len(self._owners) > self.size:
+                self._owners.popitem(last=False)
+            return hmac.compare_digest(owner, user)
+
+
 # --- the event functions -------------------------------------------------------------------------
 
 
@@ -123,11 +157,19 @@ def handlers(rag: RAG) -> Handlers:
     examples_cache = examples_for(rag)
     docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
     uploads.remove_staged(s.docs_dir)  # an upload being saved when the app was killed
+    uploads.private_cache(s.store_dir)  # Gradio keeps uploads in a folder of this app's, emptied at start
+    owners = SessionOwners()
 
-    def respond(message, chat, history, backend, url, model, key, k) -> Iterator[tuple]:
+    def respond(
+        message, chat, history, backend, url, model, key, k, request: gr.Request | None = None
+    ) -> Iterator[tuple]:
         message = (message or "").strip()
         if not message:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        if not owners.claim(request):  # another signed-in user's session: nothing of it is read or written
+            chat = list(chat or []) + [{"role": "assistant", "content": render_error(RagError(OTHERS_SESSION))}]
+            yield gr.skip(), chat, gr.skip(), gr.skip()
             return
         chat = list(chat or []) + [
             {"role": "user", "content": render_question(message)},
@@ -180,7 +222,10 @@ def handlers(rag: RAG) -> Handlers:
             return gr.skip(), gr.skip()
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         with docs_lock:
-            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb, Limits.of(s))
+            try:
+                result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb, Limits.of(s))
+            finally:  # saved or refused, Gradio's copy must not stay downloadable from its cache
+                uploads.discard_cached(paths)
             lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
             if result.saved:
                 try:
@@ -209,6 +254,7 @@ def handlers(rag: RAG) -> Handlers:
                     deleted.append(source)
                 except uploads.UploadError as exc:
                     lines.append(f"Not deleted: {exc}.")
+            uploads.discard_cached_named(deleted)
             if deleted:
                 try:
                     emptied = not uploads.has_documents(s.docs_dir)

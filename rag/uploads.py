@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -201,3 +202,55 @@ def has_documents(docs_dir: Path) -> bool:
         if any(not f.startswith(".") and Path(f).suffix.lower() in SUPPORTED_SUFFIXES for f in files):
             return True
     return False
+
+
+# --- Gradio's copies of uploads ---------------------------------------------------------------------
+
+_cache_cleaned: set[Path] = set()
+
+
+def private_cache(store_dir: Path) -> Path:
+    """Give Gradio a folder of this app's own for uploads (unless ``GRADIO_TEMP_DIR`` is set), and empty it
+    the first time in a process: what an earlier run left there (it was killed before cleaning up) must not
+    stay downloadable. Call before the app's components are made; returns the folder.
+
+    The folder is named after the store, so two apps on one machine never empty each other's.
+    """
+    key = hashlib.sha256(str(Path(store_dir).resolve()).encode()).hexdigest()[:12]
+    mine = Path(tempfile.gettempdir()) / f"rag-uploads-{key}"
+    folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(mine)))
+    if folder == mine and folder not in _cache_cleaned:
+        _cache_cleaned.add(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _gradio_cache() -> Path:
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+def discard_cached_named(names: list[str]) -> None:
+    """Delete every copy of a file called one of ``names`` (deleted documents) from Gradio's upload folder."""
+    wanted = {Path(n).name for n in names}
+    cache = _gradio_cache()
+    if wanted and cache.is_dir():
+        discard_cached([p for p in cache.rglob("*") if p.name in wanted and p.is_file()])
+
+
+def discard_cached(paths: list[Path]) -> None:
+    """Delete Gradio's cached copies of uploads (and their folders once empty); paths outside Gradio's
+    upload folder are left alone."""
+    cache = _gradio_cache()
+    for path in paths:
+        real = Path(path).resolve()
+        if cache not in real.parents:
+            continue
+        real.unlink(missing_ok=True)
+        folder = real.parent
+        while folder != cache and cache in folder.parents:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+            folder = folder.parent

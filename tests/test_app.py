@@ -3,10 +3,13 @@ the login, and the HTML an answer becomes."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -413,3 +416,73 @@ def test_failed_sign_ins_are_throttled_per_user_and_per_address(seeded):
         assert last.status_code == 429 and "from this address" in last.json()["detail"]
     finally:
         demo.close(verbose=False)
+
+
+# --- sessions and Gradio's upload cache -------------------------------------------------------------
+
+
+def _ask_event(http, question: str, session: str) -> str:
+    """The chat's submit event, as the page sends it (the history State is the server's); all its output."""
+    from tests.gradio_events import run_event
+
+    data = [question, [], None, "extractive", "", "", "", 3]
+    return json.dumps(run_event(http, "rag-question", "submit", data, session_hash=session), ensure_ascii=False)
+
+
+@pytest.mark.slow
+def test_a_session_is_bound_to_its_sign_in(seeded):
+    """Regression: Bob, sending a chat event with Alice's session hash, got retrieval over Alice's stored
+    history (his follow-up was read with her conversation)."""
+    from rag.ui import load_users
+
+    demo, url = _serve(seeded, users=load_users("alice:pw1,bob:pw2"))
+    try:
+        with httpx.Client(base_url=url, timeout=60) as alice, httpx.Client(base_url=url, timeout=60) as bob:
+            assert alice.post("/login", data={"username": "alice", "password": "pw1"}).status_code == 200
+            assert bob.post("/login", data={"username": "bob", "password": "pw2"}).status_code == 200
+            assert "2022" in _ask_event(alice, QUESTION, "alice-tab")
+            stolen = _ask_event(bob, "And who issued it?", "alice-tab")
+            assert "Virtual Assets" not in stolen  # nothing of her conversation reached his question
+            assert "this chat session belongs to another signed-in user" in stolen
+            followup = _ask_event(alice, "And who issued it?", "alice-tab")  # her history is intact
+            assert "Virtual Assets Policy Statement" in followup
+            assert "Virtual Assets" not in _ask_event(bob, "And who issued it?", "bob-tab")  # his own is empty
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.mark.slow
+def test_uploads_do_not_stay_downloadable_from_gradios_cache(seed_docs, tmp_path):
+    """Regression: a deleted upload stayed downloadable from `/gradio_api/file=…/x.md`. Gradio's copy of an
+    upload is removed once it is saved or refused."""
+    from tests.gradio_events import run_event, upload
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    demo, url = _serve(rag)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            good = upload(http, "heron.md", b"# Heron\n\nThe grey heron stands still in the river at dawn.\n")
+            bad = upload(http, "broken.pdf", b"this is not a PDF at all")
+            for f in (good, bad):
+                assert http.get(f"/gradio_api/file={f['path']}").status_code == 200  # served while uploading
+            out = json.dumps(run_event(http, "rag-upload", "upload", [[good, bad]], session_hash="s1"))
+            assert "Added heron.md" in out and "Refused broken.pdf" in out
+            for f in (good, bad):
+                assert http.get(f"/gradio_api/file={f['path']}").status_code in (403, 404), f["path"]
+                assert not Path(f["path"]).exists()
+        assert "heron.md" in [d.source for d in rag.documents()]
+    finally:
+        demo.close(verbose=False)
+
+
+def test_gradios_upload_folder_of_the_app_is_emptied_when_it_starts(tmp_path):
+    """What a killed app left in its upload folder is gone when the next one starts."""
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    script = "import sys; from rag.uploads import private_cache; print(private_cache(sys.argv[1]))"
+    run = [sys.executable, "-c", script, str(tmp_path / "store")]
+    folder = Path(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip())
+    (folder / "f00d").mkdir()
+    (folder / "f00d" / "leaked.md").write_text("left by a killed app")
+    assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip() == str(folder)
+    assert list(folder.iterdir()) == []
