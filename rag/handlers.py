@@ -28,6 +28,7 @@ from .cli import one_line  # noqa: E402
 from .engine import RAG  # noqa: E402
 from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
 from .examples import examples_for  # noqa: E402
+from .ingest import IngestCancelled  # noqa: E402
 from .limits import Limits  # noqa: E402
 from .render import api_text, render_answer, render_partial, render_question, render_trace  # noqa: E402
 from .sessions import Backends  # noqa: E402
@@ -68,14 +69,23 @@ def document_rows(rag: RAG) -> list[list]:
     return [[d.source, d.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at))] for d in docs]
 
 
-def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingesting", emptied: bool = False) -> str:
+def _ingest(
+    rag: RAG,
+    progress: gr.Progress | None = None,
+    desc: str = "Ingesting",
+    emptied: bool = False,
+    cancel: threading.Event | None = None,
+) -> str:
     """Run the incremental ingest and say what it did in one line.
 
     ``emptied``: the person just deleted the last document. The ingest refuses to prune a folder that has
     no documents left (an unmounted folder must not wipe a store), so that one case empties it on purpose.
+    ``cancel``: once set, the ingest stops at its next progress report (`IngestCancelled`).
     """
 
     def report_progress(done: int, total: int, last: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise IngestCancelled("cancelled")
         if progress is not None:
             progress((done, total), desc=f"{desc} {last}", unit="files")
 
@@ -148,6 +158,7 @@ class Handlers:
     on_delete_ask: Callable[..., tuple]
     on_delete: Callable[..., tuple]
     on_rescan: Callable[..., str]
+    on_cancel: Callable[[], str]
 
 
 def handlers(rag: RAG) -> Handlers:
@@ -156,6 +167,7 @@ def handlers(rag: RAG) -> Handlers:
     backends = Backends(rag)
     examples_cache = examples_for(rag)
     docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
+    cancel = threading.Event()  # set by the Cancel button: the running upload's ingest stops at its next step
     uploads.remove_staged(s.docs_dir)  # an upload being saved when the app was killed
     uploads.private_cache(s.store_dir)  # Gradio keeps uploads in a folder of this app's, emptied at start
     owners = SessionOwners()
@@ -222,6 +234,7 @@ def handlers(rag: RAG) -> Handlers:
             return gr.skip(), gr.skip()
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         with docs_lock:
+            cancel.clear()
             try:
                 result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb, Limits.of(s))
             finally:  # saved or refused, Gradio's copy must not stay downloadable from its cache
@@ -229,10 +242,33 @@ def handlers(rag: RAG) -> Handlers:
             lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
             if result.saved:
                 try:
-                    lines.insert(0, _ingest(rag, progress, "Ingesting"))
+                    lines.insert(0, _ingest(rag, progress, "Ingesting", cancel=cancel))
+                except IngestCancelled:
+                    lines.insert(0, _cancelled(result))
                 except Exception as exc:  # noqa: BLE001
                     lines.insert(0, friendly(exc))
         return _status(lines), None
+
+    def _cancelled(result: uploads.UploadResult) -> str:
+        """After a cancel: a new file that did not make it into the index is taken out of the folder again
+        (a replaced one stays, and keeps its old version in the index until a re-scan)."""
+        done = {d.source for d in rag.documents()}
+        dropped = [n for n in result.saved if n not in done and n not in result.replaced]
+        for name in dropped:
+            (s.docs_dir / name).unlink(missing_ok=True)
+        kept = [n for n in result.saved if n in done and n not in result.replaced]
+        line = "Cancelled."
+        if dropped:
+            line += f" Not added: {', '.join(dropped)}."
+        if kept:
+            line += f" Added before the cancel: {', '.join(kept)}."
+        if pending := [n for n in result.replaced if n in result.saved]:
+            line += f" {', '.join(pending)}: the new version is saved; Re-scan to index it."
+        return line
+
+    def on_cancel() -> str:
+        cancel.set()
+        return _status(["Cancelling… the upload stops at its next step."])
 
     def on_delete_ask(selected):
         if not selected:
@@ -270,4 +306,4 @@ def handlers(rag: RAG) -> Handlers:
             except Exception as exc:  # noqa: BLE001
                 return _status([friendly(exc)])
 
-    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan)
+    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan, on_cancel)

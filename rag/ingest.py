@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, Chunker
@@ -35,6 +36,11 @@ from .store import FileRecord, Store, ingest_lock, now
 from .types import IngestReport
 
 log = logging.getLogger(__name__)
+
+
+class IngestCancelled(RagError):
+    """Raised by a progress callback to stop an ingest (the app's Cancel button); see `Ingestor._flush`."""
+
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, last file written) -> None
 FLUSH_BATCHES = 4  # model batches gathered across files before one write: fewer, bigger writes are faster
@@ -198,7 +204,13 @@ class Ingestor:
             store.mark([FileRecord(rel, ledger[rel].file_hash, 0, "pending", now())])
             store.delete_source(rel)
             store.forget([rel])
-        report.embedded = self._write(todo, report, progress)
+        self._previous = ledger
+        try:
+            report.embedded = self._write(todo, report, progress)
+        except IngestCancelled:  # what was written stays; the batch being embedded was rolled back
+            store.end_write()
+            self.on_change()
+            raise
         store.end_write()
         report.chunks = store.count()
         self.on_change()
@@ -219,7 +231,12 @@ class Ingestor:
                 continue
             batch.append((entry, chunks))
             if sum(len(c) for _, c in batch) >= flush_at or i == len(todo) - 1:
-                embedded += self._flush(batch)
+
+                def tick(done: int, total: int, rel: str = entry.rel, i: int = i) -> None:
+                    if progress:
+                        progress(i, len(todo), f"{rel} ({done:,} of {total:,} chunks embedded)")
+
+                embedded += self._flush(batch, tick)
                 batch = []
                 if progress:
                     progress(i + 1, len(todo), entry.rel)
@@ -227,13 +244,33 @@ class Ingestor:
             embedded += self._flush(batch)
         return embedded
 
-    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]]) -> int:
+    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]], tick: Callable[[int, int], None] | None = None) -> int:
+        """Write ``batch``: ledger ``pending``, embed (a big file in slices, ``tick`` after each but the
+        last: where progress is shown and a cancel lands), upsert, drop old versions, ledger ``done``.
+
+        A cancel (`IngestCancelled` from ``tick``) comes before anything of the batch is upserted, so the
+        ledger is put back as it was: an added document is absent again, a changed one keeps its old version.
+        """
         store = self.store
         stamp = now()
         store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
         chunks = [(e, c) for e, cs in batch for c in cs]
         if chunks:
-            vectors = self.embedder.embed([c.embedding_text() for _, c in chunks])
+            texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
+            parts = []
+            try:
+                for start in range(0, len(texts), step):
+                    parts.append(self.embedder.embed(texts[start : start + step]))
+                    if tick and start + step < len(texts):
+                        tick(start + step, len(texts))
+            except IngestCancelled:
+                previous = [self._previous.get(e.rel) for e, _ in batch]
+                store.mark([r for r in previous if r is not None and r.state == "done"])
+                store.forget(
+                    [e.rel for (e, _), r in zip(batch, previous, strict=True) if r is None or r.state != "done"]
+                )
+                raise
+            vectors = np.concatenate(parts)
             store.upsert(
                 [c.id for _, c in chunks],
                 vectors,

@@ -486,3 +486,48 @@ def test_gradios_upload_folder_of_the_app_is_emptied_when_it_starts(tmp_path):
     (folder / "f00d" / "leaked.md").write_text("left by a killed app")
     assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip() == str(folder)
     assert list(folder.iterdir()) == []
+
+
+# --- large uploads: progress, cancel, one limit in one unit --------------------------------------------
+
+
+def test_a_large_upload_shows_progress_and_the_cancel_button_stops_it(seed_docs, tmp_path):
+    """Regression: a 2 MB upload blocked the documents queue for 68 s with no progress and no way to stop
+    it. Progress is reported inside the file; Cancel stops it and takes the new file out again."""
+    from rag.handlers import handlers
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", embed_batch_size=4)
+    rag.ingest()
+    on = handlers(rag)
+    shown: list[str] = []
+
+    def progress(fraction, desc: str = "", unit: str = "") -> None:  # as gr.Progress is called
+        shown.append(desc)
+        if "chunks embedded" in desc:
+            on.on_cancel()  # the person clicks Cancel while the bar moves
+
+    big = tmp_path / "upload" / "big.txt"
+    big.parent.mkdir()
+    big.write_text(
+        "\n\n".join(f"Heron log {i}: the grey heron {i} waited {i % 7} hours by pond {i}." * 3 for i in range(200))
+    )
+    status, _ = on.on_upload([str(big)], progress=progress)
+    assert any(re.fullmatch(r"Ingesting big\.txt \(16 of \d+ chunks embedded\)", d) for d in shown), shown
+    assert "Cancelled. Not added: big.txt." in status
+    assert not (seed_docs / "big.txt").exists() and [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
+
+
+@pytest.mark.slow
+def test_the_upload_limit_is_one_number_in_one_unit(app_url, seeded):
+    """Regression: the browser said "exceed 19.1 Mb" while the label said 20 MB: Gradio counts MB as 2**20
+    bytes, so every limit rag states in MB does too."""
+    from rag.uploads import UploadError, check_size
+
+    config = httpx.get(app_url + "config", timeout=10).json()
+    limit = seeded.settings.max_file_mb
+    assert config["max_file_size"] == limit * 2**20  # the browser shows it as f"{limit:.1f} Mb"
+    labels = [c["props"].get("label") or "" for c in config["components"] if c["props"].get("elem_id") == "rag-upload"]
+    assert f"up to {limit:g} MB each" in labels[0]
+    check_size("a.txt", int(limit * 2**20), limit)  # exactly the limit passes here as in the browser
+    with pytest.raises(UploadError):
+        check_size("a.txt", int(limit * 2**20) + 1, limit)
