@@ -25,6 +25,7 @@ import numpy as np
 
 from . import reader
 from .chunking import split_sentences
+from .injection import is_instruction, shield
 from .keyword import tokenize
 from .language import language
 from .llm import LLM
@@ -243,8 +244,8 @@ class Answerer:
         best = (0.0, 0, 0)
         for s, e in split_sentences(passage.text, brackets=True):
             text = passage.text[s:e]
-            if numbers - set(_NUMBER.findall(text)):
-                continue  # a number the evidence does not state is the commonest invented fact
+            if numbers - set(_NUMBER.findall(text)) or is_instruction(text):
+                continue  # a number the evidence does not state is the commonest invented fact; an order is no evidence
             score = reader.coverage(words, stems(text), self.idf)
             if score > best[0]:
                 best = (score, s, e)
@@ -304,7 +305,7 @@ def build_messages(question: str, passages: list[Passage], budget_chars: int | N
             break
         kept.append((i, p))
         used += len(p.text)
-    blocks = "\n\n".join(f"[{i}] ({p.location})\n{p.text}" for i, p in kept)
+    blocks = "\n\n".join(f"[{i}] ({p.location})\n{shield(p.text)}" for i, p in kept)
     user = f"<passages>\n{blocks}\n</passages>\n\nQuestion: {question}\nAnswer with citations:"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -111,6 +111,50 @@ class Settings(BaseSettings):
         le=1,
     )
 
+    # --- hardening: hostile files, hostile documents, hung servers (README "Serving safely") ---------
+    max_expand_mb: float = Field(
+        200.0,
+        description="The most a compressed document (.docx) may inflate to, and the most text any document "
+        "may yield, in MB; past it the file is refused (a zip bomb).",
+        gt=0,
+    )
+    max_compression_ratio: float = Field(
+        200.0, description="Highest compression ratio of one part of a .docx that inflates past 1 MB.", gt=1
+    )
+    max_elements: int = Field(2_000_000, description="The most XML or HTML elements one document may hold.", ge=1)
+    max_pdf_pages: int = Field(2_000, description="The most pages a PDF may have.", ge=1)
+    parse_memory_mb: int = Field(
+        2_048,
+        description="Memory ceiling (MB of address space) of the worker process that parses .docx, .pdf and "
+        "large .html files; 0 parses them in-process, without a ceiling.",
+        ge=0,
+    )
+    parse_timeout: float = Field(120.0, description="Seconds the worker may take to parse one file.", gt=0)
+    store_timeout: float = Field(
+        30.0,
+        description="Seconds to wait for the Chroma server to answer one request; past it the question gets "
+        "'the document store is unreachable' and its answer slot is freed.",
+        gt=0,
+    )
+    app_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the app answers to besides IP addresses and localhost (and this machine's name "
+        "when it listens beyond it), e.g. a reverse proxy's; a request for any other name is refused (DNS "
+        "rebinding). As JSON in the environment: RAG_APP_ALLOWED_HOSTS='[\"rag.example.org\"]'.",
+    )
+    login_max_failures: int = Field(
+        5,
+        description="Failed sign-ins one user name may have within login_window before it must wait "
+        "(one client address gets four times as many, across names).",
+        ge=1,
+    )
+    login_window: float = Field(60.0, description="Seconds over which failed sign-ins are counted.", gt=0)
+    follow_outside_links: bool = Field(
+        False,
+        description="Follow symlinks in docs_dir whose target is outside it (off: such links are skipped, and "
+        "the ingest summary says so, since every user of the app can read what is ingested).",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:

@@ -20,6 +20,9 @@ class DocumentError(RagError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self):  # rebuilt from both fields when it comes back from a worker process (rag.sandbox)
+        return (type(self), (self.path, self.reason))
+
 
 class StoreError(RagError):
     """The vector store cannot be opened or written (missing folder, unreachable server, ...)."""

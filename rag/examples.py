@@ -28,6 +28,19 @@ _SPEAKER = re.compile(r"^[\w .'-]{1,24}:\s*")  # "Reporter: How ...?" -> "How ..
 _ASKS = re.compile(r"^(what|how|why|when|who|where|which|is|are|does|do|can|should|will)\b", re.IGNORECASE)
 # A question that points back at its context ("How does HashKey see this?") means nothing on its own.
 _VAGUE = re.compile(r"\b(this|that|these|those|it|its|we|us|our|they|them|their|you|your|he|she|here)\b", re.I)
+# Examples are plain sentences: markup or an address in one (``<img src=http://…>``, ``![logo](http://…)``)
+# would be rendered by the chat and fetched by the browser, so such a candidate is never offered.
+_MARKUP = re.compile(r"[<>]|!\[|\]\(|://|\bwww\.|&#?\w+;", re.I)
+
+
+def plain(question: str) -> bool:
+    """True when ``question`` is a plain sentence, safe to offer as an example.
+
+    Example:
+        >>> plain("What is the monthly price of the Gold plan?"), plain("What about ![logo](http://x/y.png)?")
+        (True, False)
+    """
+    return not _MARKUP.search(question)
 
 
 def candidate_questions(rag: RAG, scan: int = 2000) -> list[str]:
@@ -53,7 +66,7 @@ def candidate_questions(rag: RAG, scan: int = 2000) -> list[str]:
         found.append(f"What is {Path(source).stem.replace('-', ' ').replace('_', ' ')} about?")
     out: list[str] = []
     for group in itertools.zip_longest(*per_source.values()):
-        out += [q for q in group if q and q not in out]
+        out += [q for q in group if q and q not in out and plain(q)]
     return out
 
 

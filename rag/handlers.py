@@ -7,11 +7,13 @@ its components. Every failure becomes one sentence (`friendly`), never a traceba
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,9 @@ from .cli import one_line  # noqa: E402
 from .engine import RAG  # noqa: E402
 from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  # noqa: E402
 from .examples import examples_for  # noqa: E402
-from .render import api_text, render_answer, render_partial, render_trace  # noqa: E402
+from .ingest import IngestCancelled  # noqa: E402
+from .limits import Limits  # noqa: E402
+from .render import api_text, render_answer, render_partial, render_question, render_trace  # noqa: E402
 from .sessions import Backends  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -65,14 +69,23 @@ def document_rows(rag: RAG) -> list[list]:
     return [[d.source, d.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at))] for d in docs]
 
 
-def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingesting", emptied: bool = False) -> str:
+def _ingest(
+    rag: RAG,
+    progress: gr.Progress | None = None,
+    desc: str = "Ingesting",
+    emptied: bool = False,
+    cancel: threading.Event | None = None,
+) -> str:
     """Run the incremental ingest and say what it did in one line.
 
     ``emptied``: the person just deleted the last document. The ingest refuses to prune a folder that has
     no documents left (an unmounted folder must not wipe a store), so that one case empties it on purpose.
+    ``cancel``: once set, the ingest stops at its next progress report (`IngestCancelled`).
     """
 
     def report_progress(done: int, total: int, last: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise IngestCancelled("cancelled")
         if progress is not None:
             progress((done, total), desc=f"{desc} {last}", unit="files")
 
@@ -88,12 +101,46 @@ def _ingest(rag: RAG, progress: gr.Progress | None = None, desc: str = "Ingestin
     line = ("; ".join(parts) or "no changes") + f" ({report.chunks} chunks in the store)."
     for path, reason in report.failed:
         line += f" Could not read {path}: {reason}."
+    for path in report.links_refused:
+        line += f" Did not follow {path}: a link to outside the documents folder."
     return line[0].upper() + line[1:]
 
 
 def _status(lines: list[str]) -> str:
     """Lines for the Documents tab, escaped: a file may be called ``<img onerror=…>.txt`` or ``*x*.md``."""
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+# --- sessions bound to their sign-in -------------------------------------------------------------
+
+OTHERS_SESSION = "this chat session belongs to another signed-in user; reload the page to start your own"
+
+
+class SessionOwners:
+    """Which signed-in user each browser session (Gradio's session hash) belongs to.
+
+    Gradio keeps a session's state (the conversation history) by its session hash alone, so a signed-in
+    user who sends another's hash would read that person's history. The first user to use a hash owns it;
+    anyone else is refused. Without a login there is one anonymous user and nothing to bind.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, request: gr.Request | None) -> bool:
+        """True when ``request``'s user may use its session (claiming it if new)."""
+        user = getattr(request, "username", None)
+        session = getattr(request, "session_hash", None)
+        if user is None or session is None:
+            return True
+        with self._lock:
+            owner = self._owners.setdefault(session, user)
+            self._owners.move_to_end(session)
+            while len(self._owners) > self.size:
+                self._owners.popitem(last=False)
+            return hmac.compare_digest(owner, user)
 
 
 # --- the event functions -------------------------------------------------------------------------
@@ -111,6 +158,7 @@ class Handlers:
     on_delete_ask: Callable[..., tuple]
     on_delete: Callable[..., tuple]
     on_rescan: Callable[..., str]
+    on_cancel: Callable[[], str]
 
 
 def handlers(rag: RAG) -> Handlers:
@@ -119,14 +167,24 @@ def handlers(rag: RAG) -> Handlers:
     backends = Backends(rag)
     examples_cache = examples_for(rag)
     docs_lock = threading.Lock()  # one document change at a time in this process (the file lock covers others)
+    cancel = threading.Event()  # set by the Cancel button: the running upload's ingest stops at its next step
+    uploads.remove_staged(s.docs_dir)  # an upload being saved when the app was killed
+    uploads.private_cache(s.store_dir)  # Gradio keeps uploads in a folder of this app's, emptied at start
+    owners = SessionOwners()
 
-    def respond(message, chat, history, backend, url, model, key, k) -> Iterator[tuple]:
+    def respond(
+        message, chat, history, backend, url, model, key, k, request: gr.Request | None = None
+    ) -> Iterator[tuple]:
         message = (message or "").strip()
         if not message:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        if not owners.claim(request):  # another signed-in user's session: nothing of it is read or written
+            chat = list(chat or []) + [{"role": "assistant", "content": render_error(RagError(OTHERS_SESSION))}]
+            yield gr.skip(), chat, gr.skip(), gr.skip()
+            return
         chat = list(chat or []) + [
-            {"role": "user", "content": message},
+            {"role": "user", "content": render_question(message)},
             {"role": "assistant", "content": render_partial("")},
         ]
         yield "", chat, gr.skip(), gr.skip()
@@ -176,14 +234,41 @@ def handlers(rag: RAG) -> Handlers:
             return gr.skip(), gr.skip()
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         with docs_lock:
-            result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb)
+            cancel.clear()
+            try:
+                result = uploads.add_files([(p.name, p) for p in paths], s.docs_dir, s.max_file_mb, Limits.of(s))
+            finally:  # saved or refused, Gradio's copy must not stay downloadable from its cache
+                uploads.discard_cached(paths)
             lines = [f"Refused {name}: {reason}." for name, reason in result.refused]
             if result.saved:
                 try:
-                    lines.insert(0, _ingest(rag, progress, "Ingesting"))
+                    lines.insert(0, _ingest(rag, progress, "Ingesting", cancel=cancel))
+                except IngestCancelled:
+                    lines.insert(0, _cancelled(result))
                 except Exception as exc:  # noqa: BLE001
                     lines.insert(0, friendly(exc))
         return _status(lines), None
+
+    def _cancelled(result: uploads.UploadResult) -> str:
+        """After a cancel: a new file that did not make it into the index is taken out of the folder again
+        (a replaced one stays, and keeps its old version in the index until a re-scan)."""
+        done = {d.source for d in rag.documents()}
+        dropped = [n for n in result.saved if n not in done and n not in result.replaced]
+        for name in dropped:
+            (s.docs_dir / name).unlink(missing_ok=True)
+        kept = [n for n in result.saved if n in done and n not in result.replaced]
+        line = "Cancelled."
+        if dropped:
+            line += f" Not added: {', '.join(dropped)}."
+        if kept:
+            line += f" Added before the cancel: {', '.join(kept)}."
+        if pending := [n for n in result.replaced if n in result.saved]:
+            line += f" {', '.join(pending)}: the new version is saved; Re-scan to index it."
+        return line
+
+    def on_cancel() -> str:
+        cancel.set()
+        return _status(["Cancelling… the upload stops at its next step."])
 
     def on_delete_ask(selected):
         if not selected:
@@ -205,6 +290,7 @@ def handlers(rag: RAG) -> Handlers:
                     deleted.append(source)
                 except uploads.UploadError as exc:
                     lines.append(f"Not deleted: {exc}.")
+            uploads.discard_cached_named(deleted)
             if deleted:
                 try:
                     emptied = not uploads.has_documents(s.docs_dir)
@@ -220,4 +306,4 @@ def handlers(rag: RAG) -> Handlers:
             except Exception as exc:  # noqa: BLE001
                 return _status([friendly(exc)])
 
-    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan)
+    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan, on_cancel)

@@ -23,17 +23,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, Chunker
 from .config import Settings
 from .embedding import Embedder
 from .errors import DocumentError, RagError, StoreLockedError
+from .limits import MB, Limits
 from .loaders import SUPPORTED_SUFFIXES, load
-from .store import FileRecord, Store, now
+from .store import FileRecord, Store, ingest_lock, now
 from .types import IngestReport
 
 log = logging.getLogger(__name__)
+
+
+class IngestCancelled(RagError):
+    """Raised by a progress callback to stop an ingest (the app's Cancel button); see `Ingestor._flush`."""
+
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, last file written) -> None
 FLUSH_BATCHES = 4  # model batches gathered across files before one write: fewer, bigger writes are faster
@@ -46,16 +53,29 @@ class FileEntry:
     digest: str
 
 
-def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
+OUTSIDE = "a link to outside the documents folder; not followed (RAG_FOLLOW_OUTSIDE_LINKS=true allows it)"
+
+
+def scan(
+    docs_dir: Path, max_bytes: int, follow_outside: bool = False
+) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
     """Walk ``docs_dir`` recursively: (documents with their content hash, skipped, failed).
 
-    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered.
+    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered,
+    and a link whose target is outside ``docs_dir`` (``notes.txt -> /etc/passwd``) is skipped with `OUTSIDE`
+    unless ``follow_outside``: every signed-in user of the app can read what is ingested.
     Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently.
     """
     if not docs_dir.is_dir():
         raise RagError(f"docs folder {docs_dir} does not exist or is not a folder")
     entries, skipped, failed = [], [], []
     seen_dirs = set()
+    top = os.path.realpath(docs_dir)
+
+    def outside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return not follow_outside and real != top and not real.startswith(top.rstrip(os.sep) + os.sep)
+
     for root, dirs, files in os.walk(docs_dir, followlinks=True):
         real = os.path.realpath(root)
         if real in seen_dirs:
@@ -64,6 +84,9 @@ def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[st
             continue
         seen_dirs.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in [d for d in dirs if outside(os.path.join(root, d))]:
+            dirs.remove(d)
+            skipped.append(((Path(root) / d).relative_to(docs_dir).as_posix(), OUTSIDE))
         for name in sorted(files):
             if name.startswith("."):
                 continue
@@ -72,10 +95,13 @@ def scan(docs_dir: Path, max_bytes: int) -> tuple[list[FileEntry], list[tuple[st
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append((rel, f"unsupported file type '{path.suffix or name}'"))
                 continue
+            if outside(str(path)):
+                skipped.append((rel, OUTSIDE))
+                continue
             try:
                 size = path.stat().st_size
                 if size > max_bytes:
-                    raise DocumentError(rel, f"too large ({size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)")
+                    raise DocumentError(rel, f"too large ({size / MB:.1f} MB > limit {max_bytes / MB:.1f} MB)")
                 entries.append(FileEntry(rel, path, _digest(path)))
             except DocumentError as exc:
                 failed.append((rel, exc.reason))
@@ -118,15 +144,13 @@ class Ingestor:
 
     def lock(self) -> FileLock:
         """The single-writer lock of this store (a file in store_dir, also for a server's store)."""
-        s = self.settings
-        s.store_dir.mkdir(parents=True, exist_ok=True)
-        name = f".ingest-{s.chroma_host}-{s.chroma_port}.lock" if s.server_mode else ".ingest.lock"
-        return FileLock(s.store_dir / name, timeout=s.lock_timeout)
+        return ingest_lock(self.settings)
 
     def run(self, *, reset: bool = False, dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(dry_run=dry_run)
-        entries, report.skipped, report.failed = scan(self.settings.docs_dir, int(self.settings.max_file_mb * 1e6))
+        s = self.settings
+        entries, report.skipped, report.failed = scan(s.docs_dir, int(s.max_file_mb * MB), s.follow_outside_links)
         lock = self.lock()
         try:
             lock.acquire()
@@ -188,7 +212,13 @@ class Ingestor:
             store.mark([FileRecord(rel, ledger[rel].file_hash, 0, "pending", now())])
             store.delete_source(rel)
             store.forget([rel])
-        report.embedded = self._write(todo, report, progress)
+        self._previous = ledger
+        try:
+            report.embedded = self._write(todo, report, progress)
+        except IngestCancelled:  # what was written stays; the batch being embedded was rolled back
+            store.end_write()
+            self.on_change()
+            raise
         store.end_write()
         report.chunks = store.count()
         self.on_change()
@@ -199,7 +229,7 @@ class Ingestor:
         embedded, batch = 0, []
         for i, entry in enumerate(todo):
             try:
-                doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * 1e6))
+                doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * MB), Limits.of(self.settings))
                 chunks = self.chunker.split(doc, entry.rel)
             except DocumentError as exc:
                 report.failed.append((entry.rel, exc.reason))
@@ -209,7 +239,12 @@ class Ingestor:
                 continue
             batch.append((entry, chunks))
             if sum(len(c) for _, c in batch) >= flush_at or i == len(todo) - 1:
-                embedded += self._flush(batch)
+
+                def tick(done: int, total: int, rel: str = entry.rel, i: int = i) -> None:
+                    if progress:
+                        progress(i, len(todo), f"{rel} ({done:,} of {total:,} chunks embedded)")
+
+                embedded += self._flush(batch, tick)
                 batch = []
                 if progress:
                     progress(i + 1, len(todo), entry.rel)
@@ -217,13 +252,33 @@ class Ingestor:
             embedded += self._flush(batch)
         return embedded
 
-    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]]) -> int:
+    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]], tick: Callable[[int, int], None] | None = None) -> int:
+        """Write ``batch``: ledger ``pending``, embed (a big file in slices, ``tick`` after each but the
+        last: where progress is shown and a cancel lands), upsert, drop old versions, ledger ``done``.
+
+        A cancel (`IngestCancelled` from ``tick``) comes before anything of the batch is upserted, so the
+        ledger is put back as it was: an added document is absent again, a changed one keeps its old version.
+        """
         store = self.store
         stamp = now()
         store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
         chunks = [(e, c) for e, cs in batch for c in cs]
         if chunks:
-            vectors = self.embedder.embed([c.embedding_text() for _, c in chunks])
+            texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
+            parts = []
+            try:
+                for start in range(0, len(texts), step):
+                    parts.append(self.embedder.embed(texts[start : start + step]))
+                    if tick and start + step < len(texts):
+                        tick(start + step, len(texts))
+            except IngestCancelled:
+                previous = [self._previous.get(e.rel) for e, _ in batch]
+                store.mark([r for r in previous if r is not None and r.state == "done"])
+                store.forget(
+                    [e.rel for (e, _), r in zip(batch, previous, strict=True) if r is None or r.state != "done"]
+                )
+                raise
+            vectors = np.concatenate(parts)
             store.upsert(
                 [c.id for _, c in chunks],
                 vectors,

@@ -22,13 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import sandbox
 from rag.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.errors import DocumentError
+from rag.limits import Limits
 
 if TYPE_CHECKING:
     from docx.table import _Row
 
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,15 @@ class LoadedDocument:
         return self.sections[bisect.bisect_right(self.sections, offset, key=lambda s: s.start) - 1]
 
 
-def load(path: Path, rel: str, max_bytes: int) -> LoadedDocument:
+def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> LoadedDocument:
     """Read one file into clean text and sections.
 
     Args:
         path: the file on disk.
         rel: its name for people (the path relative to the docs folder), used in error messages.
         max_bytes: larger files are refused before being read.
+        limits: what parsing it may cost (`rag.limits`); .docx, .pdf and large .html files are parsed in a
+            worker process under its memory ceiling (`rag.sandbox`). The defaults when omitted.
 
     Raises:
         DocumentError: with a short reason, e.g. ``"a.pdf: no extractable text (scanned PDF?)"``.
@@ -78,7 +83,18 @@ def load(path: Path, rel: str, max_bytes: int) -> LoadedDocument:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(rel, f"unsupported file type '{suffix}'" if suffix else "unsupported file type")
-    return _READERS[suffix](_read_bytes(path, rel, max_bytes), rel)
+    limits = limits or Limits()
+    data = _read_bytes(path, rel, max_bytes)
+    if suffix in (".docx", ".pdf") or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
+        return sandbox.run(
+            parse, suffix, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
+        )
+    return parse(suffix, data, rel, limits)
+
+
+def parse(suffix: str, data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    """The reader of ``suffix`` on a file's bytes, within ``limits`` (what `load` runs, maybe in a worker)."""
+    return _READERS[suffix](data, rel, limits)
 
 
 def _read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
@@ -112,11 +128,11 @@ _ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  #
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
-def _read_text(data: bytes, rel: str) -> LoadedDocument:
+def _read_text(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     return LoadedDocument(_plain_text(data, rel), [Section(0)])
 
 
-def _read_markdown(data: bytes, rel: str) -> LoadedDocument:
+def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     text = _plain_text(data, rel)
     sections, offset, fence = [], 0, None
     for line in text.split("\n"):
@@ -162,10 +178,11 @@ def _is_permalink(node) -> bool:
     return "headerlink" in classes or node.get_text().strip() in ("¶", "§", "#", "🔗")
 
 
-def _read_html(data: bytes, rel: str) -> LoadedDocument:
+def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
     from bs4.element import PreformattedString
 
+    limits.check_elements(rel, data)
     # multi_valued_attributes=None: no splitting of every class="a b" into lists, ~15% faster parsing.
     # XHTML pages (DocBook output, for one) parse fine as HTML; bs4's warning about it is noise per file.
     with warnings.catch_warnings():
@@ -223,7 +240,7 @@ def _read_html(data: bytes, rel: str) -> LoadedDocument:
 # --- PDF and DOCX -----------------------------------------------------------------------------------
 
 
-def _read_pdf(data: bytes, rel: str) -> LoadedDocument:
+def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
@@ -240,13 +257,18 @@ def _read_pdf(data: bytes, rel: str) -> LoadedDocument:
         raise DocumentError(rel, f"not a valid PDF ({_why(e)})") from e
     if locked:
         raise DocumentError(rel, "encrypted PDF, a password is needed to open it")
+    if len(pages) > limits.pdf_pages:
+        raise DocumentError(rel, f"has {len(pages):,} pages, more than {limits.pdf_pages:,}; not read")
     doc = _Builder()
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text()
+        except MemoryError:
+            raise
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
         doc.add(reflow(text), page=number, new_section=True)
+        limits.check_text(rel, doc.length)
     return doc.build(rel, "no extractable text (scanned PDF?)")
 
 
@@ -283,10 +305,11 @@ def reflow(text: str) -> str:
     return "\n".join(out)
 
 
-def _read_docx(data: bytes, rel: str) -> LoadedDocument:
+def _read_docx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     import docx
     from docx.table import Table
 
+    limits.check_zip(rel, data)  # before python-docx inflates anything
     doc = _Builder()
     try:
         for block in docx.Document(io.BytesIO(data)).iter_inner_content():
@@ -296,7 +319,11 @@ def _read_docx(data: bytes, rel: str) -> LoadedDocument:
                 doc.add(block.text, heading=" ".join(block.text.split()), new_section=True)
             else:
                 doc.add(block.text)
+    except MemoryError:
+        raise
     except Exception as e:  # a bad zip, a missing part, broken XML: all mean the same to the ingest
+        if "Text node too long" in str(e) or "Resource limit exceeded" in str(e):  # lxml's own 10 MB bound
+            raise DocumentError(rel, "holds a run of text longer than 10 MB; not read") from None
         raise DocumentError(rel, f"not a valid .docx file ({_why(e)})") from e
     return doc.build(rel, "no text")
 

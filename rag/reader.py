@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import split_sentences
+from .injection import is_instruction  # text addressed to an assistant is data, never quoted
 from .keyword import tokenize
 from .question import Question
 from .types import Passage
@@ -71,12 +72,6 @@ _HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|wha
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
 _ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
 _WORDS = re.compile(r"\S+")
-# Text addressed to an assistant inside a document is data, never quoted as an answer.
-_INJECTION = re.compile(
-    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules)\b|\byou are (now )?(an?|the) "
-    r"(assistant|ai|model|chatbot)\b|\bsystem prompt\b",
-    re.IGNORECASE,
-)
 
 Idf = Callable[[str], float]
 
@@ -118,7 +113,7 @@ def spans(passages: list[Passage]) -> list[Span]:
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
-            if _is_question(text) or not _LETTER.search(text) or _INJECTION.search(text):
+            if _is_question(text) or not _LETTER.search(text) or is_instruction(text):
                 continue  # a question, a bare number (a page's), an instruction to an assistant
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
@@ -129,6 +124,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             if lead_in and k == j:
                 continue  # a lead-in with nothing after it in this passage says nothing
             e = sentences[k][1]
+            if k > j and is_instruction(p.text[s:e]):
+                continue  # "IMPORTANT:" joined with the order it introduces
             out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
     return out
 

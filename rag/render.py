@@ -100,6 +100,12 @@ def render_answer(answer: Answer) -> str:
     return f'<div class="rag-msg"><div class="rag-answer">{body}</div>{render_sources(answer.citations)}</div>'
 
 
+def render_question(text: str) -> str:
+    """A person's question as the chat shows it: escaped text in an HTML block, so neither raw HTML
+    (``<img src=…>``) nor markdown (``![x](http://…)``) in it is ever rendered, or fetched by the browser."""
+    return f'<div class="rag-question">{_one_line(html.escape(text))}</div>'
+
+
 def render_partial(text: str) -> str:
     """Text still streaming in: markers shown but not clickable yet (their sources are not checked yet)."""
     body = _one_line(html.escape(text))

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import hmac
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from starlette.middleware import Middleware
+
 from . import messages
+from .config import Settings
 from .engine import RAG
 from .errors import RagError
 from .examples import examples_for
+from .guard import HostCheck, LoginThrottle
+from .limits import MB
 from .render import CSS, HEAD
 
 if TYPE_CHECKING:
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CONCURRENCY = 4  # answers computed at once; more wait in the queue (2 CPU cores answer ~4 at a time well)
 
 
@@ -74,6 +81,18 @@ def login_check(users: list[tuple[str, str]]) -> Callable[[str, str], bool]:
     return check
 
 
+def guards(settings: Settings, host: str) -> list[Middleware]:
+    """The middleware that refuses foreign Host names, cross-origin writes and repeated failed sign-ins
+    (`rag.guard`), for an app listening on ``host``."""
+    hosts = list(settings.app_allowed_hosts)
+    if host not in LOOPBACK:  # listening beyond this machine: its own names are how people reach it
+        hosts += [host, socket.gethostname(), socket.getfqdn()]
+    return [
+        Middleware(HostCheck, hosts=hosts),
+        Middleware(LoginThrottle, limit=settings.login_max_failures, window=settings.login_window),
+    ]
+
+
 def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
     """Load the embedding model and the keyword index, then find the example questions, before the first
     person arrives: most of a cold start. ``background``: in a daemon thread, returned."""
@@ -107,7 +126,7 @@ def launch(
     """Serve ``demo`` on ``host:port``: a queue of `CONCURRENCY` answers at a time, no share link unless
     asked, a login page when ``users`` are given, and no file served from outside Gradio's own cache.
     (Start `warm_up` in the background first, so that the first question does not load the model.)"""
-    if host not in ("127.0.0.1", "localhost", "::1") and not users:
+    if host not in LOOPBACK and not users:
         print(
             f"warning: serving on {host} without a login: anyone who reaches port {port} can read, add and delete "
             "documents; set RAG_APP_USERS or --users-file",
@@ -115,12 +134,13 @@ def launch(
         )
     s = rag.settings
     _, local_url, share_url = demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
+        app_kwargs={"middleware": guards(rag.settings, host)},
         server_name=host,
         server_port=port,
         share=share,
         auth=login_check(users) if users else None,
         auth_message="Sign in to chat with the documents." if users else None,
-        max_file_size=int(s.max_file_mb * 1e6),
+        max_file_size=int(s.max_file_mb * MB),  # the browser says "20.0 Mb" for 20 MB: one unit
         blocked_paths=[str(Path(s.docs_dir).resolve()), str(Path(s.store_dir).resolve())],
         show_error=False,
         ssr_mode=False,
@@ -132,7 +152,7 @@ def launch(
         i18n=messages.i18n(),
     )
     if not quiet:
-        where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else f"listening on {host}"
+        where = "this machine only" if host in LOOPBACK else f"listening on {host}"
         print(f"rag app: {local_url} ({where}{', login required' if users else ''}); Ctrl+C stops it", flush=True)
         if share_url:
             print(f"public link: {share_url}", flush=True)

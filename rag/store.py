@@ -13,16 +13,30 @@ each ingest.
 
 The ledger lives beside the chunks, so it is equally right in embedded and server mode, and a run killed
 at any moment leaves at worst ``pending`` records that the next run finishes (see ``ingest.py``).
+
+A document is either fully listed and searchable or absent: chunks of a ``pending`` document are never
+returned by `Store.query`, `Store.get` or `Store.all_chunks` (the keyword index is built from the latter),
+and the first `Store.open` of a process rolls back the pending documents a killed run left, unless an
+ingest holding the store's lock is finishing them right now (`Store.recover`).
+
+A Chroma server that stops answering (hung, stopped with SIGSTOP, a dead network) fails each request after
+``store_timeout`` seconds with a `StoreError` saying the store is unreachable, instead of holding the
+question that waits on it forever.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .config import Settings
 from .embedding import offline_environment
@@ -32,6 +46,33 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
+# Tests kill an ingest at an exact point: after this many chunk writes the process exits at once, as a
+# SIGKILL would leave it (tests/test_crash.py). Unset in normal use.
+_EXIT_AFTER_WRITES = int(os.environ.get("RAG_TEST_EXIT_AFTER_WRITES") or 0)
+_writes = 0
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _network_error(exc: BaseException) -> bool:
+    """True for a failure to reach a Chroma server (timeout, refused or dropped connection)."""
+    import httpx
+
+    return isinstance(exc, httpx.TransportError)
+
+
+def _reachable(method: F) -> F:
+    """Turn a Chroma server that does not answer into one `StoreError` line, whatever call met it."""
+
+    @functools.wraps(method)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if _network_error(exc):
+                raise self.unreachable(exc) from None
+            raise
+
+    return guarded  # type: ignore[return-value]
 
 
 @dataclass
@@ -60,37 +101,95 @@ class Store:
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
             if settings.server_mode:
-                self.client = chromadb.HttpClient(
-                    host=settings.chroma_host or "127.0.0.1", port=settings.chroma_port, settings=chroma_settings
+                self.client = _bounded(
+                    lambda: chromadb.HttpClient(
+                        host=settings.chroma_host or "127.0.0.1", port=settings.chroma_port, settings=chroma_settings
+                    ),
+                    settings.store_timeout,
                 )
+                # Chroma's HTTP client waits forever by default: a hung server would hold every question.
+                self.client._server._session.timeout = settings.store_timeout
                 self.client.heartbeat()
             else:
                 settings.store_dir.mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
         except Exception as exc:  # chromadb raises many types here; the person needs one line
+            if isinstance(exc, FutureTimeout) or _network_error(exc):
+                raise self.unreachable(exc) from None
             raise StoreError(f"cannot open the Chroma store at {self.location}: {exc}") from exc
         self._chunks: Collection | None = None
         self._files: Collection | None = None
         self._xl: Collection | None = None
+        self._pending: set[str] = set()  # documents whose chunks are being written or removed: never returned
+        self._recovered = False
 
     @property
     def location(self) -> str:
         s = self.settings
         return f"http://{s.chroma_host}:{s.chroma_port}" if s.server_mode else str(s.store_dir)
 
+    def unreachable(self, exc: BaseException) -> StoreError:
+        """The one line for a Chroma server that did not answer."""
+        if isinstance(exc, FutureTimeout) or "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+            why = f"no answer within {self.settings.store_timeout:g} s (RAG_STORE_TIMEOUT)"
+        else:
+            why = str(exc).strip().split("\n")[0] or type(exc).__name__
+        return StoreError(f"the document store is unreachable: the Chroma server at {self.location} failed ({why})")
+
+    def lock(self, timeout: float | None = None) -> FileLock:
+        return ingest_lock(self.settings, timeout)
+
     # --- collections -----------------------------------------------------------------------
     def _get(self, name: str):
         try:
             return self.client.get_collection(name, embedding_function=None)
-        except Exception:  # NotFoundError in 1.x, ValueError in older clients
+        except Exception as exc:  # NotFoundError in 1.x, ValueError in older clients
+            if _network_error(exc):
+                raise
             return None
 
+    @_reachable
     def open(self) -> bool:
-        """Attach to existing collections; False when nothing has been ingested into this store yet."""
+        """Attach to existing collections; False when nothing has been ingested into this store yet.
+
+        The first open in a process also rolls back what a killed ingest left half-written (`recover`)."""
         self._chunks = self._get(self.settings.collection)
         self._files = self._get(f"{self.settings.collection}-files")
         self._xl = self._get(self.xl_name)
+        if self._files is not None:
+            self._pending = {meta["source"] for _, meta, _ in self._iter(self._files, ["metadatas"], state="pending")}
+        if not self._recovered:
+            self._recovered = True
+            self.recover()
         return self._chunks is not None and self._files is not None
+
+    def recover(self) -> list[str]:
+        """Roll back the documents a killed ingest left ``pending``: delete their chunks and forget them, so
+        the next ingest adds them again whole. Skipped (returns []) while an ingest holds the store's lock:
+        that ingest finishes them itself. Returns the documents rolled back.
+
+        Example: killed after writing half of canary.txt's chunks, the ledger says ``pending``; after this,
+        canary.txt is neither listed nor retrieved until an ingest (or the app's Re-scan) adds it again.
+        """
+        if not self._pending or self._chunks is None:
+            return []
+        lock = self.lock(timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return []  # an ingest is writing: its pending documents are its own work in progress
+        try:
+            self._pending = {meta["source"] for _, meta, _ in self._iter(self.files, ["metadatas"], state="pending")}
+            rolled_back = sorted(self._pending)
+            if rolled_back:
+                self.begin_write()
+                for source in rolled_back:
+                    self.delete_source(source)
+                self.forget(rolled_back)
+                self.end_write()
+            return rolled_back
+        finally:
+            lock.release()
 
     @property
     def xl_name(self) -> str:
@@ -101,6 +200,7 @@ class Store:
             return None
         return (self._chunks.metadata or {}).get("fingerprint")
 
+    @_reachable
     def prepare(self, fingerprint: str) -> None:
         """Create the collections if missing, stamped with the configuration fingerprint."""
         meta = {"fingerprint": fingerprint, "version": 0, "hnsw:space": "cosine"}
@@ -111,6 +211,7 @@ class Store:
             f"{self.settings.collection}-files", embedding_function=None
         )
 
+    @_reachable
     def drop(self) -> None:
         """Delete the collections (a --reset, or a configuration change)."""
         for name in (self.settings.collection, f"{self.settings.collection}-files", self.xl_name):
@@ -135,6 +236,7 @@ class Store:
         return found
 
     # --- the ledger -------------------------------------------------------------------------
+    @_reachable
     def ledger(self) -> dict[str, FileRecord]:
         if self._files is None:
             return {}
@@ -145,7 +247,10 @@ class Store:
             )
         return out
 
+    @_reachable
     def mark(self, records: list[FileRecord]) -> None:
+        for r in records:  # hidden from questions before its chunks change, shown again once they are whole
+            (self._pending.add if r.state == "pending" else self._pending.discard)(r.source)
         if records:
             self.files.upsert(
                 ids=[r.source for r in records],
@@ -153,12 +258,16 @@ class Store:
                 metadatas=[r.__dict__ for r in records],
             )
 
+    @_reachable
     def forget(self, sources: list[str]) -> None:
         if sources:
             self.files.delete(ids=sources)
+        self._pending.difference_update(sources)
 
     # --- chunks -------------------------------------------------------------------------------
+    @_reachable
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+        global _writes
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
             self.chunks.upsert(
@@ -167,7 +276,11 @@ class Store:
                 documents=texts[i : i + step],
                 metadatas=[_clean(m) for m in metas[i : i + step]],
             )
+            _writes += 1
+            if _writes == _EXIT_AFTER_WRITES:
+                os._exit(137)  # what SIGKILL leaves: no finally, no atexit, no flush
 
+    @_reachable
     def delete_source(self, source: str, keep_hash: str | None = None) -> None:
         """Delete a document's chunks, or with ``keep_hash`` only those of other versions of it."""
         where: dict[str, Any] = {"source": source}
@@ -225,6 +338,7 @@ class Store:
         distances = res["distances"] or [[]]
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], distances[0], strict=False)]
 
+    @_reachable
     def count(self) -> int:
         return self._chunks.count() if self._chunks is not None else 0
 
@@ -249,6 +363,7 @@ class Store:
     def end_write(self) -> None:
         self._set_meta(dirty=False)
 
+    @_reachable
     def _set_meta(self, dirty: bool) -> None:
         meta = dict(self.chunks.metadata or {})
         meta["version"] = int(meta.get("version", 0)) + 1
@@ -262,41 +377,73 @@ class Store:
         self.open()
 
     def all_chunks(self) -> Iterator[tuple[str, dict, str]]:
-        """(id, metadata, text) of every chunk, paged."""
+        """(id, metadata, text) of every chunk of a document that is not pending, paged."""
         for cid, meta, text in self._iter(self.chunks, include=["metadatas", "documents"]):
-            yield cid, meta, text or ""
+            if meta.get("source") not in self._pending:
+                yield cid, meta, text or ""
 
-    @staticmethod
-    def _iter(collection, include: list[str]) -> Iterator[tuple[str, dict, str | None]]:
+    def _iter(self, collection, include: list[str], state: str | None = None) -> Iterator[tuple[str, dict, str | None]]:
         offset = 0
+        where = {"state": state} if state else None
         while True:
-            page = collection.get(include=include, limit=_PAGE, offset=offset)
+            try:
+                page = collection.get(include=include, limit=_PAGE, offset=offset, where=where)
+            except Exception as exc:
+                if _network_error(exc):
+                    raise self.unreachable(exc) from None
+                raise
             docs = page.get("documents") or [None] * len(page["ids"])
             yield from zip(page["ids"], page["metadatas"], docs, strict=True)
             if len(page["ids"]) < _PAGE:
                 return
             offset += _PAGE
 
+    @_reachable
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float, dict, str]]:
-        """Nearest chunks: (id, cosine similarity, metadata, text), best first."""
-        res = self.chunks.query(query_embeddings=[vector], n_results=n, include=["metadatas", "documents", "distances"])
+        """Nearest chunks of documents that are not pending: (id, cosine similarity, metadata, text), best first."""
+        where: Any = {"source": {"$nin": sorted(self._pending)}} if self._pending else None
+        res = self.chunks.query(
+            query_embeddings=[vector], n_results=n, where=where, include=["metadatas", "documents", "distances"]
+        )
         distances, metas, texts = res["distances"] or [[]], res["metadatas"] or [[]], res["documents"] or [[]]
         return [
             (i, 1.0 - d, dict(m or {}), t)
             for i, d, m, t in zip(res["ids"][0], distances[0], metas[0], texts[0], strict=False)
         ]
 
+    @_reachable
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored embeddings of ``ids`` (those that exist), for exact similarities."""
         res = self.chunks.get(ids=ids, include=["embeddings"])
         found = res["embeddings"] if res["embeddings"] is not None else []
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(res["ids"], found, strict=False)}
 
+    @_reachable
     def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
+        """Chunks by id, those of documents that are not pending: {id: (metadata, text)}."""
         res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
         metas, texts = res["metadatas"] or [], res["documents"] or []
-        return {i: (dict(m or {}), t) for i, m, t in zip(res["ids"], metas, texts, strict=False)}
+        found = {i: (dict(m or {}), t) for i, m, t in zip(res["ids"], metas, texts, strict=False)}
+        return {i: v for i, v in found.items() if v[0].get("source") not in self._pending}
+
+
+def ingest_lock(settings: Settings, timeout: float | None = None) -> FileLock:
+    """The single-writer lock of a store (a file in store_dir, also for a server's store)."""
+    s = settings
+    s.store_dir.mkdir(parents=True, exist_ok=True)
+    name = f".ingest-{s.chroma_host}-{s.chroma_port}.lock" if s.server_mode else ".ingest.lock"
+    return FileLock(s.store_dir / name, timeout=s.lock_timeout if timeout is None else timeout)
 
 
 def now() -> float:
     return round(time.time(), 3)
+
+
+def _bounded(make: Callable[[], Any], timeout: float) -> Any:
+    """``make()`` in a helper thread, waited for at most ``timeout`` seconds (FutureTimeout past it): for
+    the one Chroma call that cannot be given a timeout, creating the HTTP client, which talks to the server."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="rag-store-connect")
+    try:
+        return pool.submit(make).result(timeout)
+    finally:
+        pool.shutdown(wait=False)

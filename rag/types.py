@@ -69,8 +69,17 @@ class IngestReport:
             f"-{len(self.removed)} removed ={len(self.unchanged)} unchanged"
         )
 
+    @property
+    def links_refused(self) -> list[str]:
+        """Links to outside the documents folder that were not followed (see `rag.ingest.scan`)."""
+        return [path for path, reason in self.skipped if reason.startswith("a link to outside")]
+
     def summary(self) -> str:
         line = f"{self.plan_line()}, {len(self.failed)} failed; {self.chunks} chunks in store"
+        if refused := self.links_refused:
+            line = line.replace(
+                " failed;", f" failed, {len(refused)} link(s) to outside the documents folder not followed;"
+            )
         if not self.dry_run:
             line += f", {self.embedded} embedded in {self.seconds:.1f}s"
         if self.derived:

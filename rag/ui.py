@@ -115,7 +115,9 @@ def build(rag: RAG) -> gr.Blocks:
                     )
                     delete = gr.Button("Delete…", variant="stop", scale=1, elem_id="rag-delete")
                     confirm = gr.Button("Yes, delete", variant="stop", visible=False, scale=1, elem_id="rag-confirm")
-                rescan = gr.Button("Re-scan folder", elem_id="rag-rescan")
+                with gr.Row():
+                    rescan = gr.Button("Re-scan folder", elem_id="rag-rescan")
+                    cancel = gr.Button("Cancel upload", size="sm", elem_id="rag-cancel")
             with gr.Tab(T("tab_settings"), id="settings"):
                 gr.Markdown("These settings apply to this browser tab only; the server's defaults are preselected.")
                 backend = gr.Radio(BACKENDS, value=s.llm, label="Answer backend", elem_id="rag-backend")
@@ -160,6 +162,7 @@ def build(rag: RAG) -> gr.Blocks:
         docs: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
         listing = [table, to_delete, chatbot]
         upload.upload(on.on_upload, upload, [doc_status, upload], **docs).then(on.refresh, None, listing, **private)
+        cancel.click(on.on_cancel, None, doc_status, **private)  # not queued behind the upload it stops
         delete.click(on.on_delete_ask, to_delete, [doc_status, confirm], **private)
         confirm.click(on.on_delete, to_delete, [doc_status, confirm], **docs).then(on.refresh, None, listing, **private)
         rescan.click(on.on_rescan, None, doc_status, **docs).then(on.refresh, None, listing, **private)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -25,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DocumentError, RagError
+from .limits import MB, Limits
 from .loaders import SUPPORTED_SUFFIXES, load
 
 MAX_NAME_BYTES = 255  # the limit of ext4, APFS and NTFS for one path component
+STAGED_PREFIX = ".upload-"  # a file being saved, hidden from the ingest until it is renamed
 _DRIVE = re.compile(r"^[A-Za-z]:")  # C:\x or C:x, a Windows path
 
 
@@ -89,19 +92,24 @@ def check_type(name: str) -> None:
 
 
 def check_size(name: str, size: int, max_file_mb: float) -> None:
-    """`UploadError` when the file is empty or over the limit (MB = 10**6 bytes, as the ingest counts)."""
+    """`UploadError` when the file is empty or over the limit (MB = 2**20 bytes, as the ingest and the
+    browser's own check count)."""
     if size == 0:
         raise UploadError(name, "the file is empty")
-    if size > max_file_mb * 1e6:
-        raise UploadError(name, f"too large ({size / 1e6:.1f} MB > limit {max_file_mb:g} MB)")
+    if size > max_file_mb * MB:
+        raise UploadError(name, f"too large ({size / MB:.1f} MB > limit {max_file_mb:g} MB)")
 
 
-def add_files(uploads: list[tuple[str, Path]], docs_dir: Path, max_file_mb: float) -> UploadResult:
+def add_files(
+    uploads: list[tuple[str, Path]], docs_dir: Path, max_file_mb: float, limits: Limits | None = None
+) -> UploadResult:
     """Check each ``(client file name, temporary path)`` and copy the good ones into ``docs_dir``.
 
     Each file is checked alone: a bad one is reported and skipped, the others are still saved. A file is
-    copied to a hidden temporary name beside its target first, then renamed, so the ingest never sees half
-    a file, and a file that fails to load never replaces the one already there.
+    loaded (within ``limits``) from a private copy outside ``docs_dir``, and only a file that loads is
+    copied to a hidden temporary name beside its target, then renamed: the ingest never sees half a file,
+    a file that fails to load never replaces the one already there, and a parse that dies leaves nothing in
+    the documents folder.
     """
     docs_dir.mkdir(parents=True, exist_ok=True)
     result = UploadResult()
@@ -118,7 +126,7 @@ def add_files(uploads: list[tuple[str, Path]], docs_dir: Path, max_file_mb: floa
             if target.is_symlink() or (target.exists() and not target.is_file()):
                 raise UploadError(name, "a folder or link of that name is already in the documents folder")
             existed = target.exists()
-            _place(Path(tmp), target, name, max_file_mb)
+            _place(Path(tmp), target, name, max_file_mb, limits)
         except UploadError as exc:
             result.refused.append((exc.name, exc.reason))
             continue
@@ -128,19 +136,33 @@ def add_files(uploads: list[tuple[str, Path]], docs_dir: Path, max_file_mb: floa
     return result
 
 
-def _place(src: Path, target: Path, name: str, max_file_mb: float) -> None:
-    fd, staged = tempfile.mkstemp(prefix=".upload-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, staged)
-        try:  # the loader's own checks: a .pdf that is not a PDF, a document without any text, ...
-            load(Path(staged), name, int(max_file_mb * 1e6))
+def _place(src: Path, target: Path, name: str, max_file_mb: float, limits: Limits | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="rag-upload-") as private:
+        checked = Path(private) / f"upload{target.suffix}"  # the loader picks its reader by the suffix
+        shutil.copyfile(src, checked)
+        try:  # the loader's own checks: a .pdf that is not a PDF, a document without any text, a zip bomb ...
+            load(checked, name, int(max_file_mb * MB), limits)
         except DocumentError as exc:
             raise UploadError(name, exc.reason) from None
-        os.replace(staged, target)
-    finally:
-        if os.path.exists(staged):
-            os.unlink(staged)
+        fd, staged = tempfile.mkstemp(prefix=STAGED_PREFIX, suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(checked, staged)
+            os.replace(staged, target)
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+
+
+def remove_staged(docs_dir: Path) -> list[str]:
+    """Delete the hidden ``.upload-*`` files a process killed while saving an upload left in ``docs_dir``
+    (run when the app starts); returns their names."""
+    removed = []
+    for path in docs_dir.glob(f"{STAGED_PREFIX}*") if docs_dir.is_dir() else []:
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def document_path(docs_dir: Path, source: str, known: set[str]) -> Path:
@@ -180,3 +202,55 @@ def has_documents(docs_dir: Path) -> bool:
         if any(not f.startswith(".") and Path(f).suffix.lower() in SUPPORTED_SUFFIXES for f in files):
             return True
     return False
+
+
+# --- Gradio's copies of uploads ---------------------------------------------------------------------
+
+_cache_cleaned: set[Path] = set()
+
+
+def private_cache(store_dir: Path) -> Path:
+    """Give Gradio a folder of this app's own for uploads (unless ``GRADIO_TEMP_DIR`` is set), and empty it
+    the first time in a process: what an earlier run left there (it was killed before cleaning up) must not
+    stay downloadable. Call before the app's components are made; returns the folder.
+
+    The folder is named after the store, so two apps on one machine never empty each other's.
+    """
+    key = hashlib.sha256(str(Path(store_dir).resolve()).encode()).hexdigest()[:12]
+    mine = Path(tempfile.gettempdir()) / f"rag-uploads-{key}"
+    folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(mine)))
+    if folder == mine and folder not in _cache_cleaned:
+        _cache_cleaned.add(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _gradio_cache() -> Path:
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+def discard_cached_named(names: list[str]) -> None:
+    """Delete every copy of a file called one of ``names`` (deleted documents) from Gradio's upload folder."""
+    wanted = {Path(n).name for n in names}
+    cache = _gradio_cache()
+    if wanted and cache.is_dir():
+        discard_cached([p for p in cache.rglob("*") if p.name in wanted and p.is_file()])
+
+
+def discard_cached(paths: list[Path]) -> None:
+    """Delete Gradio's cached copies of uploads (and their folders once empty); paths outside Gradio's
+    upload folder are left alone."""
+    cache = _gradio_cache()
+    for path in paths:
+        real = Path(path).resolve()
+        if cache not in real.parents:
+            continue
+        real.unlink(missing_ok=True)
+        folder = real.parent
+        while folder != cache and cache in folder.parents:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+            folder = folder.parent

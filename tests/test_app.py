@@ -3,9 +3,13 @@ the login, and the HTML an answer becomes."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -344,3 +348,186 @@ def test_example_questions_come_from_the_documents_and_get_answers(seeded):
         answer = seeded.ask(q)
         assert answer.answered and not answer.citations[0].quote.endswith("?")
         assert answer.citations[0].quote in text
+
+
+# --- refused before Gradio sees them: foreign hosts, cross-origin writes, repeated failed sign-ins -----
+
+
+@pytest.mark.slow
+def test_a_foreign_host_name_is_refused_dns_rebinding(app_url):
+    """Regression: `POST /gradio_api/queue/join` with `Host: evil.example:7875` and a matching Origin was
+    answered (with `access-control-allow-origin: http://evil.example:7875`), and the stream returned the
+    document list: a page on a rebound name could read and change the no-login localhost app."""
+    port = app_url.rsplit(":", 1)[1].strip("/")
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    for method, path in [("GET", ""), ("GET", "config"), ("POST", "gradio_api/queue/join"), ("GET", "gradio_api/info")]:
+        r = httpx.request(method, app_url + path, headers=evil, json={}, timeout=10)
+        assert r.status_code == 421, (method, path, r.status_code)  # nothing of the app's in the reply
+        assert r.json()["detail"] == "this app does not answer to the host name 'evil.example' (RAG_APP_ALLOWED_HOSTS)"
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert httpx.get(app_url, headers={"Host": host}, timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_cross_origin_write_is_refused_but_the_apps_own_page_and_api_clients_are_served(app_url, client):
+    """Regression: a cross-origin multipart POST to /gradio_api/upload was accepted."""
+    files = {"files": ("x.md", b"# planted\n\nA planted document.", "text/markdown")}
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = httpx.post(app_url + "gradio_api/upload", files=files, headers=headers, timeout=10)
+        assert r.status_code == 403, (headers, r.status_code)
+        assert r.json()["detail"] == "requests that change something must come from the app's own page"
+    same = httpx.post(app_url + "gradio_api/upload", files=files, headers={"Origin": app_url.rstrip("/")}, timeout=10)
+    assert same.status_code == 200  # the app's own page uploads
+    assert "2022" in client.predict(QUESTION, api_name="/ask")  # no Origin: an API client, served
+
+
+@pytest.mark.slow
+def test_an_allowed_host_name_is_served(seeded):
+    demo, url = _serve(seeded.with_settings(app_allowed_hosts=["rag.internal"]))
+    try:
+        port = url.rsplit(":", 1)[1].strip("/")
+        assert httpx.get(url, headers={"Host": f"rag.internal:{port}"}, timeout=10).status_code == 200
+        assert httpx.get(url, headers={"Host": f"other.internal:{port}"}, timeout=10).status_code == 421
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.mark.slow
+def test_failed_sign_ins_are_throttled_per_user_and_per_address(seeded):
+    """Regression: 1,200 wrong logins went through in 1.7 s."""
+    from rag.ui import load_users
+
+    demo, url = _serve(seeded, users=load_users("alice:wonder land,bob:pw2"))
+
+    def login(user: str, password: str) -> httpx.Response:
+        return httpx.post(url + "login", data={"username": user, "password": password}, timeout=10)
+
+    try:
+        assert [login("alice", f"guess{i}").status_code for i in range(5)] == [400] * 5
+        refused = login("alice", "guess5")
+        assert refused.status_code == 429
+        assert re.fullmatch(r"too many failed sign-ins for 'alice'; try again in \d+ s", refused.json()["detail"])
+        assert login("alice", "wonder land").status_code == 429  # even the right password waits
+        assert login("bob", "pw2").status_code == 200  # another user is not locked out
+        # One address trying many names: after 4x the per-user limit in all, every name waits.
+        codes = [login(f"user{i}", "x").status_code for i in range(15)]  # 5 (alice) + 15 = 20 failures
+        assert codes == [400] * 15
+        last = login("carol", "x")
+        assert last.status_code == 429 and "from this address" in last.json()["detail"]
+    finally:
+        demo.close(verbose=False)
+
+
+# --- sessions and Gradio's upload cache -------------------------------------------------------------
+
+
+def _ask_event(http, question: str, session: str) -> str:
+    """The chat's submit event, as the page sends it (the history State is the server's); all its output."""
+    from tests.gradio_events import run_event
+
+    data = [question, [], None, "extractive", "", "", "", 3]
+    return json.dumps(run_event(http, "rag-question", "submit", data, session_hash=session), ensure_ascii=False)
+
+
+@pytest.mark.slow
+def test_a_session_is_bound_to_its_sign_in(seeded):
+    """Regression: Bob, sending a chat event with Alice's session hash, got retrieval over Alice's stored
+    history (his follow-up was read with her conversation)."""
+    from rag.ui import load_users
+
+    demo, url = _serve(seeded, users=load_users("alice:pw1,bob:pw2"))
+    try:
+        with httpx.Client(base_url=url, timeout=60) as alice, httpx.Client(base_url=url, timeout=60) as bob:
+            assert alice.post("/login", data={"username": "alice", "password": "pw1"}).status_code == 200
+            assert bob.post("/login", data={"username": "bob", "password": "pw2"}).status_code == 200
+            assert "2022" in _ask_event(alice, QUESTION, "alice-tab")
+            stolen = _ask_event(bob, "And who issued it?", "alice-tab")
+            assert "Virtual Assets" not in stolen  # nothing of her conversation reached his question
+            assert "this chat session belongs to another signed-in user" in stolen
+            followup = _ask_event(alice, "And who issued it?", "alice-tab")  # her history is intact
+            assert "Virtual Assets Policy Statement" in followup
+            assert "Virtual Assets" not in _ask_event(bob, "And who issued it?", "bob-tab")  # his own is empty
+    finally:
+        demo.close(verbose=False)
+
+
+@pytest.mark.slow
+def test_uploads_do_not_stay_downloadable_from_gradios_cache(seed_docs, tmp_path):
+    """Regression: a deleted upload stayed downloadable from `/gradio_api/file=…/x.md`. Gradio's copy of an
+    upload is removed once it is saved or refused."""
+    from tests.gradio_events import run_event, upload
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    demo, url = _serve(rag)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            good = upload(http, "heron.md", b"# Heron\n\nThe grey heron stands still in the river at dawn.\n")
+            bad = upload(http, "broken.pdf", b"this is not a PDF at all")
+            for f in (good, bad):
+                assert http.get(f"/gradio_api/file={f['path']}").status_code == 200  # served while uploading
+            out = json.dumps(run_event(http, "rag-upload", "upload", [[good, bad]], session_hash="s1"))
+            assert "Added heron.md" in out and "Refused broken.pdf" in out
+            for f in (good, bad):
+                assert http.get(f"/gradio_api/file={f['path']}").status_code in (403, 404), f["path"]
+                assert not Path(f["path"]).exists()
+        assert "heron.md" in [d.source for d in rag.documents()]
+    finally:
+        demo.close(verbose=False)
+
+
+def test_gradios_upload_folder_of_the_app_is_emptied_when_it_starts(tmp_path):
+    """What a killed app left in its upload folder is gone when the next one starts."""
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    script = "import sys; from rag.uploads import private_cache; print(private_cache(sys.argv[1]))"
+    run = [sys.executable, "-c", script, str(tmp_path / "store")]
+    folder = Path(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip())
+    (folder / "f00d").mkdir()
+    (folder / "f00d" / "leaked.md").write_text("left by a killed app")
+    assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip() == str(folder)
+    assert list(folder.iterdir()) == []
+
+
+# --- large uploads: progress, cancel, one limit in one unit --------------------------------------------
+
+
+def test_a_large_upload_shows_progress_and_the_cancel_button_stops_it(seed_docs, tmp_path):
+    """Regression: a 2 MB upload blocked the documents queue for 68 s with no progress and no way to stop
+    it. Progress is reported inside the file; Cancel stops it and takes the new file out again."""
+    from rag.handlers import handlers
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", embed_batch_size=4)
+    rag.ingest()
+    on = handlers(rag)
+    shown: list[str] = []
+
+    def progress(fraction, desc: str = "", unit: str = "") -> None:  # as gr.Progress is called
+        shown.append(desc)
+        if "chunks embedded" in desc:
+            on.on_cancel()  # the person clicks Cancel while the bar moves
+
+    big = tmp_path / "upload" / "big.txt"
+    big.parent.mkdir()
+    big.write_text(
+        "\n\n".join(f"Heron log {i}: the grey heron {i} waited {i % 7} hours by pond {i}." * 3 for i in range(200))
+    )
+    status, _ = on.on_upload([str(big)], progress=progress)
+    assert any(re.fullmatch(r"Ingesting big\.txt \(16 of \d+ chunks embedded\)", d) for d in shown), shown
+    assert "Cancelled. Not added: big.txt." in status
+    assert not (seed_docs / "big.txt").exists() and [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
+
+
+@pytest.mark.slow
+def test_the_upload_limit_is_one_number_in_one_unit(app_url, seeded):
+    """Regression: the browser said "exceed 19.1 Mb" while the label said 20 MB: Gradio counts MB as 2**20
+    bytes, so every limit rag states in MB does too."""
+    from rag.uploads import UploadError, check_size
+
+    config = httpx.get(app_url + "config", timeout=10).json()
+    limit = seeded.settings.max_file_mb
+    assert config["max_file_size"] == limit * 2**20  # the browser shows it as f"{limit:.1f} Mb"
+    labels = [c["props"].get("label") or "" for c in config["components"] if c["props"].get("elem_id") == "rag-upload"]
+    assert f"up to {limit:g} MB each" in labels[0]
+    check_size("a.txt", int(limit * 2**20), limit)  # exactly the limit passes here as in the browser
+    with pytest.raises(UploadError):
+        check_size("a.txt", int(limit * 2**20) + 1, limit)

@@ -187,3 +187,81 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     page.click("#rag-clear")
     page.wait_for_function("() => !document.querySelector('#rag-chat .rag-msg')")
     page.close()
+
+
+@pytest.fixture
+def recorder():
+    """A local HTTP server that records every request it gets: yields (port, paths)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    paths: list[str] = []
+
+    class Record(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], paths
+    server.shutdown()
+    server.server_close()
+
+
+def test_no_remote_image_or_raw_html_is_rendered_from_questions_examples_or_documents(browser, recorder, tmp_path):
+    """Regression: a document's question with an <img src=http://…> in it, or a heading that is a markdown
+    image, became a suggested example; clicking it posted it, the chat rendered it and Chromium fetched the
+    URL. A typed question with a markdown image did the same."""
+    port, requested = recorder
+    docs, store = tmp_path / "docs", tmp_path / "store"
+    shutil.copytree(SEEDS, docs)
+    (docs / "plans.md").write_text(
+        "# Plans\n\n"
+        f"What is the monthly price of the Gold plan <img src=http://localhost:{port}/leak-example-q>?\n\n"
+        "The Gold plan costs thirty dollars per month, billed monthly.\n\n"
+        f"## ![logo](http://localhost:{port}/leak-example-heading)\n\nThe Gold plan logo is a blue square.\n",
+        encoding="utf-8",
+    )
+    RAG(docs_dir=docs, store_dir=store).ingest()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    app_port = free_port()
+    log = open(tmp_path / "app.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(app_port)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        assert wait_for_port("127.0.0.1", app_port, proc, timeout=60), (tmp_path / "app.log").read_text()[-2000:]
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{app_port}/")
+        page.wait_for_selector("#rag-question textarea")
+        examples = page.locator("#rag-chat button.example")
+        examples.first.wait_for(timeout=60_000)
+        offered = [examples.nth(i).inner_text() for i in range(examples.count())]
+        assert offered and not any("localhost" in q or "<" in q or "](" in q for q in offered), offered
+        for i in range(len(offered)):  # every example, clicked: each is posted and answered
+            page.click("#rag-clear")
+            page.wait_for_function("() => !document.querySelector('#rag-chat .rag-msg')")
+            page.locator("#rag-chat button.example").nth(i).click()
+            page.wait_for_function(
+                "() => document.querySelector('#rag-chat .rag-answer') && !document.querySelector('.rag-cursor')",
+                timeout=90_000,
+            )
+        for typed in (
+            f"What is the price of the Gold plan? ![x](http://localhost:{port}/leak-typed-markdown)",
+            f'What is the Gold plan logo? <img src="http://localhost:{port}/leak-typed-html">',
+        ):
+            assert _ask(page, typed).locator(".rag-answer").count() == 1  # answered (or declined), rendered
+        page.wait_for_timeout(1000)  # time for any image request the page made to arrive
+        assert f"![x](http://localhost:{port}/leak-typed-markdown)" in page.locator("#rag-chat").inner_text()
+        page.close()
+    finally:
+        stop(proc)
+        log.close()
+    assert requested == []

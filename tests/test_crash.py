@@ -103,3 +103,60 @@ def test_killed_during_an_update_then_files_change_again(corpus, tmp_path, monke
     fresh = RAG(store_dir=tmp_path / "fresh")
     fresh.ingest()
     assert got == snapshot(fresh)
+
+
+CANARY = "The canary of Skellig Rock sings exactly seventeen songs at dawn."
+CANARY_QUESTION = "How many songs does the canary of Skellig Rock sing at dawn?"
+
+
+def _raw_state(store, source: str) -> tuple[str | None, int]:
+    """(ledger state, stored chunks) of ``source``, read with Chroma itself: what a killed run left."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(store), settings=ChromaSettings(anonymized_telemetry=False))
+    ledger = client.get_collection("rag-files").get(ids=[source], include=["metadatas"])
+    chunks = client.get_collection("rag").get(where={"source": source}, include=[])
+    return (ledger["metadatas"][0]["state"] if ledger["ids"] else None), len(chunks["ids"])
+
+
+def test_a_document_killed_in_its_write_phase_is_never_half_listed_or_retrieved(seed_docs, tmp_path):
+    """Regression: an ingest killed after the store wrote part of canary.txt left it `pending`: missing from
+    the Documents tab, impossible to delete, but retrieved and cited by every question. On start, a pending
+    document is rolled back (listed and searchable again after the next ingest), and until then it is never
+    retrieved, even while an ingest that holds the lock is still writing it."""
+    from rag.store import ingest_lock
+
+    store = tmp_path / "store"
+    RAG(docs_dir=seed_docs, store_dir=store).ingest()
+    (seed_docs / "canary.txt").write_text(f"Field notes.\n\n{CANARY}\n\n" + "The sea was calm. " * 300)
+    env = {**ingest_env(store), "RAG_DOCS_DIR": str(seed_docs), "RAG_TEST_EXIT_AFTER_WRITES": "1"}
+    killed = subprocess.run(
+        [sys.executable, str(ROOT / "ingest.py"), "-q"], cwd=ROOT, env=env, capture_output=True, timeout=300
+    )
+    assert killed.returncode == 137, killed.stderr  # exited right after writing canary.txt's chunks
+    state, chunks = _raw_state(store, "canary.txt")
+    assert state == "pending" and chunks > 0  # the half-written document the probe found
+
+    # An ingest still holds the lock (it may be finishing the document): nothing is rolled back, and
+    # nothing pending is retrieved, by either retriever.
+    settings = RAG(docs_dir=seed_docs, store_dir=store).settings
+    with ingest_lock(settings, timeout=0):
+        busy = RAG(docs_dir=seed_docs, store_dir=store)
+        for fusion in ("dense", "bm25", "rrf"):
+            assert all(p.source != "canary.txt" for p in busy.search(CANARY_QUESTION, k=10, fusion=fusion).passages)
+        assert "canary.txt" not in [d.source for d in busy.documents()]
+        assert _raw_state(store, "canary.txt")[0] == "pending"
+
+    # A fresh start rolls it back: absent from the ledger and the store, so never cited.
+    rag = RAG(docs_dir=seed_docs, store_dir=store)
+    answer = rag.ask(CANARY_QUESTION)
+    assert all(c.source != "canary.txt" for c in answer.citations) and "seventeen" not in answer.text
+    assert _raw_state(store, "canary.txt") == (None, 0)
+    assert [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
+
+    # The next ingest adds it whole.
+    report = rag.ingest()
+    assert report.added == ["canary.txt"] and report.ok
+    answer = rag.ask(CANARY_QUESTION)
+    assert "seventeen" in answer.text and answer.citations[0].source == "canary.txt"

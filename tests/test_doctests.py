@@ -9,7 +9,19 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["rag.question", "rag.reader", "rag.keyword", "rag.loaders", "rag.eval", "rag.chunking", "rag.config"]
+    "module",
+    [
+        "rag.question",
+        "rag.reader",
+        "rag.keyword",
+        "rag.loaders",
+        "rag.eval",
+        "rag.chunking",
+        "rag.config",
+        "rag.injection",
+        "rag.limits",
+        "rag.sandbox",
+    ],
 )
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -263,3 +264,61 @@ def test_two_concurrent_ingests_leave_one_consistent_store(tmp_path):
     assert sorted("+10 added" in o for o in outs) == [False, True]  # one did the work, the other found it done
     stored = snapshot(RAG())
     assert {s for s, *_ in stored.values()} == {f"doc{i:02d}.md" for i in range(10)}
+
+
+def test_links_to_outside_the_documents_folder_are_not_followed_unless_allowed(seed_docs, tmp_path):
+    """Regression: a link to /etc/passwd placed in the documents folder was ingested and served to every
+    signed-in user. A link an administrator made inside the folder is still followed."""
+    from rag.ui import _ingest
+
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("The vault combination is 31-41-59.\n")
+    (tmp_path / "outside" / "more.md").write_text("# More\n\nThe vault is under the stairs.\n")
+    (seed_docs / "passwd.txt").symlink_to(secret)
+    (seed_docs / "shared").symlink_to(tmp_path / "outside")
+    (seed_docs / "alias.txt").symlink_to(seed_docs / "hashkey-interview.txt")  # inside: followed
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    report = rag.ingest()
+    assert sorted(d.source for d in rag.documents()) == ["alias.txt", "hashkey-interview.txt"]
+    assert sorted(report.links_refused) == ["passwd.txt", "shared"]
+    assert ", 2 link(s) to outside the documents folder not followed;" in report.summary()
+    assert all("31-41-59" not in p.text for p in rag.retrieve("What is the vault combination?", k=10))
+    assert "Did not follow passwd.txt: a link to outside the documents folder." in _ingest(rag)
+
+    allowed = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", follow_outside_links=True)
+    assert sorted(allowed.ingest().added) == ["passwd.txt", "shared/more.md", "shared/secret.txt"]
+    assert rag.ingest().removed == ["passwd.txt", "shared/more.md", "shared/secret.txt"]  # and back again
+
+
+def _big(n: int = 60) -> str:
+    return "\n\n".join(
+        f"Heron log {i}: the grey heron number {i} waited {i % 7} hours by pond {i}." * 3 for i in range(n)
+    )
+
+
+def test_a_cancelled_ingest_shows_progress_inside_a_big_file_and_rolls_it_back(seed_docs, tmp_path):
+    """A big upload showed no progress and could not be stopped. Progress now comes inside a file, a slice
+    of chunks at a time, and a cancel there leaves an added document absent and a changed one as it was."""
+    from rag.ingest import IngestCancelled
+
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", embed_batch_size=4)  # 16 chunks a slice
+    rag.ingest()
+    before = snapshot(rag)
+    (seed_docs / "big.txt").write_text(_big())
+    (seed_docs / "hashkey-interview.txt").write_text(_big(40))  # a changed document, cancelled too
+    ticks: list[str] = []
+
+    def cancel_inside_a_file(done: int, total: int, what: str) -> None:
+        ticks.append(what)
+        if "chunks embedded" in what:
+            raise IngestCancelled("cancelled")
+
+    with pytest.raises(IngestCancelled):
+        rag.ingest(progress=cancel_inside_a_file)
+    assert re.fullmatch(r"\S+ \(16 of \d+ chunks embedded\)", ticks[-1]), ticks
+    assert snapshot(rag) == before  # nothing half-written: the old version of the changed one, no big.txt
+    assert {r.state for r in rag.store.ledger().values()} == {"done"}
+    assert [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
+    report = rag.ingest()
+    assert report.added == ["big.txt"] and report.updated == ["hashkey-interview.txt"]

@@ -18,6 +18,7 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from rag import loaders
 from rag.encoding import decode_text
 from rag.errors import DocumentError
+from rag.limits import Limits
 from rag.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 
 LIMIT = 20 * 2**20
@@ -277,9 +278,9 @@ def test_pdf_that_cannot_be_decrypted_says_why(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PdfReader, "decrypt", decrypt)
     path = write(tmp_path, "aes.pdf", make_pdf([["Secret"]], user_password="pw"))
-    assert load_error(path).reason == (
-        "encrypted PDF, cannot decrypt (cryptography>=3.1 is required for AES algorithm)"
-    )
+    with pytest.raises(DocumentError) as info:  # in-process (memory_mb=0): the patch is in this process only
+        load(path, "doc", LIMIT, Limits(memory_mb=0))
+    assert info.value.reason == "encrypted PDF, cannot decrypt (cryptography>=3.1 is required for AES algorithm)"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,71 @@
+"""The Chroma store (rag/store.py) against a server that stops answering: a real `chroma run` on 127.0.0.1,
+frozen with SIGSTOP. Questions fail within `store_timeout` with one plain line, their answer slots are
+freed, and everything works again once the server is resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag import RAG
+from rag.errors import StoreError
+from tests.conftest import free_port, stop, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "When was the Virtual Assets Policy Statement issued?"
+
+
+@pytest.fixture
+def hangable_server(tmp_path):
+    """A `chroma run` of this test's own (it is frozen, so not the session's): yields (process, port)."""
+    exe = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    log = open(tmp_path / "chroma.log", "wb")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    assert wait_for_port("127.0.0.1", port, proc, timeout=60), (tmp_path / "chroma.log").read_text()[-2000:]
+    try:
+        yield proc, port
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        stop(proc)
+        log.close()
+
+
+def test_a_hung_chroma_server_gives_a_plain_message_and_frees_the_slot(seed_docs, tmp_path, hangable_server):
+    """Regression: with the Chroma server SIGSTOPped, questions waited ~90 s with no message and held all
+    4 answer slots."""
+    from rag.handlers import handlers
+
+    proc, port = hangable_server
+    rag = RAG(docs_dir=seed_docs, chroma_host="127.0.0.1", chroma_port=port, store_timeout=2)
+    rag.ingest()
+    assert "2022" in rag.ask(QUESTION).text
+    respond = handlers(rag).respond
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreError) as info:
+            rag.ask(QUESTION, k=3)
+        assert str(info.value) == (
+            f"the document store is unreachable: the Chroma server at http://127.0.0.1:{port} failed "
+            "(no answer within 2 s (RAG_STORE_TIMEOUT))"
+        )
+        # In the chat: the question's turn ends (its slot is free) with that one line, no traceback.
+        turns = list(respond(QUESTION, [], [], "extractive", "", "", "", 3))
+        last = turns[-1][1][-1]["content"]
+        assert "the document store is unreachable" in last and "Traceback" not in last
+        # A process started while the server hangs says the same, instead of hanging in Chroma's client.
+        with pytest.raises(StoreError, match="the document store is unreachable"):
+            RAG(docs_dir=seed_docs, chroma_host="127.0.0.1", chroma_port=port, store_timeout=2).ask(QUESTION)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert "2022" in rag.ask(QUESTION).text  # and it recovers once the server answers again
