@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -62,26 +63,29 @@ def wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float =
     return False
 
 
+def start_chroma(folder: Path) -> tuple[subprocess.Popen, int]:
+    """A real `chroma run` on 127.0.0.1 over ``folder/data`` (log: ``folder/server.log``), listening."""
+    exe = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    with open(folder / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if not wait_for_port("127.0.0.1", port, proc, timeout=60):
+        proc.kill()
+        log = (folder / "server.log").read_text()[-2000:]
+        raise RuntimeError(f"chroma run did not start listening within 60s: {log}")
+    return proc, port
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` on 127.0.0.1, for the whole session: yields (host, port)."""
-    exe = Path(sys.executable).with_name("chroma")
-    path = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    log = open(path / "server.log", "wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    if not wait_for_port("127.0.0.1", port, proc, timeout=60):
-        if proc.poll() is not None:
-            raise RuntimeError(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}")
-        proc.kill()
-        raise RuntimeError("chroma run did not start listening within 60s")
+    proc, port = start_chroma(tmp_path_factory.mktemp("chroma-server"))
     yield "127.0.0.1", port
     stop(proc)
-    log.close()
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -91,6 +95,30 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@contextlib.contextmanager
+def running_app(docs: Path, store: Path, log: Path, **env: str):
+    """`python app.py` on a free port over ``docs``/``store`` (no other RAG_* setting but ``env``), its output
+    in ``log``; yields its URL once it answers, fails the test with the log's tail if it does not start."""
+    import httpx
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    environ.update(
+        RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **env
+    )
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=environ, stdout=out, stderr=out
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            if not wait_for_port("127.0.0.1", port, proc, timeout=60) or httpx.get(url, timeout=10).status_code != 200:
+                pytest.fail(f"app.py did not start: {log.read_text()[-2000:]}")
+            yield url
+        finally:
+            stop(proc)
 
 
 _collections = iter(range(10**6))

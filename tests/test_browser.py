@@ -6,17 +6,13 @@ no longer get one. Screenshots go to docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rag import RAG
-from tests.conftest import ROOT, SEEDS, free_port, stop, wait_for_port
+from tests.conftest import ROOT, SEEDS, free_port, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,20 +39,8 @@ def app_url(tmp_path_factory):
     docs, store = root / "docs", root / "store"
     shutil.copytree(SEEDS, docs)
     RAG(docs_dir=docs, store_dir=store).ingest()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    port = free_port()
-    log = open(root / "app.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
-    if not wait_for_port("127.0.0.1", port, proc, timeout=60) or httpx.get(url, timeout=10).status_code != 200:
-        proc.kill()
-        pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
-    yield url
-    stop(proc)
-    log.close()
+    with running_app(docs, store, root / "app.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -229,17 +213,9 @@ def test_no_remote_image_or_raw_html_is_rendered_from_questions_examples_or_docu
         encoding="utf-8",
     )
     RAG(docs_dir=docs, store_dir=store).ingest()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    app_port = free_port()
-    log = open(tmp_path / "app.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(app_port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    try:
-        assert wait_for_port("127.0.0.1", app_port, proc, timeout=60), (tmp_path / "app.log").read_text()[-2000:]
+    with running_app(docs, store, tmp_path / "app.log") as url:
         page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{app_port}/")
+        page.goto(url)
         page.wait_for_selector("#rag-question textarea")
         examples = page.locator("#rag-chat button.example")
         examples.first.wait_for(timeout=60_000)
@@ -261,7 +237,4 @@ def test_no_remote_image_or_raw_html_is_rendered_from_questions_examples_or_docu
         page.wait_for_timeout(1000)  # time for any image request the page made to arrive
         assert f"![x](http://localhost:{port}/leak-typed-markdown)" in page.locator("#rag-chat").inner_text()
         page.close()
-    finally:
-        stop(proc)
-        log.close()
     assert requested == []

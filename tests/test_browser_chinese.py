@@ -5,18 +5,15 @@ passage come back, in Chinese characters drawn with a CJK font (screenshot: benc
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rag import RAG
 from rag.messages import say
-from tests.conftest import ROOT, free_port, stop, wait_for_port
+from tests.conftest import running_app
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _ask
 from tests.test_crosslingual import CHINESE, ENGLISH
 
@@ -31,26 +28,8 @@ def bilingual_app(tmp_path_factory):
     (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
     (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
     RAG(docs_dir=docs, store_dir=store, crosslingual="auto").ingest()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(
-        RAG_DOCS_DIR=str(docs),
-        RAG_STORE_DIR=str(store),
-        RAG_CROSSLINGUAL="auto",
-        HF_HUB_OFFLINE="1",
-        GRADIO_ANALYTICS_ENABLED="False",
-    )
-    port = free_port()
-    log = open(root / "app.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
-    if not wait_for_port("127.0.0.1", port, proc, timeout=60) or httpx.get(url, timeout=10).status_code != 200:
-        proc.kill()
-        pytest.fail(f"app.py did not start: {(root / 'app.log').read_text()[-2000:]}")
-    yield url
-    stop(proc)
-    log.close()
+    with running_app(docs, store, root / "app.log", RAG_CROSSLINGUAL="auto") as url:
+        yield url
 
 
 def test_a_cjk_font_is_installed():

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from rag import RAG
 from rag.errors import StoreError
-from tests.conftest import free_port, stop, wait_for_port
+from tests.conftest import start_chroma, stop
 
 pytestmark = pytest.mark.slow
 
@@ -24,21 +21,12 @@ QUESTION = "When was the Virtual Assets Policy Statement issued?"
 @pytest.fixture
 def hangable_server(tmp_path):
     """A `chroma run` of this test's own (it is frozen, so not the session's): yields (process, port)."""
-    exe = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    log = open(tmp_path / "chroma.log", "wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    assert wait_for_port("127.0.0.1", port, proc, timeout=60), (tmp_path / "chroma.log").read_text()[-2000:]
+    proc, port = start_chroma(tmp_path)
     try:
         yield proc, port
     finally:
         os.kill(proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
         stop(proc)
-        log.close()
 
 
 def test_a_hung_chroma_server_gives_a_plain_message_and_frees_the_slot(seed_docs, tmp_path, hangable_server):
