@@ -3,21 +3,22 @@ Chinese finds English passages and an English question finds Chinese ones.
 
 The default embedder (all-MiniLM-L6-v2) reads English only: a Chinese question finds the right English
 passage in its top 5 about once in ten (MODELS.md). EmbeddingGemma-300M maps both languages, and both
-Chinese scripts, into one space, but embeds about five times slower on a CPU. So it is a second index
+Chinese scripts, into one space, but embeds ~17 times slower on two CPU cores. So it is a second index
 beside the first, never a replacement, and how much of the store it covers is a setting
 (``Settings.crosslingual``):
 
 - ``on``: every chunk;
 - ``auto`` (default): every chunk while the store holds at most ``crosslingual_max_chunks`` chunks, and
-  above that only the chunks not written in English (which the English model cannot read at all);
+  above that only the Chinese chunks (which the English model cannot read at all);
 - ``off``: none.
 
 Like the keyword index it is derived data: after every ingest ``sync`` embeds the chunks it should hold and
 does not yet, and drops those it should not, so a killed run or a changed setting is put right by the next.
 
 Retrieval uses it for a question that is not in English, and for an English question when the store holds
-Chinese chunks or when it covers every chunk (`Retriever`): a second, stronger dense list found the passage
-more often on the English development batches too (docs/BENCHMARKS.md).
+Chinese chunks (`Retriever`). (Searching it for every English question raised hit@5 and MRR a little on the
+English dev batches but not the facts answered, and doubled the English answer's p50 latency: dropped, see
+docs/BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def wanted(settings: Settings, languages: Mapping[str, str]) -> set[str]:
         return set()
     if settings.crosslingual == "on" or len(languages) <= settings.crosslingual_max_chunks:
         return set(languages)
-    return {cid for cid, lang in languages.items() if lang != "en"}
+    return {cid for cid, lang in languages.items() if lang == "zh"}
 
 
 def sync(
@@ -73,7 +74,7 @@ def sync(
     chunks = {cid: (meta, text) for cid, meta, text in store.all_chunks()}
     languages = {cid: language(text) for cid, (_, text) in chunks.items()}
     want = wanted(settings, languages)
-    report.left_out = sum(lang == "en" for cid, lang in languages.items() if cid not in want)
+    report.left_out = sum(lang != "zh" for cid, lang in languages.items() if cid not in want)
     if not want and store.xl() is None:
         return report
     xl = store.xl(settings.crosslingual_model)
@@ -98,7 +99,6 @@ def sync(
     # Chinese chunks: the English model cannot read them at all, so English questions need this index too.
     # (A table or code block that reads as "other" is no reason to change how English questions search.)
     chinese = sum(lang == "zh" for lang in languages.values())
-    complete = int(len(want) == len(languages))  # every chunk: English questions search it too
-    if {k: (xl.metadata or {}).get(k) for k in ("chinese", "complete")} != {"chinese": chinese, "complete": complete}:
-        store.describe_xl(chinese=chinese, complete=complete)
+    if (xl.metadata or {}).get("chinese") != chinese:
+        store.describe_xl(chinese=chinese)
     return report

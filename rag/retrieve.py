@@ -80,13 +80,11 @@ class Retriever:
 
     def uses_xl(self, query: str) -> bool:
         """Search the cross-lingual index (`rag.crosslingual`): for a question not in English, and for an
-        English one when the store holds Chinese chunks or the index covers every chunk; never when there
-        is no such index."""
+        English one when the store holds Chinese chunks; never when there is no such index."""
         xl = self.store.xl() if self.settings.crosslingual != "off" and self.xl_embedder is not None else None
         if xl is None:
             return False
-        meta = xl.metadata or {}
-        return language(query) != "en" or int(meta.get("chinese", 0)) > 0 or bool(meta.get("complete"))
+        return language(query) != "en" or int((xl.metadata or {}).get("chinese", 0)) > 0
 
     def retrieve(self, query: str, k: int | None = None, fusion: str | None = None) -> Retrieval:
         k = k or self.settings.top_k

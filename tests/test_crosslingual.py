@@ -86,7 +86,7 @@ def test_facts_may_touch_chinese_characters_but_not_latin_letters():
 def test_auto_mode_embeds_english_only_while_the_store_is_small():
     from rag.config import Settings
 
-    langs = {"a": "en", "b": "zh", "c": "en"}
+    langs = {"a": "en", "b": "zh", "c": "other"}
     assert wanted(Settings(crosslingual="auto", crosslingual_max_chunks=3), langs) == {"a", "b", "c"}
     assert wanted(Settings(crosslingual="auto", crosslingual_max_chunks=2), langs) == {"b"}
     assert wanted(Settings(crosslingual="on", crosslingual_max_chunks=0), langs) == {"a", "b", "c"}
