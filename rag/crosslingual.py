@@ -71,6 +71,16 @@ def sync(
     report = XlReport()
     if settings.crosslingual == "off" and store.xl() is None:
         return report
+    # Nothing to do when neither the chunks nor the settings changed since the last sync: reading every
+    # chunk again would cost each no-op ingest ~1 s per 10,000 chunks.
+    state = (
+        f"{store.version()}|{settings.crosslingual}|{settings.crosslingual_max_chunks}|{settings.crosslingual_model}"
+    )
+    existing = store.xl()
+    meta = (existing.metadata or {}) if existing is not None else {}
+    if meta.get("synced") == state:
+        report.held, report.left_out = int(meta.get("held", 0)), int(meta.get("left_out", 0))
+        return report
     chunks = {cid: (meta, text) for cid, meta, text in store.all_chunks()}
     languages = {cid: language(text) for cid, (_, text) in chunks.items()}
     want = wanted(settings, languages)
@@ -99,6 +109,5 @@ def sync(
     # Chinese chunks: the English model cannot read them at all, so English questions need this index too.
     # (A table or code block that reads as "other" is no reason to change how English questions search.)
     chinese = sum(lang == "zh" for lang in languages.values())
-    if (xl.metadata or {}).get("chinese") != chinese:
-        store.describe_xl(chinese=chinese)
+    store.describe_xl(chinese=chinese, held=report.held, left_out=report.left_out, synced=state)
     return report

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 from .language import is_traditional, language
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -56,6 +58,7 @@ UI: dict[str, dict[str, str]] = {
 _LOCALES = {"en": ("en",), "hans": ("zh", "zh-CN", "zh-SG"), "hant": ("zh-TW", "zh-HK", "zh-MO")}
 
 
+@functools.lru_cache(maxsize=1)
 def i18n():
     """The app's labels for Gradio (``gr.I18n``): English, and Chinese in the browser's script."""
     import gradio as gr

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -224,6 +225,12 @@ def answer_row(rows: np.ndarray, scores: np.ndarray, passages: list[Passage], de
     return np.array([values[name] for name in ANSWER_FEATURES])
 
 
+@functools.lru_cache(maxsize=8)
+def _weights(path: Path, _mtime_ns: int) -> dict:
+    """The parsed weights file, read once per version of it (an answerer is made for every question)."""
+    return json.loads(path.read_text())
+
+
 @dataclass(frozen=True)
 class Model:
     """The fitted reader: span ranking weights, answer weights, the abstention threshold on the answer
@@ -243,7 +250,7 @@ class Model:
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE, mode: str = "same") -> Model:
-        data = json.loads(path.read_text())
+        data = _weights(path, path.stat().st_mtime_ns)
         for key, names in (("features", FEATURES), ("answer_features", ANSWER_FEATURES)):
             if list(data.get(key, [])) != list(names):
                 raise ValueError(f"{path}: fitted for other {key} than this version of rag; refit it")

@@ -102,7 +102,7 @@ class Retriever:
             assert self.xl_embedder is not None
             xl_vector = self.xl_embedder.embed_query(query)
             hits = self.store.query_xl(xl_vector, n)
-            fetched = self.store.get([cid for cid, _ in hits if cid not in found])
+            fetched = self.store.get([cid for cid, _ in hits])
             for rank, (cid, sim) in enumerate((h for h in hits if h[0] in fetched), 1):
                 p = found[cid] = to_passage(cid, *fetched[cid], sim)
                 p.ranks["xl"], p.scores["xl"] = rank, sim
