@@ -44,8 +44,11 @@ class XlReport:
     removed: int = 0
     held: int = 0
     left_out: int = 0
+    off: bool = False  # RAG_CROSSLINGUAL=off: the index is not kept
 
     def line(self) -> str:
+        if self.off:
+            return f"cross-lingual index: off ({self.removed} removed)" if self.removed else "cross-lingual index: off"
         text = f"cross-lingual index: {self.held} chunks ({self.embedded} embedded, {self.removed} removed)"
         if self.left_out:
             text += (
@@ -68,8 +71,8 @@ def sync(
     settings: Settings, store: Store, embedder: Callable[[], Embedder], progress: Callable[[str], None] | None = None
 ) -> XlReport:
     """Bring the index in line with the store's chunks (see the module docstring)."""
-    report = XlReport()
-    if settings.crosslingual == "off" and store.xl() is None:
+    report = XlReport(off=settings.crosslingual == "off")
+    if report.off and store.xl() is None:
         return report
     # Nothing to do when neither the chunks nor the settings changed since the last sync: reading every
     # chunk again would cost each no-op ingest ~1 s per 10,000 chunks.
@@ -84,7 +87,8 @@ def sync(
     chunks = {cid: (meta, text) for cid, meta, text in store.all_chunks()}
     languages = {cid: language(text) for cid, (_, text) in chunks.items()}
     want = wanted(settings, languages)
-    report.left_out = sum(lang != "zh" for cid, lang in languages.items() if cid not in want)
+    if settings.crosslingual == "auto":  # what the size limit left out, not what the user switched off
+        report.left_out = sum(lang != "zh" for cid, lang in languages.items() if cid not in want)
     if not want and store.xl() is None:
         return report
     xl = store.xl(settings.crosslingual_model)

@@ -178,8 +178,9 @@ def test_deleting_a_document_removes_its_cross_lingual_vectors(tmp_path):
     assert after and after < before
     assert after == {cid for cid, _, _ in rag.store.all_chunks()}
     off = RAG(docs_dir=docs, store_dir=tmp_path / "store", crosslingual="off")
-    off.ingest()
+    summary = off.ingest().summary()
     assert off.store.xl_ids() == set()
+    assert f"cross-lingual index: off ({len(after)} removed)" in summary and "left out" not in summary
     answer = off.ask("去南丫岛的夜班渡轮几点开？")
     assert not answer.answered and say("no_crosslingual", "去南丫岛的夜班渡轮几点开？") in answer.text
 
