@@ -3,7 +3,9 @@
 1. Cold start: `python app.py` as a fresh process over an ingested copy of seeds/, timed from process start
    to the page answering (listening) and to the first `/ask` answered (first answer possible). Target <= 8 s.
 2. Load: ``--clients`` gradio_client clients in parallel, each asking ``--questions`` questions through
-   `/ask`: errors, p50/p95/max latency, answers per second.
+   `/ask`: errors, p50/p95/max latency, answers per second. With ``--churn``, one more client meanwhile
+   adds a document and deletes it again, over and over, through the Documents tab's own events (upload,
+   the listing refresh the page runs after it, confirm delete), as a person in a browser would.
 
 Prints a markdown table for docs/BENCHMARKS.md (``## App``); ``--json`` prints the raw numbers instead.
 Not a test: it takes about a minute and its numbers depend on the machine and on what else runs on it.
@@ -28,6 +30,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.gradio_events import run_event, run_fn, then, upload  # noqa: E402 - the page's own protocol
+
 QUESTIONS = [
     "When was the Virtual Assets Policy Statement issued?",
     "How does HashKey view the recent discussions?",
@@ -102,7 +108,34 @@ def cold_start(docs: Path, store: Path, log: Path) -> dict[str, float]:
         proc.wait(30)
 
 
-def load(url: str, clients: int, questions: int) -> dict:
+CHURN_DOC = "# Churn {n}\n\nThe churn test document number {n} says the kettle in room {n} is blue.\n"
+
+
+def churn(url: str, done: threading.Event) -> dict:
+    """Until ``done``: upload ``churn-<n>.md``, check it was added, refresh the listing (as the page does
+    after an upload: the delete picker only offers listed documents), delete it, check it was removed."""
+    cycles, errors = 0, []
+    with httpx.Client(base_url=url, timeout=120) as http:
+        refresh = then(http, "rag-upload", "upload")
+        while not done.is_set() and len(errors) < 5:
+            name = f"churn-{cycles}.md"
+            try:
+                data = upload(http, name, CHURN_DOC.format(n=cycles).encode())
+                added = json.dumps(run_event(http, "rag-upload", "upload", [[data]], session_hash="churn"))
+                if f"Added {name}" not in added:
+                    raise ValueError(f"upload of {name} said: {added[-300:]}")
+                run_fn(http, refresh, [], session_hash="churn")
+                removed = json.dumps(run_event(http, "rag-confirm", "click", [[name]], session_hash="churn"))
+                if f"Removed {name}" not in removed:
+                    raise ValueError(f"delete of {name} said: {removed[-300:]}")
+                run_fn(http, refresh, [], session_hash="churn")
+                cycles += 1
+            except Exception as exc:  # noqa: BLE001 - a benchmark counts every failure
+                errors.append(f"churn {name}: {exc}")
+    return {"churn_cycles": cycles, "churn_errors": len(errors), "churn_error_samples": errors}
+
+
+def load(url: str, clients: int, questions: int, with_churn: bool = False) -> dict:
     """``clients`` threads, each its own gradio_client, each asking ``questions`` questions in turn."""
     from gradio_client import Client
 
@@ -135,13 +168,21 @@ def load(url: str, clients: int, questions: int) -> dict:
                 latencies.append(time.perf_counter() - t)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    done, churned = threading.Event(), {"churn_cycles": 0, "churn_errors": 0, "churn_error_samples": []}
+    churner = threading.Thread(target=lambda: churned.update(churn(url, done)))
     started = time.perf_counter()
+    if with_churn:
+        churner.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    done.set()
+    if with_churn:
+        churner.join()
     return {
+        **churned,
         "clients": clients,
         "questions_each": questions,
         "answers": len(latencies),
@@ -162,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold-runs", type=int, default=3, help="cold starts to time (the median is reported)")
     p.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     p.add_argument("--cold-only", action="store_true", help="time the cold starts, skip the load test")
+    p.add_argument("--churn", action="store_true", help="add and delete a document, over and over, during the load")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="rag-load-bench-"))
@@ -187,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             from gradio_client import Client
 
             Client(url, verbose=False).predict(QUESTIONS[0], api_name="/ask")  # warm, as a person would find it
-            result = load(url, args.clients, args.questions)
+            result = load(url, args.clients, args.questions, args.churn)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -201,20 +243,24 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0 if result["errors"] == 0 else 1
+        return 0 if result["errors"] == result["churn_errors"] == 0 else 1
     print(f"machine: {result['machine']}\n")
     print("| measure | value |\n|---|---|")
     print(f"| cold start → listening (median of {len(colds)}) | {result['cold_listening_s']:.1f} s |")
     print(f"| cold start → first answer (median of {len(colds)}) | {result['cold_first_answer_s']:.1f} s |")
     print(f"| cold start: CPU time used by then (median) | {result['cold_cpu_s']:.1f} s |")
     print(f"| load: clients × questions | {args.clients} × {args.questions} = {args.clients * args.questions} |")
+    if args.churn:
+        print(f"| documents added and deleted during the load | {result['churn_cycles']} |")
     print(f"| errors | {result['errors']} |")
+    if args.churn:
+        print(f"| errors adding or deleting | {result['churn_errors']} |")
     if result["p50_s"] is not None:
         print(f"| latency p50 / p95 / max | {result['p50_s']:.2f} / {result['p95_s']:.2f} / {result['max_s']:.2f} s |")
     print(f"| throughput | {result['answers_per_s']:.1f} answers/s ({result['wall_s']:.1f} s wall) |")
-    for e in result["error_samples"]:
+    for e in result["error_samples"] + result["churn_error_samples"]:
         print(f"error: {e}", file=sys.stderr)
-    return 0 if result["errors"] == 0 else 1
+    return 0 if result["errors"] == result["churn_errors"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -26,11 +26,32 @@ def dependency(http: httpx.Client, elem_id: str, trigger: str) -> tuple[int, int
     raise LookupError(f"no {trigger} event on #{elem_id}")
 
 
+def then(http: httpx.Client, elem_id: str, trigger: str) -> int:
+    """fn_index of the event the page runs after ``trigger`` of ``elem_id`` completes (a ``.then(...)``)."""
+    first, _ = dependency(http, elem_id, trigger)
+    for index, dep in enumerate(http.get("/config").json()["dependencies"]):
+        if dep.get("trigger_after") == first:
+            return index
+    raise LookupError(f"nothing runs after the {trigger} event on #{elem_id}")
+
+
 def run_event(
     http: httpx.Client, elem_id: str, trigger: str, data: list[Any], session_hash: str, timeout: float = 120
 ) -> list[dict]:
     """Run one event to completion; returns every message of its stream (the last is ``process_completed``)."""
     fn_index, trigger_id = dependency(http, elem_id, trigger)
+    return run_fn(http, fn_index, data, session_hash, trigger_id, timeout)
+
+
+def run_fn(
+    http: httpx.Client,
+    fn_index: int,
+    data: list[Any],
+    session_hash: str,
+    trigger_id: int | None = None,
+    timeout: float = 120,
+) -> list[dict]:
+    """Run the event function ``fn_index`` to completion, as `run_event` does (e.g. one found by `then`)."""
     payload = {
         "data": data,
         "fn_index": fn_index,
@@ -52,7 +73,7 @@ def run_event(
             messages.append(message)
             if message.get("msg") == "process_completed":
                 return messages
-    raise RuntimeError(f"the event stream ended before {elem_id}.{trigger} completed: {messages[-3:]}")
+    raise RuntimeError(f"the event stream ended before event {fn_index} completed: {messages[-3:]}")
 
 
 def upload(http: httpx.Client, name: str, data: bytes) -> dict:

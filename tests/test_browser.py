@@ -238,3 +238,70 @@ def test_no_remote_image_or_raw_html_is_rendered_from_questions_examples_or_docu
         assert f"![x](http://localhost:{port}/leak-typed-markdown)" in page.locator("#rag-chat").inner_text()
         page.close()
     assert requested == []
+
+
+def _held(docs: Path, store: Path) -> tuple[list[tuple[str, str, int]], int]:
+    """What the store holds: its ledger (document, state, chunks), and the number of chunks in Chroma."""
+    rag = RAG(docs_dir=docs, store_dir=store)
+    rag.store.open()
+    ledger = sorted((r.source, r.state, r.chunks) for r in rag.store.ledger().values())
+    return ledger, rag.store.count()
+
+
+def test_cancel_during_a_large_upload_leaves_the_documents_as_they_were(browser, tmp_path):
+    """Issue 14, item 10: a large upload showed no progress and could not be stopped. In the real app, the
+    progress of the file being embedded shows, Cancel stops it, and afterwards the file is neither in the
+    folder (no hidden ``.upload-*`` left either) nor listed nor searchable, the store holds what it held
+    before, and questions are still answered."""
+    docs, store = tmp_path / "docs", tmp_path / "store"
+    shutil.copytree(SEEDS, docs)
+    RAG(docs_dir=docs, store_dir=store).ingest()
+    before_files = sorted(p.name for p in docs.iterdir())
+    before = _held(docs, store)
+    # ~600 chunks, embedded 16 at a time (RAG_EMBED_BATCH_SIZE=4): progress comes between slices, and a
+    # cancel lands at the next one, long before the last.
+    big = tmp_path / "upload" / "herons.txt"
+    big.parent.mkdir()
+    big.write_text(
+        "\n\n".join(
+            f"Heron log {i}: the grey heron number {i} waited {i % 7} hours by pond {i}." * 3 for i in range(1500)
+        )
+    )
+    with running_app(docs, store, tmp_path / "app.log", RAG_EMBED_BATCH_SIZE="4") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#rag-question textarea")
+        page.get_by_role("tab", name="Documents").click()
+        page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('hashkey-interview')")
+        page.set_input_files("#rag-upload input[type=file]", str(big))
+        # The progress bar names the file and how far its embedding is: the upload is in its ingest now.
+        page.wait_for_function(
+            "() => /herons\\.txt \\([\\d,]+ of [\\d,]+ chunks embedded\\)/.test(document.body.innerText)",
+            timeout=120_000,
+        )
+        page.click("#rag-cancel")
+        # The upload's own last word: cancelled or (had Cancel failed) added; not the progress, not "Cancelling…".
+        page.wait_for_function(
+            "() => /Cancelled\\.|Added herons\\.txt/.test(document.querySelector('#rag-doc-status').innerText)",
+            timeout=180_000,
+        )
+        status = page.locator("#rag-doc-status").inner_text()
+        assert "Cancelled. Not added: herons.txt." in status and "Added herons.txt" not in status, status
+        assert sorted(p.name for p in docs.iterdir()) == before_files  # no herons.txt, no .upload-* file
+        listing = _documents(page)
+        assert "hashkey-interview.txt" in listing and "herons.txt" not in listing
+
+        # Not searchable, and the chat still answers from what was there.
+        page.get_by_role("tab", name="Chat").click()
+        heron = _ask(page, "How many hours did the grey heron number 417 wait by pond 417?")
+        assert "herons.txt" not in heron.inner_text() and "Heron log" not in heron.inner_text()
+        answer = _ask(page, "When was the Virtual Assets Policy Statement issued?")
+        assert "2022" in answer.locator(".rag-answer").inner_text()
+        assert "hashkey-interview.txt" in answer.locator(".rag-sources").inner_text()
+        page.get_by_role("tab", name="Documents").click()
+        assert "herons.txt" not in _documents(page)
+        page.close()
+    assert sorted(p.name for p in docs.iterdir()) == before_files
+    assert _held(docs, store) == before  # the same documents, the same chunks in Chroma: nothing half-written
+    passages = RAG(docs_dir=docs, store_dir=store).retrieve("grey heron number 417 pond 417")
+    assert passages and all(p.source != "herons.txt" for p in passages)
