@@ -11,6 +11,7 @@ import logging
 from .config import Settings
 from .engine import RAG, DocumentInfo
 from .errors import BackendError, DocumentError, NotIngestedError, RagError, StoreError, StoreLockedError
+from .scope import ScopeError
 from .types import Answer, Citation, IngestReport, Passage, Sentence
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "DocumentError",
     "StoreError",
     "StoreLockedError",
+    "ScopeError",
     "NotIngestedError",
     "BackendError",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .llm import LLM, make_llm
 from .messages import say
 from .question import correct_spelling, focus
 from .retrieve import Retrieval, Retriever, nanoranker_scores
+from .scope import Scope, resolve
 from .store import Store
 from .types import Answer, IngestReport, Passage
 
@@ -161,15 +162,32 @@ class RAG:
                 "run `python ingest.py` first"
             )
 
-    def search(self, question: str, k: int | None = None, fusion: str | None = None) -> Retrieval:
-        """Retrieve with the full trace (ranks and scores per retriever, timings)."""
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        fusion: str | None = None,
+        documents: Sequence[str] | None = None,
+        folder: str | None = None,
+    ) -> Retrieval:
+        """Retrieve with the full trace (ranks and scores per retriever, timings); within ``documents``
+        and/or ``folder`` when given (see `rag.scope`)."""
         if self._store is None or self.store._chunks is None:
             self._require_store()
-        return self._retriever().retrieve(question, k, fusion)
+        return self._retriever().retrieve(question, k, fusion, self.scope(documents, folder))
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
-        """The ``k`` passages most relevant to ``question``, best first."""
-        return self.search(question, k).passages
+    def retrieve(
+        self, question: str, k: int | None = None, documents: Sequence[str] | None = None, folder: str | None = None
+    ) -> list[Passage]:
+        """The ``k`` passages most relevant to ``question``, best first (within ``documents``/``folder``)."""
+        return self.search(question, k, documents=documents, folder=folder).passages
+
+    def scope(self, documents: Sequence[str] | None = None, folder: str | None = None) -> Scope | None:
+        """The ingested documents named by ``documents`` and ``folder``; None for all of them. Raises
+        `ScopeError` when a name matches no ingested document."""
+        if not documents and not folder:
+            return None
+        return resolve([d.source for d in self.documents()], documents, folder)
 
     # --- answering -----------------------------------------------------------------------------------
     @property
@@ -201,22 +219,39 @@ class RAG:
         index = self.keyword_index()
         return correct_spelling(focus(query), index.doc_freq.keys(), lambda w: index.doc_freq.get(w, 0))
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer ``question`` from the documents, every sentence citing a passage that supports it.
+    def ask(
+        self, question: str, k: int | None = None, documents: Sequence[str] | None = None, folder: str | None = None
+    ) -> Answer:
+        """Answer ``question`` from the documents (only from ``documents`` and/or the documents inside
+        ``folder`` when given), every sentence citing a passage that supports it.
 
         Example:
             >>> a = rag.ask("When did Hong Kong issue its virtual asset policy statement?")  # doctest: +SKIP
             >>> a.answered, a.citations[0].source  # doctest: +SKIP
             (True, 'hashkey-interview.txt')
         """
-        return _last(self.stream(question, k=k))
+        return _last(self.stream(question, k=k, documents=documents, folder=folder))
 
-    def chat(self, message: str, history: History | None = None, k: int | None = None) -> Answer:
+    def chat(
+        self,
+        message: str,
+        history: History | None = None,
+        k: int | None = None,
+        documents: Sequence[str] | None = None,
+        folder: str | None = None,
+    ) -> Answer:
         """Like `ask`, but a follow-up ("and in Europe?") is first made standalone using ``history``
         (Gradio's messages format, or (user, assistant) pairs)."""
-        return _last(self.stream(message, history=history, k=k))
+        return _last(self.stream(message, history=history, k=k, documents=documents, folder=folder))
 
-    def stream(self, question: str, history: History | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        k: int | None = None,
+        documents: Sequence[str] | None = None,
+        folder: str | None = None,
+    ) -> Iterator[str | Answer]:
         """Yield the answer's text as it is written (str deltas), then the verified `Answer` last.
 
         The final text can differ from the streamed one: sentences that fail verification are marked
@@ -227,8 +262,9 @@ class RAG:
             raise RagError("the question is empty")
         started = time.perf_counter()
         query = self.standalone(question, history)
+        scope = self.scope(documents, folder)
         retriever = self._retriever()
-        retrieval = retriever.retrieve(query, k)
+        retrieval = retriever.retrieve(query, k, scope=scope)
         answerer = self.answerer()
         vector = retrieval.vector if retrieval.vector is not None else self.embedder.embed_query(query)
         t = time.perf_counter()
@@ -256,7 +292,7 @@ class RAG:
         if not answer.answered and language(query) != "en" and not retriever.uses_xl(query):
             if self.keyword_index().known_share(query) < 0.5:  # the documents are not in the question's language
                 answer.text = f"{answer.text} {say('no_crosslingual', query)}"
-        answer.question, answer.query = question, query
+        answer.question, answer.query, answer.scope = question, query, str(scope) if scope else ""
         answer.timings = {
             **retrieval.timings,
             "answer_ms": (time.perf_counter() - t) * 1000,

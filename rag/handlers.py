@@ -173,7 +173,7 @@ def handlers(rag: RAG) -> Handlers:
     owners = SessionOwners()
 
     def respond(
-        message, chat, history, backend, url, model, key, k, request: gr.Request | None = None
+        message, chat, history, backend, url, model, key, k, within=None, request: gr.Request | None = None
     ) -> Iterator[tuple]:
         message = (message or "").strip()
         if not message:
@@ -191,7 +191,7 @@ def handlers(rag: RAG) -> Handlers:
         answer, streamed = None, ""
         try:
             engine = backends.get(backend, url, model, key)
-            for item in engine.stream(message, history=list(history or []), k=int(k)):
+            for item in engine.stream(message, history=list(history or []), k=int(k), documents=within or None):
                 if isinstance(item, str):
                     streamed += item
                     chat[-1]["content"] = render_partial(streamed)
@@ -211,20 +211,27 @@ def handlers(rag: RAG) -> Handlers:
         ]
         yield gr.skip(), chat, history, render_trace(answer)
 
-    def ask(question: str) -> str:
-        """Answer a question from the documents: the answer with [n] markers, then its numbered sources."""
+    def ask(question: str, documents: list[str] | None = None, folder: str | None = None) -> str:
+        """Answer a question from the documents (only from ``documents`` and/or those inside ``folder``, as
+        the Documents tab names them, when given): the answer with [n] markers, then its numbered sources."""
         question = (question or "").strip()
         if not question:
             raise gr.Error("Ask a question.")
         try:
-            return api_text(rag.ask(question))
+            return api_text(rag.ask(question, documents=documents or None, folder=folder or None))
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(friendly(exc)) from None
 
     def refresh():
         rows = document_rows(rag)
         examples = [{"text": q} for q in examples_cache.get()]
-        return rows, gr.Dropdown(choices=[r[0] for r in rows], value=[]), gr.Chatbot(examples=examples or None)
+        names = [r[0] for r in rows]
+        return (
+            rows,
+            gr.Dropdown(choices=names, value=[]),
+            gr.Chatbot(examples=examples or None),
+            gr.Dropdown(choices=names, value=[]),  # "Ask within": the documents changed, so all of them again
+        )
 
     def pick_example(evt: gr.SelectData) -> str:
         return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import numpy as np
@@ -126,12 +127,15 @@ class KeywordIndex:
             bm25.index(tokens, show_progress=False)
         return cls(bm25, list(ids), version, dict(Counter(w for ts in tokens for w in set(ts))))
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` best chunks for ``query``: (id, BM25 score), best first, zero scores left out."""
+    def search(self, query: str, k: int, only: AbstractSet[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best chunks for ``query``: (id, BM25 score), best first, zero scores left out; only the
+        chunks whose ids are in ``only`` when given (a scope: the best within it, not its share of the best)."""
         tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict] if self.ids else []
         if not tokens:
             return []
         scores = self._bm25.get_scores(tokens)
+        if only is not None:
+            scores = np.where([cid in only for cid in self.ids], scores, 0.0)
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

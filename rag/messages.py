@@ -54,6 +54,11 @@ UI: dict[str, dict[str, str]] = {
     "ask": {"en": "Ask", "hans": "提问", "hant": "提問"},
     "clear": {"en": "Clear chat", "hans": "清空对话", "hant": "清除對話"},
     "trace": {"en": "Retrieval trace", "hans": "检索过程", "hant": "檢索過程"},
+    "within": {
+        "en": "Ask within (empty: all documents)",
+        "hans": "只在这些文档中提问（留空：全部文档）",
+        "hant": "只在這些文件中提問（留空：全部文件）",
+    },
 }
 _LOCALES = {"en": ("en",), "hans": ("zh", "zh-CN", "zh-SG"), "hant": ("zh-TW", "zh-HK", "zh-MO")}
 

@@ -138,7 +138,8 @@ def render_trace(answer: Answer) -> str:
     timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
     return (
         f'<div class="rag-trace"><p><b>Searched for:</b> {html.escape(answer.query or answer.question)}</p>'
-        f"<p><b>Backend:</b> {html.escape(answer.backend)}{' · ' + timings if timings else ''}</p>"
+        + (f"<p><b>Within:</b> {html.escape(answer.scope)}</p>" if answer.scope else "")
+        + f"<p><b>Backend:</b> {html.escape(answer.backend)}{' · ' + timings if timings else ''}</p>"
         "<table><thead><tr><th>#</th><th>passage</th><th>dense rank (cosine)</th><th>keyword rank (BM25)</th>"
         f"<th>fused</th><th>rerank</th><th>cited as</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )

@@ -19,6 +19,7 @@ from .config import Settings
 from .embedding import Embedder
 from .keyword import KeywordIndex
 from .language import language
+from .scope import Scope
 from .store import Store
 from .types import Passage
 
@@ -43,6 +44,7 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
     vector: np.ndarray | None = None  # the query's embedding, when dense retrieval ran
     xl_vector: np.ndarray | None = None  # its multilingual embedding, when the cross-lingual index was searched
+    scope: Scope | None = None  # the documents searched, when the question was asked within some
 
 
 def to_passage(cid: str, meta: dict, text: str, score: float) -> Passage:
@@ -86,8 +88,12 @@ class Retriever:
             return False
         return language(query) != "en" or int((xl.metadata or {}).get("chinese", 0)) > 0
 
-    def retrieve(self, query: str, k: int | None = None, fusion: str | None = None) -> Retrieval:
+    def retrieve(
+        self, query: str, k: int | None = None, fusion: str | None = None, scope: Scope | None = None
+    ) -> Retrieval:
+        """The ``k`` best passages for ``query`` (within ``scope``'s documents when given)."""
         k = k or self.settings.top_k
+        sources = scope.sources if scope is not None else None
         fusion = fusion or self.settings.fusion
         n = max(self.settings.candidates, k)
         timings: dict[str, float] = {}
@@ -101,7 +107,7 @@ class Retriever:
         if xl and fusion in ("rrf", "dense"):
             assert self.xl_embedder is not None
             xl_vector = self.xl_embedder.embed_query(query)
-            hits = self.store.query_xl(xl_vector, n)
+            hits = self.store.query_xl(xl_vector, n, sources)
             fetched = self.store.get([cid for cid, _ in hits])
             for rank, (cid, sim) in enumerate((h for h in hits if h[0] in fetched), 1):
                 p = found[cid] = to_passage(cid, *fetched[cid], sim)
@@ -112,14 +118,15 @@ class Retriever:
             vector = self.embedder.embed_query(query)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            for rank, (cid, sim, meta, text) in enumerate(self.store.query(vector, n), 1):
+            for rank, (cid, sim, meta, text) in enumerate(self.store.query(vector, n, sources), 1):
                 p = found.get(cid) or to_passage(cid, meta, text, sim)
                 found[cid] = p
                 p.ranks["dense"], p.scores["dense"] = rank, sim
             timings["dense_ms"] = (time.perf_counter() - t) * 1000
         if fusion in ("rrf", "bm25"):
             t = time.perf_counter()
-            hits = self.keyword().search(query, n)
+            only = self.store.ids_of(sources) if sources is not None else None
+            hits = self.keyword().search(query, n, only)
             missing = [cid for cid, _ in hits if cid not in found]
             fetched = self.store.get(missing) if missing else {}
             for rank, (cid, score) in enumerate(hits, 1):
@@ -150,7 +157,7 @@ class Retriever:
                 p.scores["rerank"] = p.score = s
             ranked = sorted(pool, key=lambda p: (-p.score, p.id))
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
-        return Retrieval(query, ranked[:k], timings, vector, xl_vector)
+        return Retrieval(query, ranked[:k], timings, vector, xl_vector, scope)
 
     def _exact_dense(self, found: dict[str, Passage], vector: np.ndarray, n: int) -> None:
         """Give a keyword candidate that the dense search wrongly left out its dense rank.

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -330,11 +330,13 @@ class Store:
         if self._xl is not None and ids:
             self._xl.delete(ids=ids)
 
-    def query_xl(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Nearest chunks in the cross-lingual index: (id, cosine similarity), best first."""
+    def query_xl(self, vector: np.ndarray, n: int, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks in the cross-lingual index: (id, cosine similarity), best first; only chunks of
+        ``sources`` when given."""
         if self._xl is None or self._xl.count() == 0:
             return []
-        res = self._xl.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        where: Any = {"source": {"$in": sorted(sources)}} if sources is not None else None
+        res = self._xl.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
         distances = res["distances"] or [[]]
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], distances[0], strict=False)]
 
@@ -399,9 +401,17 @@ class Store:
             offset += _PAGE
 
     @_reachable
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float, dict, str]]:
-        """Nearest chunks of documents that are not pending: (id, cosine similarity, metadata, text), best first."""
-        where: Any = {"source": {"$nin": sorted(self._pending)}} if self._pending else None
+    def query(
+        self, vector: np.ndarray, n: int, sources: Iterable[str] | None = None
+    ) -> list[tuple[str, float, dict, str]]:
+        """Nearest chunks of documents that are not pending: (id, cosine similarity, metadata, text), best first;
+        only chunks of ``sources`` when given."""
+        filters: list[dict] = []
+        if self._pending:
+            filters.append({"source": {"$nin": sorted(self._pending)}})
+        if sources is not None:
+            filters.append({"source": {"$in": sorted(sources)}})
+        where: Any = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else None)
         res = self.chunks.query(
             query_embeddings=[vector], n_results=n, where=where, include=["metadatas", "documents", "distances"]
         )
@@ -410,6 +420,12 @@ class Store:
             (i, 1.0 - d, dict(m or {}), t)
             for i, d, m, t in zip(res["ids"][0], distances[0], metas[0], texts[0], strict=False)
         ]
+
+    @_reachable
+    def ids_of(self, sources: Iterable[str]) -> set[str]:
+        """The ids of every chunk of ``sources``."""
+        where: Any = {"source": {"$in": sorted(sources)}}
+        return set(self.chunks.get(where=where, include=[])["ids"])
 
     @_reachable
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:

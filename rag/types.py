@@ -145,6 +145,7 @@ class Answer:
     query: str = ""  # the standalone question actually searched (differs from `question` in a chat)
     backend: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
+    scope: str = ""  # the documents it was asked within ("a.md, folder notes/ (3 documents)"); "" for all
 
     def to_markdown(self) -> str:
         """The answer with its citations as footnotes, e.g. for Jupyter or a chat window."""

@@ -90,7 +90,17 @@ def build(rag: RAG) -> gr.Blocks:
                         submit_btn=False,
                     )
                     send = gr.Button(T("ask"), variant="primary", scale=1, elem_id="rag-ask")
-                clear = gr.Button(T("clear"), size="sm", elem_id="rag-clear")
+                with gr.Row():
+                    within = gr.Dropdown(
+                        label=T("within"),
+                        multiselect=True,
+                        filterable=True,
+                        choices=[],
+                        value=[],
+                        scale=6,
+                        elem_id="rag-within",
+                    )
+                    clear = gr.Button(T("clear"), size="sm", scale=1, elem_id="rag-clear")
                 with gr.Accordion(T("trace"), open=False, visible=True, elem_id="rag-trace") as trace_box:
                     trace = gr.HTML(TRACE_HINT)
             with gr.Tab(T("tab_documents"), id="documents"):
@@ -139,7 +149,7 @@ def build(rag: RAG) -> gr.Blocks:
                 k = gr.Slider(1, 20, value=min(s.top_k, 20), step=1, label="Passages per answer (k)")
                 show_trace = gr.Checkbox(True, label="Show the retrieval trace under the chat")
 
-        ask_inputs = [question, chatbot, history, backend, url, model, key, k]
+        ask_inputs = [question, chatbot, history, backend, url, model, key, k, within]
         ask_outputs = [question, chatbot, history, trace]
         private: dict[str, Any] = {"api_visibility": "private"}
         # Chat and API share one limit of CONCURRENCY answers at a time; the rest wait in the queue.
@@ -160,7 +170,7 @@ def build(rag: RAG) -> gr.Blocks:
         show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
 
         docs: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
-        listing = [table, to_delete, chatbot]
+        listing = [table, to_delete, chatbot, within]
         upload.upload(on.on_upload, upload, [doc_status, upload], **docs).then(on.refresh, None, listing, **private)
         cancel.click(on.on_cancel, None, doc_status, **private)  # not queued behind the upload it stops
         delete.click(on.on_delete_ask, to_delete, [doc_status, confirm], **private)

@@ -73,6 +73,18 @@ def test_ask_endpoint_abstains_plainly(client):
 
 
 @pytest.mark.slow
+def test_ask_endpoint_asks_within_chosen_documents(client):
+    from gradio_client.exceptions import AppError
+
+    text = client.predict(QUESTION, ["hashkey-interview.txt"], "", api_name="/ask")
+    assert "2022" in text and "[1] hashkey-interview.txt" in text
+    with pytest.raises(AppError, match=r"not among the ingested documents: minutes\.md"):
+        client.predict(QUESTION, ["minutes.md"], "", api_name="/ask")
+    with pytest.raises(AppError, match=r"folder 'archive': no ingested document is inside it"):
+        client.predict(QUESTION, [], "archive", api_name="/ask")
+
+
+@pytest.mark.slow
 def test_only_ask_is_offered_as_api(client):
     assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask"]
 

@@ -146,6 +146,13 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     assert "forty-two" in answer.locator(".rag-answer").inner_text()
     assert "lighthouse.txt" in answer.locator(".rag-sources").inner_text()
 
+    # Asked within the interview only, the same question is not answered from the lighthouse document.
+    page.locator("#rag-within input").click()
+    page.get_by_role("option", name="hashkey-interview.txt").click()
+    answer = _ask(page, FACT_QUESTION)
+    assert "forty-two" not in answer.inner_text() and "lighthouse.txt" not in answer.inner_text()
+    assert "Within: hashkey-interview.txt (1 document)" in page.locator(".rag-trace").inner_text()
+
     # Delete it (two steps: pick, confirm) and the chat no longer finds it.
     page.get_by_role("tab", name="Documents").click()
     page.locator("#rag-delete-pick input").click()

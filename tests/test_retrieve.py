@@ -14,7 +14,7 @@ class _Store:
 
     vecs = {"a": np.array([1.0, 0.0]), "b": np.array([0.6, 0.8]), "c": np.array([0.95, 0.3122])}
 
-    def query(self, vector, n):
+    def query(self, vector, n, sources=None):
         return [(cid, float(self.vecs[cid] @ vector), {"source": f"{cid}.txt"}, cid) for cid in ("a", "b")][:n]
 
     def get(self, ids):
@@ -30,7 +30,7 @@ class _Embedder:
 
 
 class _Keyword:
-    def search(self, query, n):
+    def search(self, query, n, only=None):
         return [("c", 3.0), ("b", 1.0)]
 
 
