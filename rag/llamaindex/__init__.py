@@ -1,0 +1,27 @@
+"""rag on llama-index's interfaces, for people who build their own pipelines.
+
+Importing this subpackage imports llama-index (~2.7 s), so ``import rag`` never does: the `RAG` methods
+``as_retriever``, ``as_query_engine`` and ``as_chat_engine`` import it on first use.
+
+Example:
+    >>> from rag import RAG
+    >>> rag = RAG(docs_dir="seeds")  # doctest: +SKIP
+    >>> rag.as_retriever(k=3).retrieve("insurance coverage")[0].node.metadata["source"]  # doctest: +SKIP
+    'hashkey-interview.txt'
+    >>> response = rag.as_query_engine().query("How many employees does HashKey have?")  # doctest: +SKIP
+    >>> response.metadata["answer"].citations[0].quote  # doctest: +SKIP
+
+What lives where:
+
+* `rag.llamaindex.nodes`: `Passage` <-> ``NodeWithScore``, and `verify`, rag's answer check over any
+  llama-index ``Response.source_nodes``;
+* `rag.llamaindex.retriever`: `RagRetriever`, rag's fused retrieval as a ``BaseRetriever``;
+* `rag.llamaindex.engines`: `RagQueryEngine` and `RagChatEngine`, rag's checked answers as a query engine and
+  a chat engine.
+"""
+
+from .engines import RagChatEngine, RagQueryEngine
+from .nodes import to_node, to_passage, verify
+from .retriever import RagRetriever
+
+__all__ = ["RagRetriever", "RagQueryEngine", "RagChatEngine", "to_node", "to_passage", "verify"]

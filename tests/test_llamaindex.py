@@ -1,0 +1,146 @@
+"""rag behind llama-index's interfaces (rag/llamaindex/): the retriever, the query and chat engines, and the
+answer check over any response's source nodes, against a real store ingested from seeds/."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+
+import pytest
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.response.schema import Response
+from llama_index.core.chat_engine.types import BaseChatEngine
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from rag import RAG
+from rag.answer import NOT_FOUND, UNVERIFIED
+from rag.llamaindex import verify
+from rag.loaders import load
+
+from .conftest import ROOT, SEEDS
+
+SEED = "hashkey-interview.txt"
+EMPLOYEES = "How many employees does HashKey have around the world?"
+UNKNOWN = "What is the boiling point of liquid nitrogen?"
+
+
+@pytest.fixture(scope="module")
+def rag(tmp_path_factory) -> RAG:
+    """One store ingested from seeds/ for the whole module (settings passed explicitly: the module outlives
+    each test's environment)."""
+    root = tmp_path_factory.mktemp("llamaindex")
+    shutil.copytree(SEEDS, root / "docs")
+    engine = RAG(docs_dir=root / "docs", store_dir=root / "store", crosslingual="off")
+    assert engine.ingest().ok
+    return engine
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    return load(SEEDS / SEED, SEED, 2**24).text
+
+
+def test_retriever_returns_rags_passages_as_nodes(rag, seed_text):
+    retriever = rag.as_retriever(k=3)
+    nodes = retriever.retrieve("insurance coverage")
+    passages = rag.retrieve("insurance coverage", k=3)
+    assert isinstance(retriever, BaseRetriever) and len(nodes) == 3
+    assert [n.node.node_id for n in nodes] == [p.id for p in passages]
+    assert [n.score for n in nodes] == [p.score for p in passages]
+    for n in nodes:
+        node = n.node
+        assert isinstance(node, TextNode) and node.ref_doc_id == SEED
+        assert node.metadata["source"] == SEED
+        assert node.text == seed_text[node.start_char_idx : node.end_char_idx]  # exact offsets
+
+
+def test_query_engine_answers_with_rags_checked_citations(rag):
+    response = rag.as_query_engine().query(EMPLOYEES)
+    answer = rag.ask(EMPLOYEES)
+    assert isinstance(response, Response) and response.response == answer.text
+    assert response.metadata["answer"].answered
+    # [n] in the text is source_nodes[n - 1], whose metadata holds the checked quote inside the passage.
+    assert len(response.source_nodes) == len(answer.citations) > 0
+    for n, (node, citation) in enumerate(zip(response.source_nodes, answer.citations, strict=True), 1):
+        assert f"[{n}]" in response.response
+        assert node.node.node_id == citation.passage_id
+        assert node.node.metadata["quote"] == citation.quote and citation.quote in node.node.text
+    assert [n.node.node_id for n in response.metadata["retrieved"]] == [p.id for p in answer.passages]
+
+
+def test_query_engine_abstains_without_sources(rag):
+    response = rag.as_query_engine().query(UNKNOWN)
+    assert response.response.startswith(NOT_FOUND) and response.source_nodes == []
+    assert not response.metadata["answer"].answered
+
+
+def test_streaming_query_engine_yields_the_answer_then_its_sources(rag):
+    response = rag.as_query_engine(streaming=True).query(EMPLOYEES)
+    assert response.source_nodes == []  # nothing is known before the stream runs
+    deltas = list(response.response_gen)
+    answer = response.metadata["answer"]
+    assert len(deltas) > 1 and "".join(deltas) == answer.text
+    assert [n.node.node_id for n in response.source_nodes] == [c.passage_id for c in answer.citations]
+
+
+def test_chat_engine_makes_follow_ups_standalone_and_keeps_checked_answers(rag):
+    chat = rag.as_chat_engine()
+    assert isinstance(chat, BaseChatEngine)
+    first = chat.chat("How large was HashKey's insurance coverage when it started?")
+    assert first.metadata["answer"].answered and first.source_nodes
+    stream = chat.stream_chat("and what is it today?")
+    streamed = "".join(stream.response_gen)
+    follow = chat.last_answer
+    assert follow is not None and streamed == follow.text
+    assert follow.query != "and what is it today?" and "insurance" in follow.query.lower()  # condensed
+    assert [n.node.node_id for n in stream.source_nodes] == [c.passage_id for c in follow.citations]
+    history = chat.chat_history
+    assert [m.role.value for m in history] == ["user", "assistant", "user", "assistant"]
+    assert history[-1].content == follow.text
+    again = asyncio.run(chat.achat(UNKNOWN))
+    assert again.response.startswith(NOT_FOUND) and len(chat.chat_history) == 6
+    chat.reset()
+    assert chat.chat_history == [] and chat.last_answer is None
+
+
+def test_verify_checks_any_responses_sentences_against_its_source_nodes(rag):
+    """rag's answer check reused over a response it did not write: a sentence its cited node supports keeps
+    its citation, an invented one is marked unverified."""
+    nodes = rag.as_retriever(k=3).retrieve(EMPLOYEES)
+    fact = next(n for n in nodes if "over 600 today" in n.node.text)
+    position = nodes.index(fact) + 1
+    claim = "The global employee count of HashKey Group has grown from over 500 to over 600 today"
+    invented = "HashKey Group moved its headquarters to Reykjavik in 1850"
+    response = Response(f"{claim} [{position}]. {invented} [{position}].", source_nodes=nodes)
+    checked = verify(rag, EMPLOYEES, response)
+    assert checked.answered
+    assert [s.supported for s in checked.sentences] == [True, False]
+    assert UNVERIFIED in checked.text and len(checked.citations) == 1
+    assert checked.citations[0].passage_id == fact.node.node_id and "over 600 today" in checked.citations[0].quote
+
+
+def test_verify_reads_nodes_from_other_pipelines(rag):
+    """A plain llama-index node (no rag metadata, file_name and page_label as SimpleDirectoryReader sets them)."""
+    node = TextNode(
+        text="The annual employee turnover rate remains below 15%.",
+        metadata={"file_name": "hr.pdf", "page_label": "4"},
+    )
+    checked = verify(rag, "What is the annual employee turnover rate?", "It remains below 15% [1].", [node])
+    assert checked.answered and checked.citations[0].source == "hr.pdf" and checked.citations[0].page == 4
+    refuted = verify(
+        rag, "What is the annual employee turnover rate?", "It is above 40% [1].", [NodeWithScore(node=node)]
+    )
+    assert not refuted.answered and refuted.citations == []
+
+
+def test_import_rag_does_not_import_llama_index():
+    """``import rag`` (and what ingest and the store need) stays fast: llama-index loads only for the as_*
+    entry points."""
+    code = (
+        "import sys, rag, rag.ingest, rag.store, rag.layout; "
+        "print(sorted(m for m in sys.modules if m.startswith('llama_index')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
