@@ -139,8 +139,7 @@ class Ingestor:
         self.chunker = Chunker(self._count_tokens, settings.chunk_size, settings.chunk_overlap)
 
     def _count_tokens(self, texts: list[str]) -> list[int]:
-        enc = self.embedder.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(e) for e in enc]
+        return self.embedder.token_counts(texts)
 
     def lock(self) -> FileLock:
         """The single-writer lock of this store (a file in store_dir, also for a server's store)."""

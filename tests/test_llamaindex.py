@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.response.schema import Response
@@ -16,12 +17,17 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag import RAG
 from rag.answer import NOT_FOUND, UNVERIFIED
+from rag.embedding import Embedder
 from rag.llamaindex import verify
 from rag.loaders import load
 
 from .conftest import ROOT, SEEDS
 
 SEED = "hashkey-interview.txt"
+# Two headings, the second section long enough for several chunks: every chunk is embedded under its heading.
+GARDEN = "# Tomatoes\n\nTomatoes want six hours of sun and deep watering twice a week.\n\n## Pruning\n\n" + " ".join(
+    f"Side shoot {i} is pinched out when it is {i} centimetres long." for i in range(60)
+)
 EMPLOYEES = "How many employees does HashKey have around the world?"
 UNKNOWN = "What is the boiling point of liquid nitrogen?"
 
@@ -32,6 +38,7 @@ def rag(tmp_path_factory) -> RAG:
     each test's environment)."""
     root = tmp_path_factory.mktemp("llamaindex")
     shutil.copytree(SEEDS, root / "docs")
+    (root / "docs" / "garden.md").write_text(GARDEN)
     engine = RAG(docs_dir=root / "docs", store_dir=root / "store", crosslingual="off")
     assert engine.ingest().ok
     return engine
@@ -144,3 +151,86 @@ def test_import_rag_does_not_import_llama_index():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- the data model: documents, the node parser, the embedding ------------------------------------------
+def stored(rag: RAG) -> dict[str, tuple[dict, str]]:
+    return {cid: (meta, text) for cid, meta, text in rag.store.all_chunks()}
+
+
+def test_node_parser_in_an_ingestion_pipeline_makes_rags_chunks(rag):
+    """rag's parser and embedding in a plain llama-index IngestionPipeline give the chunks `RAG.ingest` stored:
+    same ids, offsets, page, section, and the same vectors, because the node's embed view is the chunk under
+    its heading."""
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.schema import MetadataMode, NodeRelationship
+
+    from rag.chunking import embedding_text
+    from rag.llamaindex import RagEmbedding, RagNodeParser, read_documents
+
+    documents = read_documents(rag.settings.docs_dir)
+    assert [d.id_ for d in documents] == ["garden.md", SEED]
+    pipeline = IngestionPipeline(
+        transformations=[RagNodeParser.from_settings(rag.settings), RagEmbedding(rag.embedder)]
+    )
+    nodes = pipeline.run(documents=documents)
+    chunks = stored(rag)
+    assert sorted(n.node_id for n in nodes) == sorted(chunks)
+    vectors = rag.store.vectors(list(chunks))
+    headed = 0
+    for node in nodes:
+        meta, text = chunks[node.node_id]
+        assert node.get_content(MetadataMode.NONE) == text
+        assert (node.start_char_idx, node.end_char_idx) == (meta["start"], meta["end"])
+        assert node.metadata.get("section") == meta.get("section") and node.metadata["source"] == meta["source"]
+        assert node.metadata["file_hash"] == meta["file_hash"]
+        assert node.relationships[NodeRelationship.SOURCE].node_id == meta["source"]
+        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"))
+        headed += node.get_content(MetadataMode.EMBED) != text
+        assert np.allclose(node.embedding, vectors[node.node_id], atol=1e-4)
+    assert headed >= 3  # the Pruning chunks are embedded under their heading, the text itself is not changed
+
+
+def test_node_parser_reads_documents_of_other_readers(rag):
+    """A Document from another reader (no rag sections; a page_label as SimpleDirectoryReader gives a PDF
+    page) is chunked too, its offsets exact and its metadata kept out of the embedded text."""
+    from llama_index.core.schema import Document, MetadataMode
+
+    from rag.llamaindex import RagNodeParser
+
+    text = " ".join(f"Sentence number {i} talks about tomatoes and their leaves." for i in range(80))
+    doc = Document(text=text, metadata={"file_name": "notes.pdf", "page_label": "7"})
+    nodes = RagNodeParser(chunk_size=64, chunk_overlap=8)([doc])
+    assert len(nodes) > 3
+    for node in nodes:
+        assert text[node.start_char_idx : node.end_char_idx] == node.text
+        assert node.metadata["page"] == 7 and node.metadata["source"] == "notes.pdf"
+        assert node.get_content(MetadataMode.EMBED) == node.text  # no heading; file_name etc. not embedded
+        assert node.ref_doc_id == doc.id_
+    assert len({n.node_id for n in nodes}) == len(nodes)
+    assert [n.node_id for n in RagNodeParser(chunk_size=64, chunk_overlap=8)([doc])] == [n.node_id for n in nodes]
+
+
+class RecordingEmbedder(Embedder):
+    """The real packaged model, recording the role of each call (the test is about which role is asked)."""
+
+    def __init__(self) -> None:
+        super().__init__("all-MiniLM-L6-v2")
+        self.roles: list[str] = []
+
+    def embed(self, texts: list[str], role: str = "document") -> np.ndarray:
+        self.roles.append(role)
+        return super().embed(texts, role)
+
+
+def test_embedding_keeps_query_and_document_roles(rag):
+    from rag.llamaindex import RagEmbedding
+
+    embedder = RecordingEmbedder()
+    embedding = RagEmbedding(embedder)
+    query = embedding.get_query_embedding("insurance coverage")
+    texts = embedding.get_text_embedding_batch(["Tomatoes want sun.", "Side shoots are pinched out."])
+    assert embedder.roles == ["query", "document"]
+    assert np.allclose(query, rag.embedder.embed_query("insurance coverage"), atol=1e-5)
+    assert np.allclose(texts, rag.embedder.embed(["Tomatoes want sun.", "Side shoots are pinched out."]), atol=1e-5)
+    assert abs(np.linalg.norm(query) - 1) < 1e-5 and embedding.model_name == "all-MiniLM-L6-v2"

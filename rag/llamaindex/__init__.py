@@ -17,11 +17,27 @@ What lives where:
   llama-index ``Response.source_nodes``;
 * `rag.llamaindex.retriever`: `RagRetriever`, rag's fused retrieval as a ``BaseRetriever``;
 * `rag.llamaindex.engines`: `RagQueryEngine` and `RagChatEngine`, rag's checked answers as a query engine and
-  a chat engine.
+  a chat engine;
+* `rag.llamaindex.parser`: `read_documents` (a folder -> ``Document``s by rag's loaders) and `RagNodeParser`,
+  rag's chunker as a ``NodeParser`` for any ``IngestionPipeline``;
+* `rag.llamaindex.embedding`: `RagEmbedding`, rag's embedder as a ``BaseEmbedding``.
 """
 
+from .embedding import RagEmbedding
 from .engines import RagChatEngine, RagQueryEngine
 from .nodes import to_node, to_passage, verify
+from .parser import RagNodeParser, read_documents, to_document
 from .retriever import RagRetriever
 
-__all__ = ["RagRetriever", "RagQueryEngine", "RagChatEngine", "to_node", "to_passage", "verify"]
+__all__ = [
+    "RagRetriever",
+    "RagQueryEngine",
+    "RagChatEngine",
+    "RagNodeParser",
+    "RagEmbedding",
+    "read_documents",
+    "to_document",
+    "to_node",
+    "to_passage",
+    "verify",
+]
