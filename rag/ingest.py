@@ -201,6 +201,7 @@ class Ingestor:
         if report.rebuilt:
             store.drop()
         store.prepare(fingerprint)
+        store.upgrade_layout()  # a store from before the llama-index layout: metadata only, once
         if not (todo or report.removed or store.is_dirty() or any(r.state != "done" for r in ledger.values())):
             # Every file done and the store clean: the ledger's counts are the store's. Counting Chroma's
             # collection instead is its first read in a fresh process, ~0.5 s of CPU on 14,000 chunks.

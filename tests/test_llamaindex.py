@@ -15,7 +15,7 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.chat_engine.types import BaseChatEngine
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag import RAG
+from rag import RAG, layout
 from rag.answer import NOT_FOUND, UNVERIFIED
 from rag.embedding import Embedder
 from rag.llamaindex import verify
@@ -234,3 +234,80 @@ def test_embedding_keeps_query_and_document_roles(rag):
     assert np.allclose(query, rag.embedder.embed_query("insurance coverage"), atol=1e-5)
     assert np.allclose(texts, rag.embedder.embed(["Tomatoes want sun.", "Side shoots are pinched out."]), atol=1e-5)
     assert abs(np.linalg.norm(query) - 1) < 1e-5 and embedding.model_name == "all-MiniLM-L6-v2"
+
+
+# --- the store: rag's collection read by llama-index's ChromaVectorStore -----------------------------------
+LAYOUT_KEYS = ("_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id")
+
+
+def llama_read(rag: RAG, query: str, k: int = 20) -> list[NodeWithScore]:
+    """Dense search through llama-index's own ChromaVectorStore, on a client rag did not make."""
+    import chromadb
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from rag.llamaindex import RagEmbedding
+
+    client = chromadb.PersistentClient(path=str(rag.settings.store_dir))
+    vector_store = ChromaVectorStore(chroma_collection=client.get_collection(rag.settings.collection))
+    index = VectorStoreIndex.from_vector_store(vector_store, embed_model=RagEmbedding(rag.embedder))
+    return index.as_retriever(similarity_top_k=k).retrieve(query)
+
+
+def test_chroma_vector_store_reads_rags_store(rag):
+    from llama_index.core.schema import MetadataMode
+
+    from rag.chunking import embedding_text
+
+    nodes = llama_read(rag, "pinching out side shoots")
+    chunks = stored(rag)
+    assert len(nodes) == 20 and nodes[0].node.metadata["source"] == "garden.md"
+    for hit in nodes:
+        node = hit.node
+        meta, text = chunks[node.node_id]
+        assert node.get_content(MetadataMode.NONE) == text and node.ref_doc_id == meta["source"]
+        assert (node.start_char_idx, node.end_char_idx) == (meta["start"], meta["end"])
+        assert node.metadata == layout.rag_metadata(meta)  # source, file_hash, chunk_index, start, end, section
+        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"))
+    assert {n.node.metadata.get("section") for n in nodes} >= {"Pruning"}
+
+
+def test_a_store_from_before_the_layout_gains_it_on_ingest_without_re_embedding(seed_docs):
+    """Pins: stores ingested before the llama-index layout (hours of embedded evaluation stores) keep
+    working, and the next ingest adds the layout by a metadata-only update: same ids, same vectors."""
+    (seed_docs / "garden.md").write_text(GARDEN)
+    engine = RAG()
+    engine.ingest()
+    chunks = engine.store.chunks
+    # Make it a store as rag wrote it before: no layout keys in any record, no layout mark on the collection.
+    ids = chunks.get(include=[])["ids"]
+    chunks.update(ids=ids, metadatas=[dict.fromkeys(LAYOUT_KEYS) for _ in ids])
+    meta = {k: v for k, v in (chunks.metadata or {}).items() if k not in ("layout", "hnsw:space")}
+    chunks.modify(metadata=meta)
+    old = RAG()
+    assert old.store.open() and not old.store.has_layout()
+    records = old.store.chunks.get(include=["metadatas", "embeddings", "documents"])
+    assert not any(layout.has_layout(m) for m in records["metadatas"])
+    before = old.retrieve("pinching out side shoots", k=3)
+    assert before[0].source == "garden.md"  # an old store answers as it did
+    legacy = llama_read(old, "pinching out side shoots", k=3)  # llama-index's legacy fallback: no offsets
+    assert legacy[0].node.start_char_idx is None
+
+    report = old.ingest()
+    assert report.embedded == 0 and report.added == [] and sorted(report.unchanged) == ["garden.md", SEED]
+    after = old.store.chunks.get(include=["metadatas", "embeddings", "documents"])
+    assert after["ids"] == records["ids"] and after["documents"] == records["documents"]
+    assert np.array_equal(after["embeddings"], records["embeddings"])
+    assert all(layout.has_layout(m) for m in after["metadatas"]) and old.store.has_layout()
+    assert [layout.rag_metadata(m) for m in after["metadatas"]] == records["metadatas"]
+    assert [p.id for p in old.retrieve("pinching out side shoots", k=3)] == [p.id for p in before]
+    node = llama_read(old, "pinching out side shoots", k=1)[0].node
+    assert (node.start_char_idx, node.end_char_idx) == (before[0].start, before[0].end)
+    assert old.ingest().embedded == 0 and old.store.upgrade_layout() == 0  # once only
+
+
+def test_vector_index_opens_rags_store(rag):
+    from rag.llamaindex import vector_index
+
+    hit = vector_index(rag).as_retriever(similarity_top_k=1).retrieve("six hours of sun")[0]
+    assert hit.node.metadata["source"] == "garden.md" and hit.node.metadata["section"] == "Tomatoes"

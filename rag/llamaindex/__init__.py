@@ -20,7 +20,9 @@ What lives where:
   a chat engine;
 * `rag.llamaindex.parser`: `read_documents` (a folder -> ``Document``s by rag's loaders) and `RagNodeParser`,
   rag's chunker as a ``NodeParser`` for any ``IngestionPipeline``;
-* `rag.llamaindex.embedding`: `RagEmbedding`, rag's embedder as a ``BaseEmbedding``.
+* `rag.llamaindex.embedding`: `RagEmbedding`, rag's embedder as a ``BaseEmbedding``;
+* `rag.llamaindex.store`: `vector_store` / `vector_index`, rag's Chroma collection through llama-index's own
+  ``ChromaVectorStore`` (the records carry its layout, `rag.layout`).
 """
 
 from .embedding import RagEmbedding
@@ -28,6 +30,7 @@ from .engines import RagChatEngine, RagQueryEngine
 from .nodes import to_node, to_passage, verify
 from .parser import RagNodeParser, read_documents, to_document
 from .retriever import RagRetriever
+from .store import vector_index, vector_store
 
 __all__ = [
     "RagRetriever",
@@ -40,4 +43,6 @@ __all__ = [
     "to_node",
     "to_passage",
     "verify",
+    "vector_store",
+    "vector_index",
 ]
