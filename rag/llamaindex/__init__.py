@@ -22,7 +22,9 @@ What lives where:
   rag's chunker as a ``NodeParser`` for any ``IngestionPipeline``;
 * `rag.llamaindex.embedding`: `RagEmbedding`, rag's embedder as a ``BaseEmbedding``;
 * `rag.llamaindex.store`: `vector_store` / `vector_index`, rag's Chroma collection through llama-index's own
-  ``ChromaVectorStore`` (the records carry its layout, `rag.layout`).
+  ``ChromaVectorStore`` (the records carry its layout, `rag.layout`);
+* `rag.llamaindex.llms`: the llama-index LLMs under rag's openai and ollama backends (``OpenAILike``,
+  ``Ollama``), and `GGUFLLM`, the in-process GGUF model (xllamacpp) as a ``CustomLLM``.
 """
 
 from .embedding import RagEmbedding
