@@ -311,3 +311,16 @@ def test_vector_index_opens_rags_store(rag):
 
     hit = vector_index(rag).as_retriever(similarity_top_k=1).retrieve("six hours of sun")[0]
     assert hit.node.metadata["source"] == "garden.md" and hit.node.metadata["section"] == "Tomatoes"
+
+
+@pytest.mark.parametrize(("llm", "loaded"), [("extractive", False), ("openai", True)])
+def test_app_warm_up_loads_llama_index_only_for_an_http_backend(llm, loaded):
+    """The openai/ollama backends run on llama-index: the app's warm-up imports it before the first question
+    (it would otherwise add seconds to that answer); the extractive app never imports it."""
+    code = (
+        "import sys; from rag import RAG; from rag.serve import warm_up; "
+        "warm_up(RAG(llm=sys.argv[1], llm_model='m', llm_base_url='http://127.0.0.1:9/v1')); "
+        "print('llama_index.llms.openai_like' in sys.modules, any(m.startswith('llama_index') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, llm], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(loaded), str(loaded)]
