@@ -125,6 +125,10 @@ class Embedder:
         """Word-piece tokens the model sees for ``text`` (without [CLS]/[SEP])."""
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Word-piece tokens of each text (without [CLS]/[SEP]), in one tokenizer call: the chunker's measure."""
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]]
+
     def embed(self, texts: list[str], role: str = "document") -> np.ndarray:
         """Embed texts in batches. Returns float32, shape (n, dim), rows of norm 1.
 

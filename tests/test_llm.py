@@ -268,3 +268,44 @@ def test_importing_rag_llm_loads_neither_llama_cpp_nor_httpx() -> None:
     code = "import sys, rag.llm, rag.local_llm, rag.http_llm; print(sorted({'xllamacpp', 'httpx'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- llama-index underneath ------------------------------------------------------------------------------
+
+
+def test_the_environments_openai_key_never_goes_to_a_configured_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins: llama-index's OpenAI client falls back to OPENAI_API_KEY when given no key; rag's openai backend
+    must not send the user's OpenAI key to whatever server RAG_LLM_BASE_URL names."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-users-own-openai-key")
+    with ChatServer("openai") as server:
+        llm = OpenAICompatibleLLM("m", base_url=server.url)
+        assert llm.complete(HELLO) == "echo: hello there world"
+        assert "".join(llm.stream(HELLO)) == "echo: hello there world"
+        assert all("authorization" not in r["headers"] for r in server.requests)
+        assert "sk-users-own-openai-key" not in str(server.requests)
+
+
+def test_ollama_key_is_sent_as_bearer_when_set() -> None:
+    with ChatServer("ollama") as server:
+        OllamaLLM("tiny", base_url=server.url, api_key="proxy-key").complete(HELLO)
+        OllamaLLM("tiny", base_url=server.url).complete(HELLO)
+        first, second = server.requests[-2:]
+        assert first["headers"]["authorization"] == "Bearer proxy-key" and "authorization" not in second["headers"]
+
+
+@pytest.mark.slow
+def test_local_model_as_a_llama_index_llm(local: LocalLLM) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.core.llms import LLM
+
+    from rag.llamaindex.llms import GGUFLLM
+
+    llm = GGUFLLM(local)
+    assert isinstance(llm, LLM) and llm.metadata.is_chat_model
+    messages = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Name a colour.")]
+    whole = llm.chat(messages, max_tokens=8).message.content
+    chunks = list(llm.stream_chat(messages, max_tokens=8))
+    assert whole and len(chunks) > 1 and chunks[-1].message.content == "".join(c.delta or "" for c in chunks)
+    assert chunks[-1].message.content == whole  # greedy decoding: the same text, whole or streamed
+    completion = list(llm.stream_complete("Say hi.", max_tokens=4))
+    assert completion and completion[-1].text == llm.complete("Say hi.", max_tokens=4).text

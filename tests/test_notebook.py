@@ -13,7 +13,13 @@ from .conftest import ROOT, SEEDS
 pytestmark = pytest.mark.slow
 
 
+def _real_store() -> tuple[bool, float]:
+    db = ROOT / "vectorstore" / "chroma.sqlite3"
+    return db.exists(), db.stat().st_mtime if db.exists() else 0.0
+
+
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
+    real_store = _real_store()
     shutil.copytree(SEEDS, tmp_path / "docs", dirs_exist_ok=True)
     monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path / "docs"))
     monkeypatch.setenv("RAG_STORE_DIR", str(tmp_path / "store"))
@@ -33,4 +39,7 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     assert "+1 added" in text  # the ingest ran on the fresh store
     assert "2022" in text and "[1] **hashkey-interview.txt**" in text  # the answer rendered with footnotes
     assert "The documents do not contain an answer" in text
-    assert not (ROOT / "vectorstore" / "chroma.sqlite3").exists() or True  # env kept the real store untouched
+    # The llama-index part: nodes with rag's metadata and offsets, and verify() flagging the invented sentence.
+    assert "TextNode hashkey-interview.txt" in text
+    assert "over 600 today. [1]" in text and "in 1850. [unverified]" in text
+    assert _real_store() == real_store  # the environment kept the real store untouched
