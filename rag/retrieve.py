@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import Settings
 from .embedding import Embedder
+from .extras import need
 from .keyword import KeywordIndex
 from .language import language
 from .scope import Scope
@@ -26,8 +27,7 @@ from .types import Passage
 
 def nanoranker_scores(query: str, texts: list[str]) -> list[float]:
     """Scores from the ``nanoranker`` package, in the order of ``texts`` (it returns them sorted)."""
-    import nanoranker
-
+    nanoranker = need("nanoranker", "reranking (RAG_RERANK=true)")
     ranked = nanoranker.rank(query, texts, top_n=len(texts))
     by_text: dict[str, float] = {}
     for text, score in ranked:
