@@ -24,6 +24,7 @@ def test_each_optional_package_is_only_in_its_extra():
         package = {"llama_index.llms.ollama": "llama-index-llms-ollama"}.get(module, package)
         assert package not in required, f"{package} is a hard dependency"
         assert any(r.startswith(package) for r in extras[extra]), f"{package} missing from [{extra}]"
+        assert any(r.startswith(package) for r in extras["all"]), f"{package} missing from [all]"
 
 
 @pytest.mark.parametrize(
