@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="Sentence-transformers model: a folder, or the name of a model shipped in an installed package.",
     )
     embed_batch_size: int = Field(64, description="Chunks embedded per batch.", ge=1)
+    embed_fast_path: bool = Field(
+        True,
+        description="Run a BERT model with mean pooling (the default MiniLM) on rag's plain-torch encoder, which "
+        "gives sentence-transformers' vectors (tested) and starts ~3 s sooner; false: always sentence-transformers.",
+    )
     crosslingual: Literal["auto", "on", "off"] = Field(
         "auto",
         description="A second, multilingual index (crosslingual_model) so a Chinese question finds English "

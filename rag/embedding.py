@@ -92,9 +92,10 @@ class Embedder:
         (1, 384)
     """
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 64):
+    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 64, fast_path: bool = True):
         self.model_name = model
         self.batch_size = batch_size
+        self.fast_path = fast_path  # the plain-torch encoder for the models it reproduces (`rag.bert.fits`)
         self._model = None
         self._lock = threading.Lock()
 
@@ -103,7 +104,7 @@ class Embedder:
             if self._model is None:
                 offline_environment()
                 path = resolve_model_path(self.model_name)
-                if bert.fits(path):  # the packaged MiniLM: plain torch, ~3 s less start-up, same vectors
+                if self.fast_path and bert.fits(path):  # the packaged MiniLM: ~3 s less start-up, same vectors
                     self._model = bert.BertEncoder(path)
                 else:
                     from sentence_transformers import SentenceTransformer

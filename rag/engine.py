@@ -63,7 +63,7 @@ class RAG:
         elif overrides:
             settings = Settings(**{**settings.model_dump(exclude_unset=True), **overrides})
         self.settings = settings
-        self.embedder = Embedder(settings.embed_model, settings.embed_batch_size)
+        self.embedder = Embedder(settings.embed_model, settings.embed_batch_size, settings.embed_fast_path)
         # The multilingual model of the cross-lingual index; loaded only when that index is used.
         self.xl_embedder = Embedder(settings.crosslingual_model, crosslingual.BATCH)
         self._store: Store | None = None

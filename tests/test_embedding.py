@@ -63,6 +63,16 @@ def test_other_model_shapes_load_with_sentence_transformers(tmp_path, reference)
     assert embedder.embed(["hello"]).shape == (1, 384)
 
 
+def test_the_fast_path_can_be_switched_off(reference):
+    """RAG_EMBED_FAST_PATH=false: the packaged MiniLM through sentence-transformers itself, same vectors."""
+    from rag import RAG
+
+    plain = RAG(embed_fast_path=False).embedder
+    assert type(plain.model).__name__ == "SentenceTransformer"
+    assert isinstance(RAG().embedder.model, BertEncoder)
+    assert np.min(np.sum(plain.embed(TEXTS[:3]) * Embedder().embed(TEXTS[:3]), axis=1)) > 0.9999
+
+
 def test_unknown_model_is_a_clear_error(tmp_path):
     with pytest.raises(RagError, match="neither a packaged model"):
         Embedder(str(tmp_path / "nowhere")).embed(["x"])
