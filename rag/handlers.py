@@ -69,6 +69,19 @@ def document_rows(rag: RAG) -> list[list]:
     return [[d.source, d.chunks, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at))] for d in docs]
 
 
+def totals(rows: list[list]) -> str:
+    """The Documents tab's summary line: how many documents and chunks, and their size on disk."""
+    if not rows:
+        return "No documents yet: drop files below to add them."
+    chunks = sum(int(r[1]) for r in rows)
+    return f"**{len(rows):,}** document{'s' * (len(rows) != 1)} · **{chunks:,}** chunks"
+
+
+def _deleting(asking: bool) -> tuple:
+    """The delete buttons while a deletion is (or is not) waiting for confirmation."""
+    return gr.Button(visible=asking), gr.Button(visible=not asking), gr.Button(visible=asking)
+
+
 def _ingest(
     rag: RAG,
     progress: gr.Progress | None = None,
@@ -151,12 +164,13 @@ class Handlers:
     """The app's event functions, each as Gradio calls it (its signature is what Gradio inspects)."""
 
     respond: Callable[..., Iterator[tuple]]  # a chat turn, streamed: (question, chat, history, trace) updates
-    ask: Callable[[str], str]  # the ``/ask`` API endpoint
-    refresh: Callable[[], tuple]  # the document table, the delete picker and the chat's examples
+    ask: Callable[..., str]  # the ``/ask`` API endpoint
+    refresh: Callable[[], tuple]  # the totals, document table, delete picker, chat's examples, "Ask within" choices
     pick_example: Callable[[gr.SelectData], str]
     on_upload: Callable[..., tuple]
     on_delete_ask: Callable[..., tuple]
     on_delete: Callable[..., tuple]
+    on_delete_keep: Callable[[], tuple]
     on_rescan: Callable[..., str]
     on_cancel: Callable[[], str]
 
@@ -227,6 +241,7 @@ def handlers(rag: RAG) -> Handlers:
         examples = [{"text": q} for q in examples_cache.get()]
         names = [r[0] for r in rows]
         return (
+            totals(rows),
             rows,
             gr.Dropdown(choices=names, value=[]),
             gr.Chatbot(examples=examples or None),
@@ -278,13 +293,18 @@ def handlers(rag: RAG) -> Handlers:
         return _status(["Cancelling… the upload stops at its next step."])
 
     def on_delete_ask(selected):
+        """Outputs: status, "Yes, delete", "Delete…", "Keep them": while a deletion waits for its answer,
+        only the two answers to it are offered."""
         if not selected:
-            return _status(["Pick the documents to delete first."]), gr.Button(visible=False)
+            return _status(["Pick the documents to delete first."]), *_deleting(False)
         names = ", ".join(selected)
         return (
             _status([f"Delete {names} from the documents folder and the index? This removes the file(s) from disk."]),
-            gr.Button(visible=True),
+            *_deleting(True),
         )
+
+    def on_delete_keep():
+        return _status(["Nothing was deleted."]), *_deleting(False)
 
     def on_delete(selected, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
         lines = []
@@ -304,7 +324,7 @@ def handlers(rag: RAG) -> Handlers:
                     lines.insert(0, _ingest(rag, progress, "Updating", emptied=emptied))
                 except Exception as exc:  # noqa: BLE001
                     lines.insert(0, friendly(exc))
-        return _status(lines), gr.Button(visible=False)
+        return _status(lines), *_deleting(False)
 
     def on_rescan(progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
         with docs_lock:
@@ -313,4 +333,6 @@ def handlers(rag: RAG) -> Handlers:
             except Exception as exc:  # noqa: BLE001
                 return _status([friendly(exc)])
 
-    return Handlers(respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_rescan, on_cancel)
+    return Handlers(
+        respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_delete_keep, on_rescan, on_cancel
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -85,6 +86,12 @@ def tokenize(text: str) -> list[str]:
     return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
 
 
+def quiet_bm25s() -> None:
+    """bm25s sets its own logger to DEBUG, so "Building index from tokens" reached the app's WARNING-level log
+    on every upload; its messages now pass at WARNING and above, like everyone else's."""
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
 class KeywordIndex:
     """BM25 (bm25s) over chunk texts, keyed by chunk id."""
 
@@ -120,6 +127,8 @@ class KeywordIndex:
     @classmethod
     def build(cls, ids: list[str], texts: list[str], version: str) -> KeywordIndex:
         import bm25s
+
+        quiet_bm25s()
 
         bm25 = bm25s.BM25()
         tokens = [tokenize(t) or ["\x00"] for t in texts]
@@ -162,6 +171,8 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The saved index, or None when there is none or it cannot be read (it is then rebuilt)."""
         import bm25s
+
+        quiet_bm25s()
 
         try:
             meta = json.loads((folder / "ids.json").read_text())

@@ -58,18 +58,32 @@ def _inline(text: str, numbers: set[int] | None = None, unverified: Collection[s
     return _one_line(out.replace(_CLOSE, "</span>"))
 
 
-def _passage_html(c: Citation) -> str:
-    """The cited passage with its supporting sentence highlighted."""
+def _quote_span(c: Citation) -> tuple[int, int] | None:
+    """Where the citation's quote sits in its passage text (local offsets), or None."""
     text, quote = c.text, (c.quote or "").strip()
     at = text.find(quote) if quote else -1
-    if at < 0 and c.quote_end > c.quote_start >= c.start:  # offsets are in the document; make them local
-        at = c.quote_start - c.start
-        quote = text[at : c.quote_end - c.start] if 0 <= at < len(text) else ""
-        at = at if quote else -1
-    if at < 0:
-        return _one_line(html.escape(text))
-    before, mark, after = text[:at], text[at : at + len(quote)], text[at + len(quote) :]
-    return _one_line(f"{html.escape(before)}<mark>{html.escape(mark)}</mark>{html.escape(after)}")
+    if at >= 0:
+        return at, at + len(quote)
+    if c.quote_end > c.quote_start >= c.start:  # offsets are in the document; make them local
+        at, end = c.quote_start - c.start, min(c.quote_end - c.start, len(text))
+        if 0 <= at < end:
+            return at, end
+    return None
+
+
+def _passage_html(group: list[Citation]) -> str:
+    """The cited passage with every supporting sentence of ``group`` (citations of it) highlighted."""
+    text = group[0].text
+    spans = sorted(span for c in group if (span := _quote_span(c)))
+    out, pos = [], 0
+    for start, end in spans:
+        start = max(start, pos)  # overlapping quotes: highlight the union once
+        if end <= start:
+            continue
+        out += [html.escape(text[pos:start]), f"<mark>{html.escape(text[start:end])}</mark>"]
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return _one_line("".join(out))
 
 
 def _shorten(text: str, limit: int = 90) -> str:
@@ -78,14 +92,19 @@ def _shorten(text: str, limit: int = 90) -> str:
 
 
 def render_sources(citations: list[Citation]) -> str:
+    """One row per cited passage: several sentences quoted from the same passage share it (``[1] [3]``)."""
     if not citations:
         return ""
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.passage_id or f"{c.source}\x00{c.start}\x00{c.n}", []).append(c)
     items = "".join(
-        f'<details class="rag-src rag-n-{c.n}"><summary><b>[{c.n}]</b> '
-        f'<span class="rag-loc">{html.escape(c.location)}</span> '
-        f'<span class="rag-quote">“{html.escape(_shorten(c.quote))}”</span></summary>'
-        f'<div class="rag-passage">{_passage_html(c)}</div></details>'
-        for c in citations
+        f'<details class="rag-src {" ".join(f"rag-n-{c.n}" for c in group)}"><summary><b>'
+        f"{' '.join(f'[{c.n}]' for c in group)}</b> "
+        f'<span class="rag-loc">{html.escape(group[0].location)}</span> '
+        f'<span class="rag-quote">“{html.escape(_shorten(" … ".join(c.quote for c in group)))}”</span></summary>'
+        f'<div class="rag-passage">{_passage_html(group)}</div></details>'
+        for group in groups.values()
     )
     return f'<div class="rag-sources"><div class="rag-sources-title">Sources</div>{items}</div>'
 

@@ -73,6 +73,7 @@ def build(rag: RAG) -> gr.Blocks:
             with gr.Tab(T("tab_chat"), id="chat"):
                 chatbot = gr.Chatbot(
                     label=T("tab_chat"),
+                    show_label=False,  # the tab names it; the label's badge covered the first line once scrolled
                     height=520,
                     latex_delimiters=[],
                     feedback_options=None,
@@ -104,7 +105,10 @@ def build(rag: RAG) -> gr.Blocks:
                 with gr.Accordion(T("trace"), open=False, visible=True, elem_id="rag-trace") as trace_box:
                     trace = gr.HTML(TRACE_HINT)
             with gr.Tab(T("tab_documents"), id="documents"):
-                doc_status = gr.HTML(elem_id="rag-doc-status")
+                doc_totals = gr.Markdown(elem_id="rag-doc-totals")
+                doc_status = gr.HTML(
+                    "<p>Drop files below to add them, or pick documents to delete.</p>", elem_id="rag-doc-status"
+                )
                 table = gr.Dataframe(
                     headers=["Document", "Chunks", "Ingested"],
                     datatype=["str", "number", "str"],
@@ -125,6 +129,7 @@ def build(rag: RAG) -> gr.Blocks:
                     )
                     delete = gr.Button("Delete…", variant="stop", scale=1, elem_id="rag-delete")
                     confirm = gr.Button("Yes, delete", variant="stop", visible=False, scale=1, elem_id="rag-confirm")
+                    keep = gr.Button("Keep them", visible=False, scale=1, elem_id="rag-delete-keep")
                 with gr.Row():
                     rescan = gr.Button("Re-scan folder", elem_id="rag-rescan")
                     cancel = gr.Button("Cancel upload", size="sm", elem_id="rag-cancel")
@@ -170,11 +175,13 @@ def build(rag: RAG) -> gr.Blocks:
         show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
 
         docs: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "documents", **private}
-        listing = [table, to_delete, chatbot, within]
+        listing = [doc_totals, table, to_delete, chatbot, within]
+        deleting = [doc_status, confirm, delete, keep]
         upload.upload(on.on_upload, upload, [doc_status, upload], **docs).then(on.refresh, None, listing, **private)
         cancel.click(on.on_cancel, None, doc_status, **private)  # not queued behind the upload it stops
-        delete.click(on.on_delete_ask, to_delete, [doc_status, confirm], **private)
-        confirm.click(on.on_delete, to_delete, [doc_status, confirm], **docs).then(on.refresh, None, listing, **private)
+        delete.click(on.on_delete_ask, to_delete, deleting, **private)
+        keep.click(on.on_delete_keep, None, deleting, **private)
+        confirm.click(on.on_delete, to_delete, deleting, **docs).then(on.refresh, None, listing, **private)
         rescan.click(on.on_rescan, None, doc_status, **docs).then(on.refresh, None, listing, **private)
         demo.load(on.refresh, None, listing, **private)
         gr.api(on.ask, api_name="ask", concurrency_id="answer")

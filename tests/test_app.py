@@ -313,6 +313,21 @@ def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
     assert '<span class="rag-unverified"' in out and ">unverified</span>" in out
 
 
+def test_sentences_quoted_from_one_passage_share_one_source_row():
+    from rag.render import render_answer
+
+    passage = "Intro line. The statement was issued in 2022. It was signed by all. Other text."
+    c1 = Citation(1, "policy.pdf", passage, "The statement was issued in 2022.", 0.9, page=3, passage_id="p1")
+    c2 = Citation(2, "policy.pdf", passage, "It was signed by all.", 0.9, page=3, passage_id="p1")
+    c3 = Citation(3, "other.md", "Elsewhere it says so.", "Elsewhere it says so.", 0.8, passage_id="p2")
+    out = render_answer(_answer(text="A [1]. B [2]. C [3].", citations=[c1, c2, c3], sentences=[]))
+    assert out.count("<details") == 2
+    assert '<details class="rag-src rag-n-1 rag-n-2"><summary><b>[1] [2]</b>' in out
+    row = out[out.index('class="rag-src rag-n-1 rag-n-2"') : out.index('class="rag-src rag-n-3"')]
+    assert "<mark>The statement was issued in 2022.</mark> <mark>It was signed by all.</mark> Other text." in row
+    assert '<details class="rag-src rag-n-3">' in out
+
+
 def test_abstention_and_errors_render_plainly():
     from rag.render import render_answer
     from rag.ui import friendly, render_error
@@ -437,7 +452,7 @@ def _ask_event(http, question: str, session: str) -> str:
     """The chat's submit event, as the page sends it (the history State is the server's); all its output."""
     from tests.gradio_events import run_event
 
-    data = [question, [], None, "extractive", "", "", "", 3]
+    data = [question, [], None, "extractive", "", "", "", 3, []]  # the last: "Ask within" (all documents)
     return json.dumps(run_event(http, "rag-question", "submit", data, session_hash=session), ensure_ascii=False)
 
 

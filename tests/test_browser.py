@@ -157,12 +157,20 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     page.get_by_role("tab", name="Documents").click()
     page.locator("#rag-delete-pick input").click()
     page.get_by_role("option", name="lighthouse.txt").click()
+    assert "2 documents" in page.locator("#rag-doc-totals").inner_text()
+    page.locator("#rag-delete").click()
+    page.locator("#rag-delete-keep").wait_for()  # asked to confirm: only the two answers are offered
+    assert not page.locator("#rag-delete").is_visible()
+    page.locator("#rag-delete-keep").click()
+    page.wait_for_function("() => document.querySelector('#rag-doc-status').innerText.includes('Nothing was deleted')")
+    assert "lighthouse.txt" in _documents(page)
     page.locator("#rag-delete").click()
     page.locator("#rag-confirm").click()
     page.wait_for_function(
         "() => document.querySelector('#rag-doc-status').innerText.includes('Removed lighthouse.txt')", timeout=60_000
     )
     page.wait_for_function("() => !document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
+    assert "1 document · " in page.locator("#rag-doc-totals").inner_text()
     page.get_by_role("tab", name="Chat").click()
     answer = _ask(page, FACT_QUESTION)
     assert "forty-two" not in answer.inner_text() and "lighthouse.txt" not in answer.inner_text()

@@ -25,3 +25,14 @@ def test_bm25_finds_chinese_text_by_a_phrase_inside_it():
     assert index.search("国际金融中心在哪里?", 1)[0][0] == "hk"
     assert index.search("东京天气", 1)[0][0] == "tokyo"
     assert index.search("How are packages installed?", 1)[0][0] == "apt"
+
+
+def test_building_an_index_logs_nothing_below_warning():
+    """bm25s sets its logger to DEBUG on import; after rag builds an index it no longer logs at DEBUG/INFO."""
+    import logging
+
+    import bm25s  # noqa: F401 - its import is what sets the level
+
+    logging.getLogger("bm25s").setLevel(logging.DEBUG)
+    KeywordIndex.build(["a"], ["some text to index"], "v1")
+    assert not logging.getLogger("bm25s").isEnabledFor(logging.INFO)
