@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -33,6 +35,46 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CROSSLINGUAL", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+
+
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian's fonts-noto-cjk
+
+
+def render_page(text: str, dpi: int = 200) -> Image.Image:
+    """A picture of a printed page, as a scanner makes one: ``text`` typeset into a real PDF (fpdf2, an
+    A6 page so OCR has few pixels to read), then that page rendered to a grayscale image (pypdfium2)."""
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))  # A6, in mm
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, text)
+    return pdfium.PdfDocument(bytes(pdf.output()))[0].render(scale=dpi / 72, grayscale=True).to_pil()
+
+
+def render_chinese(lines: list[str], dpi: int = 200) -> Image.Image:
+    """A picture of an A6 page printed in Chinese: each line drawn in Noto Sans CJK at about 12 pt."""
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)
+    font = ImageFont.truetype(str(CJK_FONT), round(12 * dpi / 72))
+    draw = ImageDraw.Draw(page)
+    for i, line in enumerate(lines):
+        draw.text((dpi // 3, dpi // 3 + i * round(24 * dpi / 72)), line, font=font, fill=0)
+    return page
+
+
+def image_pdf(pages: list[Image.Image], dpi: int = 200) -> bytes:
+    """A PDF whose pages are only these pictures, no text layer: what a scanner writes (Pillow's PDF writer)."""
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+def blank_page(dpi: int = 200) -> Image.Image:
+    """A scanned A6 page with nothing printed on it."""
+    return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)
 
 
 @pytest.fixture
