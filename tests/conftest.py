@@ -44,13 +44,8 @@ def render_page(text: str, dpi: int = 200) -> Image.Image:
     """A picture of a printed page, as a scanner makes one: ``text`` typeset into a real PDF (fpdf2, an
     A6 page so OCR has few pixels to read), then that page rendered to a grayscale image (pypdfium2)."""
     import pypdfium2 as pdfium
-    from fpdf import FPDF
 
-    pdf = FPDF(format=(105, 148))  # A6, in mm
-    pdf.set_font("Helvetica", size=11)
-    pdf.add_page()
-    pdf.multi_cell(0, 6, text)
-    return pdfium.PdfDocument(bytes(pdf.output()))[0].render(scale=dpi / 72, grayscale=True).to_pil()
+    return pdfium.PdfDocument(text_pdf(text))[0].render(scale=dpi / 72, grayscale=True).to_pil()
 
 
 def render_chinese(lines: list[str], dpi: int = 200) -> Image.Image:
@@ -69,6 +64,29 @@ def image_pdf(pages: list[Image.Image], dpi: int = 200) -> bytes:
     """A PDF whose pages are only these pictures, no text layer: what a scanner writes (Pillow's PDF writer)."""
     out = io.BytesIO()
     pages[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+def text_pdf(text: str) -> bytes:
+    """A one-page A6 PDF with ``text`` in its text layer."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+def join_pdfs(*parts: bytes) -> bytes:
+    """The pages of these PDFs, in order, as one PDF."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(PdfReader(io.BytesIO(part)))
+    out = io.BytesIO()
+    writer.write(out)
     return out.getvalue()
 
 

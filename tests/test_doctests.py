@@ -21,6 +21,7 @@ import pytest
         "rag.injection",
         "rag.limits",
         "rag.sandbox",
+        "rag.ocr",
     ],
 )
 def test_docstring_examples(module):

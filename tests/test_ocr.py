@@ -10,37 +10,17 @@ from pathlib import Path
 import pytesseract
 import pytest
 from PIL import Image
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 
 from rag import ocr
 from rag.errors import DocumentError
 from rag.limits import Limits
 from rag.loaders import SUPPORTED_SUFFIXES, load
 
-from .conftest import blank_page, image_pdf, render_chinese, render_page
+from .conftest import blank_page, image_pdf, join_pdfs, render_chinese, render_page, text_pdf
 
 LIMIT = 20 * 2**20
 STORMS = "Harbour log, winter 1893. The keeper counted seventeen storms and lit the lamp at dusk."
-
-
-def text_pdf(text: str) -> bytes:
-    """A one-page PDF with a text layer."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format=(105, 148))
-    pdf.set_font("Helvetica", size=11)
-    pdf.add_page()
-    pdf.multi_cell(0, 6, text)
-    return bytes(pdf.output())
-
-
-def join_pdfs(*parts: bytes) -> bytes:
-    writer = PdfWriter()
-    for part in parts:
-        writer.append(PdfReader(io.BytesIO(part)))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
