@@ -6,6 +6,10 @@ with PDFium (`pypdfium2`), scaled down if that would pass the pixel limit; an im
 its header declares more pixels than the limit, before Pillow decodes anything (a "decompression bomb":
 a 50 KB PNG can declare 50,000 x 50,000 pixels, 2.5 GB once decoded).
 
+A page's text is remembered by the hash of its file (`CACHE_PAGES` pages, in the process that read it):
+an uploaded scan is read once to check it (`rag.uploads`) and the ingest that follows reuses that reading.
+Across runs the ingest's ledger does the same for every file: an unchanged file is not read again.
+
 Tesseract (Debian's ``tesseract-ocr`` with the ``eng``, ``chi_sim`` and ``chi_tra`` language data) is a
 program, not a Python package; a machine without it gets one line saying what to install, and the file is
 left for the next ingest.
@@ -17,10 +21,14 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import DocumentError
@@ -32,11 +40,42 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 DPI = 300  # Tesseract reads body text best at 300 dpi; a 12 pt line is then ~50 pixels high
+CACHE_PAGES = 1000  # pages' texts remembered, a few MB at most
 INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra"
 
 
 def pdf_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
     """The text Tesseract reads on page ``number`` (1-based) of the PDF ``data``; "" when it finds none."""
+    return _remembered(_read_pdf_page, data, number, rel, limits)
+
+
+def image_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
+    """The text Tesseract reads on page ``number`` (1-based) of the image ``data``; "" when it finds none."""
+    return _remembered(_read_image_page, data, number, rel, limits)
+
+
+_cache: OrderedDict[tuple, str] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _remembered(
+    read: Callable[[bytes, int, str, Limits], str], data: bytes, number: int, rel: str, limits: Limits
+) -> str:
+    # Everything the text depends on: the file, the page, and how it is read.
+    key = (hashlib.sha256(data).hexdigest(), number, limits.ocr_languages, limits.max_image_pixels, read.__name__)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    text = read(data, number, rel, limits)
+    with _cache_lock:
+        _cache[key] = text
+        while len(_cache) > CACHE_PAGES:
+            _cache.popitem(last=False)
+    return text
+
+
+def _read_pdf_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
     import pypdfium2 as pdfium
 
     try:
@@ -69,8 +108,7 @@ def image_pages(data: bytes, rel: str, limits: Limits) -> int:
     return pages
 
 
-def image_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
-    """The text Tesseract reads on page ``number`` (1-based) of the image ``data``; "" when it finds none."""
+def _read_image_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
     image = _open(data, rel, limits)
     try:
         image.seek(number - 1)

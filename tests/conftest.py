@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from rag import ocr
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -24,7 +27,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     """Point every store at tmp_path and clear RAG_* settings from the caller's shell: tests never touch the
-    real vectorstore/."""
+    real vectorstore/. (In this process; a parsing worker of rag.sandbox lives on between tests.)"""
     for key in list(os.environ):
         if key.startswith("RAG_"):
             monkeypatch.delenv(key)
@@ -35,6 +38,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CROSSLINGUAL", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setattr(ocr, "_cache", OrderedDict())  # no page read by OCR in an earlier test is remembered
 
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian's fonts-noto-cjk

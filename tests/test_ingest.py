@@ -357,7 +357,8 @@ def test_scanned_pages_and_images_are_read_once_and_cited_by_page(tmp_path, monk
     ferry = rag.retrieve("When does the island ferry leave the north pier?", k=1)[0]
     assert (ferry.source, ferry.page) == ("timetable.png", None) and "leaves the north pier at seven" in ferry.text
 
-    # Cached by content hash like every file: a re-run reads nothing, so without Tesseract nothing fails.
+    # Cached by content hash like every file: a re-run reads nothing (no page counted as OCRed), so without
+    # Tesseract nothing fails.
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
     again = RAG().ingest()
     assert sorted(again.unchanged) == ["ledger.pdf", "notes.txt", "timetable.png"] and again.failed == []

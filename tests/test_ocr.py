@@ -111,10 +111,23 @@ def test_missing_tesseract_is_one_line_naming_the_file(tmp_path, monkeypatch):
     )
 
 
+def test_a_page_read_once_is_remembered_by_its_content(tmp_path, monkeypatch):
+    """An upload is loaded to check it, then ingested: the second load reuses the first one's OCR."""
+    scan = image_pdf([render_page(STORMS)])
+    first = load(write(tmp_path, "upload.pdf", scan), "upload.pdf", LIMIT, Limits(memory_mb=0))
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    again = load(write(tmp_path, "scan.pdf", scan), "scan.pdf", LIMIT, Limits(memory_mb=0))
+    assert again.text == first.text and "seventeen storms" in again.text
+    assert again.ocr_pages == 1  # still counted as read by OCR
+    other = image_pdf([render_page(STORMS.replace("seventeen", "sixteen"))])
+    with pytest.raises(DocumentError, match="Tesseract is not installed"):  # other content: not remembered
+        load(write(tmp_path, "other.pdf", other), "other.pdf", LIMIT, Limits(memory_mb=0))
+
+
 def test_missing_language_data_names_its_package(tmp_path):
     path = write(tmp_path, "scan.png", _png(render_page(STORMS)))
     with pytest.raises(DocumentError) as info:
-        load(path, "scan.png", LIMIT, Limits(ocr_languages="eng+kat_old"))
+        load(path, "scan.png", LIMIT, Limits(ocr_languages="eng+kat_old", memory_mb=0))
     assert info.value.reason == (
         "needs OCR in kat_old, whose language data is not installed (tesseract-ocr-kat-old); not read"
     )
@@ -124,7 +137,7 @@ def test_ocr_past_its_time_limit_refuses_the_file(tmp_path):
     """Tesseract cannot even start in a millisecond: the page is stopped at the limit, and the file says so."""
     path = write(tmp_path, "slow.png", _png(render_page(STORMS)))
     with pytest.raises(DocumentError) as info:
-        load(path, "slow.png", LIMIT, Limits(ocr_timeout=0.001))
+        load(path, "slow.png", LIMIT, Limits(ocr_timeout=0.001, memory_mb=0))  # in-process: no worker remembers it
     assert info.value.reason == "OCR of page 1 took longer than 0.001 s (RAG_OCR_TIMEOUT); not read"
 
 
