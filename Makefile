@@ -5,7 +5,7 @@ PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup run test lint bench eval
+.PHONY: setup ocr run test lint bench eval
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -24,7 +24,13 @@ setup: .venv/.installed
 /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:
 	(apt-get update -qq && apt-get install -y -qq fonts-noto-cjk) >/dev/null
 
-run: setup
+# Scanned PDF pages and images are read with Tesseract in English and Chinese (rag/ocr.py); installed once.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+ocr:
+	@test "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|chi_sim|chi_tra')" = 3 || \
+		(apt-get update -qq && apt-get install -y -qq $(OCR_PACKAGES)) >/dev/null
+
+run: setup ocr
 	$(PY) ingest.py
 	$(PY) app.py
 
@@ -33,7 +39,7 @@ lint: setup
 	$(PY) -m ruff format --check rag tests ingest.py app.py bench
 	$(PY) -m mypy
 
-test: setup /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc lint
+test: setup ocr /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc lint
 	$(PY) -m pytest -q
 
 bench: setup

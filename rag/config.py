@@ -135,6 +135,23 @@ class Settings(BaseSettings):
         ge=0,
     )
     parse_timeout: float = Field(120.0, description="Seconds the worker may take to parse one file.", gt=0)
+    max_image_pixels: int = Field(
+        100_000_000,
+        description="The most pixels an image file (or one page of a TIFF) may have; past it the file is refused "
+        "before it is decoded (a decompression bomb). A 600-dpi A4 scan has 35 million.",
+        ge=1,
+    )
+    ocr_languages: str = Field(
+        "eng+chi_sim+chi_tra",
+        description="Tesseract languages for pages without a text layer (scanned PDF pages, images), joined "
+        "with '+'; each needs its Debian package (tesseract-ocr-eng, tesseract-ocr-chi-sim, ...).",
+        pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+    )
+    ocr_timeout: float = Field(
+        60.0,
+        description="Seconds OCR may take on one page; past it the file is refused (and retried next ingest).",
+        gt=0,
+    )
     store_timeout: float = Field(
         30.0,
         description="Seconds to wait for the Chroma server to answer one request; past it the question gets "

@@ -231,6 +231,8 @@ class Ingestor:
             try:
                 doc = load(entry.path, entry.rel, int(self.settings.max_file_mb * MB), Limits.of(self.settings))
                 chunks = self.chunker.split(doc, entry.rel)
+                if doc.ocr_pages or doc.empty_pages:
+                    report.ocr[entry.rel] = (doc.ocr_pages, doc.empty_pages)
             except DocumentError as exc:
                 report.failed.append((entry.rel, exc.reason))
                 for bucket in (report.added, report.updated):

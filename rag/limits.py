@@ -1,5 +1,6 @@
 """Bounds on what reading one document may cost: how far a compressed file inflates, how many XML or HTML
-elements it holds, how many PDF pages, and how much memory and time the process that parses it may take.
+elements it holds, how many PDF pages, how many pixels an image, how much memory and time the process that
+parses it may take, and how long OCR may spend on one page (with the languages it reads: `rag.ocr`).
 
 A 3 MB .docx can hold 1.1 GB of XML (a "zip bomb"), and parsing that takes gigabytes of memory. So a
 .docx's zip is checked before python-docx opens it: the sizes its directory declares, each part's
@@ -43,6 +44,10 @@ class Limits:
         memory_mb: the address-space ceiling of the worker process that parses .docx, .pdf and large .html
             files; 0 parses in-process, without a ceiling.
         timeout: seconds one parse in the worker may take.
+        max_image_pixels: the most pixels one image (or one page of it) may have; a PDF page is rendered
+            for OCR at 300 dpi or at this size, whichever is smaller.
+        ocr_timeout: seconds Tesseract may take to read one page.
+        ocr_languages: Tesseract's languages, joined with ``+`` (``eng+chi_sim+chi_tra``).
     """
 
     expand_mb: float = 200.0
@@ -51,6 +56,9 @@ class Limits:
     pdf_pages: int = 2_000
     memory_mb: int = 2_048
     timeout: float = 120.0
+    max_image_pixels: int = 100_000_000
+    ocr_timeout: float = 60.0
+    ocr_languages: str = "eng+chi_sim+chi_tra"
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -61,6 +69,9 @@ class Limits:
             pdf_pages=settings.max_pdf_pages,
             memory_mb=settings.parse_memory_mb,
             timeout=settings.parse_timeout,
+            max_image_pixels=settings.max_image_pixels,
+            ocr_timeout=settings.ocr_timeout,
+            ocr_languages=settings.ocr_languages,
         )
 
     def refuse(self, rel: str) -> DocumentError:

@@ -1,5 +1,7 @@
 """One document file → clean text, plus where its pages and headings start.
 
+A PDF page without a text layer (a scan) and an image file are read with OCR (`rag.ocr`), a page at a time.
+
 `load` reads a file, picks the reader for its suffix and returns a `LoadedDocument`: the text, and the
 `Section`s that let a chunk at any offset be cited as ``guide.pdf, p. 3`` or ``notes.md, § Setup``.
 Every failure is a `DocumentError` whose reason a person can act on; the ingest records it and goes on.
@@ -18,11 +20,12 @@ import io
 import re
 import stat
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag import sandbox
+from rag import ocr, sandbox
 from rag.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.errors import DocumentError
 from rag.limits import Limits
@@ -30,7 +33,7 @@ from rag.limits import Limits
 if TYPE_CHECKING:
     from docx.table import _Row
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | ocr.IMAGE_SUFFIXES
 ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
 
 
@@ -51,10 +54,16 @@ class Section:
 
 @dataclass
 class LoadedDocument:
-    """A document's clean text and its sections, sorted by start, the first one starting at 0."""
+    """A document's clean text and its sections, sorted by start, the first one starting at 0.
+
+    ``ocr_pages`` counts the pages read by OCR (they had no text layer); ``empty_pages`` lists the pages
+    that have no text even so (a blank page, a photo), for the ingest summary.
+    """
 
     text: str
     sections: list[Section]
+    ocr_pages: int = 0
+    empty_pages: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.sections or self.sections[0].start != 0:
@@ -74,18 +83,21 @@ def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> 
         path: the file on disk.
         rel: its name for people (the path relative to the docs folder), used in error messages.
         max_bytes: larger files are refused before being read.
-        limits: what parsing it may cost (`rag.limits`); .docx, .pdf and large .html files are parsed in a
-            worker process under its memory ceiling (`rag.sandbox`). The defaults when omitted.
+        limits: what parsing it may cost (`rag.limits`); .docx, .pdf, image and large .html files are parsed
+            in a worker process under its memory ceiling (`rag.sandbox`), the OCR of each page in its own
+            call with its own time limit. The defaults when omitted.
 
     Raises:
-        DocumentError: with a short reason, e.g. ``"a.pdf: no extractable text (scanned PDF?)"``.
+        DocumentError: with a short reason, e.g. ``"a.pdf: has 3,000 pages, more than 2,000; not read"``.
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(rel, f"unsupported file type '{suffix}'" if suffix else "unsupported file type")
     limits = limits or Limits()
     data = _read_bytes(path, rel, max_bytes)
-    if suffix in (".docx", ".pdf") or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
+    if suffix == ".pdf" or suffix in ocr.IMAGE_SUFFIXES:
+        return parse(suffix, data, rel, limits)  # these readers isolate each step: the text layer, each page's OCR
+    if suffix == ".docx" or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
         return sandbox.run(
             parse, suffix, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
         )
@@ -241,6 +253,53 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
 
 
 def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    texts = sandbox.run(_pdf_text, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout)
+    return _with_ocr(texts, ocr.pdf_page, data, rel, limits, numbered=True)
+
+
+def _read_image(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    pages = sandbox.run(ocr.image_pages, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout)
+    return _with_ocr([""] * pages, ocr.image_page, data, rel, limits, numbered=pages > 1)
+
+
+def _with_ocr(
+    texts: list[str],
+    read: Callable[[bytes, int, str, Limits], str],
+    data: bytes,
+    rel: str,
+    limits: Limits,
+    numbered: bool,
+) -> LoadedDocument:
+    """The document of pages ``texts``, each page without text read by OCR: ``read(data, number, rel, limits)``
+    in the worker, a call per page, so a long scan is bounded per page (`Limits.ocr_timeout`), not as a whole.
+    The worker's own limit is a backstop for a render that hangs; Tesseract is stopped at the page's limit."""
+    doc, ocred, empty = _Builder(), 0, []
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            ocred += 1
+            text = reflow(
+                sandbox.run(
+                    read,
+                    data,
+                    number,
+                    rel,
+                    limits,
+                    rel=rel,
+                    memory_mb=limits.memory_mb,
+                    timeout=limits.timeout + limits.ocr_timeout,
+                )
+            )
+            if not _clean(text):
+                empty.append(number)
+        doc.add(text, page=number if numbered else None, new_section=True)
+        limits.check_text(rel, doc.length)
+    loaded = doc.build(rel, "no text, not even by OCR" if ocred else "no text")
+    loaded.ocr_pages, loaded.empty_pages = ocred, empty
+    return loaded
+
+
+def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
+    """The text layer of each page of a PDF, reflowed; "" for a page without one (a scan, a blank page)."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
@@ -259,7 +318,7 @@ def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         raise DocumentError(rel, "encrypted PDF, a password is needed to open it")
     if len(pages) > limits.pdf_pages:
         raise DocumentError(rel, f"has {len(pages):,} pages, more than {limits.pdf_pages:,}; not read")
-    doc = _Builder()
+    texts, length = [], 0
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text()
@@ -267,9 +326,10 @@ def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             raise
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
-        doc.add(reflow(text), page=number, new_section=True)
-        limits.check_text(rel, doc.length)
-    return doc.build(rel, "no extractable text (scanned PDF?)")
+        texts.append(reflow(text))
+        length += len(text)
+        limits.check_text(rel, length)
+    return texts
 
 
 # A PDF's text comes a printed line at a time. A line break inside a sentence is a space, and a word
@@ -395,4 +455,5 @@ _READERS = {
     ".htm": _read_html,
     ".pdf": _read_pdf,
     ".docx": _read_docx,
+    **{suffix: _read_image for suffix in ocr.IMAGE_SUFFIXES},
 }

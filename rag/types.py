@@ -57,6 +57,8 @@ class IngestReport:
     rebuilt: str | None = None  # why everything was re-embedded, if it was
     dry_run: bool = False
     derived: str | None = None  # what the run did to derived indexes (the cross-lingual one), for people
+    # path -> (pages read by OCR, pages with no text even so), for files this run read with OCR
+    ocr: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,16 @@ class IngestReport:
             line += f", {self.embedded} embedded in {self.seconds:.1f}s"
         if self.derived:
             line += f"; {self.derived}"
+        return line + self._ocr_line()
+
+    def _ocr_line(self) -> str:
+        """``"; 3 pages read by OCR; no text found on scan.pdf p. 2, 5"``, or "" when nothing was OCRed."""
+        if not self.ocr:
+            return ""
+        pages = sum(n for n, _ in self.ocr.values())
+        line = f"; {pages} page{'s' if pages != 1 else ''} read by OCR"
+        if empty := [f"{path} p. {', '.join(map(str, e))}" for path, (_, e) in sorted(self.ocr.items()) if e]:
+            line += f"; no text found on {'; '.join(empty)}"
         return line
 
 

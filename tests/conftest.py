@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from rag import ocr
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -22,7 +27,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     """Point every store at tmp_path and clear RAG_* settings from the caller's shell: tests never touch the
-    real vectorstore/."""
+    real vectorstore/. (In this process; a parsing worker of rag.sandbox lives on between tests.)"""
     for key in list(os.environ):
         if key.startswith("RAG_"):
             monkeypatch.delenv(key)
@@ -33,6 +38,65 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CROSSLINGUAL", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.setattr(ocr, "_cache", OrderedDict())  # no page read by OCR in an earlier test is remembered
+
+
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian's fonts-noto-cjk
+
+
+def render_page(text: str, dpi: int = 200) -> Image.Image:
+    """A picture of a printed page, as a scanner makes one: ``text`` typeset into a real PDF (fpdf2, an
+    A6 page so OCR has few pixels to read), then that page rendered to a grayscale image (pypdfium2)."""
+    import pypdfium2 as pdfium
+
+    return pdfium.PdfDocument(text_pdf(text))[0].render(scale=dpi / 72, grayscale=True).to_pil()
+
+
+def render_chinese(lines: list[str], dpi: int = 200) -> Image.Image:
+    """A picture of an A6 page printed in Chinese: each line drawn in Noto Sans CJK at about 12 pt."""
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)
+    font = ImageFont.truetype(str(CJK_FONT), round(12 * dpi / 72))
+    draw = ImageDraw.Draw(page)
+    for i, line in enumerate(lines):
+        draw.text((dpi // 3, dpi // 3 + i * round(24 * dpi / 72)), line, font=font, fill=0)
+    return page
+
+
+def image_pdf(pages: list[Image.Image], dpi: int = 200) -> bytes:
+    """A PDF whose pages are only these pictures, no text layer: what a scanner writes (Pillow's PDF writer)."""
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+def text_pdf(text: str) -> bytes:
+    """A one-page A6 PDF with ``text`` in its text layer."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+def join_pdfs(*parts: bytes) -> bytes:
+    """The pages of these PDFs, in order, as one PDF."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(PdfReader(io.BytesIO(part)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def blank_page(dpi: int = 200) -> Image.Image:
+    """A scanned A6 page with nothing printed on it."""
+    return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ import pytest
         "rag.sandbox",
         "rag.layout",
         "rag.llamaindex.nodes",
+        "rag.ocr",
+        "rag.scope",
+        "rag.extras",
     ],
 )
 def test_docstring_examples(module):

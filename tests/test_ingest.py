@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytesseract
 import pytest
 from filelock import FileLock
 
 from rag import RAG, RagError
 from rag.loaders import load
 
-from .conftest import ROOT
+from .conftest import ROOT, blank_page, image_pdf, join_pdfs, render_page, text_pdf
 
 
 def snapshot(rag: RAG) -> dict[str, tuple]:
@@ -201,7 +202,8 @@ def test_bad_inputs_each_get_one_line_and_the_rest_is_ingested(tmp_path, mode):
     (docs / "loop").mkdir()
     (docs / "loop" / "again").symlink_to(docs / "loop")
     (docs / "Größe der Datei 香港.txt").write_text("Unicode names work: the harbour is deep.")
-    (docs / "picture.png").write_bytes(b"\x89PNG")
+    (docs / "picture.png").write_bytes(b"\x89PNG")  # an image is read by OCR; this one is cut short
+    (docs / "song.mp3").write_bytes(b"ID3")
     result = run_cli()
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
@@ -213,11 +215,12 @@ def test_bad_inputs_each_get_one_line_and_the_rest_is_ingested(tmp_path, mode):
         "huge.txt": "too large",
         "dangling.txt": "cannot read",
         "loop/again": "symlink loop",
+        "picture.png": "not a valid image",
     }
     for name, reason in expect.items():
         hits = [line for line in lines if name in line]
         assert len(hits) == 1 and reason in hits[0], (name, lines)
-    assert any("picture.png" in line and "skipped" in line for line in lines)
+    assert any("song.mp3" in line and "skipped" in line for line in lines)
     rag = RAG()
     sources = {s for s, *_ in snapshot(rag).values()}
     # the good new file is in; doc00.md, now unreadable, keeps its previous chunks: nothing stored is lost
@@ -322,3 +325,60 @@ def test_a_cancelled_ingest_shows_progress_inside_a_big_file_and_rolls_it_back(s
     assert [d.source for d in rag.documents()] == ["hashkey-interview.txt"]
     report = rag.ingest()
     assert report.added == ["big.txt"] and report.updated == ["hashkey-interview.txt"]
+
+
+# --- scanned pages and images (OCR) -------------------------------------------------------------------
+
+KEEPER = "Harbour log, winter 1893. The keeper counted seventeen storms and lit the lamp at dusk."
+FERRY = "The island ferry leaves the north pier at seven and returns before the tide turns."
+
+
+def scanned_docs(docs: Path) -> None:
+    """A PDF whose page 1 has a text layer, page 2 is a scan and page 3 a blank scan; a photo of a page;
+    a text file."""
+    docs.mkdir()
+    scans = image_pdf([render_page(KEEPER), blank_page()])
+    (docs / "ledger.pdf").write_bytes(join_pdfs(text_pdf("Lighthouse ledger, kept by the harbour office."), scans))
+    render_page(FERRY).save(docs / "timetable.png")
+    (docs / "notes.txt").write_text("The lamp room was painted white in the spring.\n")
+
+
+def test_scanned_pages_and_images_are_read_once_and_cited_by_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_PARSE_MEMORY_MB", "0")  # in-process, so the second run can take Tesseract away
+    scanned_docs(tmp_path / "docs")
+    rag = RAG()
+    report = rag.ingest()
+    assert sorted(report.added) == ["ledger.pdf", "notes.txt", "timetable.png"] and report.failed == []
+    assert report.ocr == {"ledger.pdf": (2, [3]), "timetable.png": (1, [])}  # page 1 has text: not OCRed
+    assert report.summary().endswith("; 3 pages read by OCR; no text found on ledger.pdf p. 3")
+    answer = rag.ask("How many storms did the keeper count in the winter of 1893?")
+    assert answer.answered and "seventeen storms" in answer.text
+    assert {(c.source, c.page) for c in answer.citations} == {("ledger.pdf", 2)}
+    ferry = rag.retrieve("When does the island ferry leave the north pier?", k=1)[0]
+    assert (ferry.source, ferry.page) == ("timetable.png", None) and "leaves the north pier at seven" in ferry.text
+
+    # Cached by content hash like every file: a re-run reads nothing (no page counted as OCRed), so without
+    # Tesseract nothing fails.
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    again = RAG().ingest()
+    assert sorted(again.unchanged) == ["ledger.pdf", "notes.txt", "timetable.png"] and again.failed == []
+    assert again.ocr == {} and "OCR" not in again.summary()
+
+
+def test_without_tesseract_a_scan_fails_in_one_line_and_the_rest_is_ingested(tmp_path, monkeypatch):
+    """The scan is not stored as empty: once Tesseract is installed, the next ingest reads it."""
+    monkeypatch.setenv("RAG_PARSE_MEMORY_MB", "0")  # in-process: the patched path holds there
+    scanned_docs(tmp_path / "docs")
+    installed = pytesseract.pytesseract.tesseract_cmd
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    report = RAG().ingest()
+    assert report.added == ["notes.txt"]
+    missing = (
+        "needs OCR, but Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng "
+        "tesseract-ocr-chi-sim tesseract-ocr-chi-tra); not read"
+    )
+    assert sorted(report.failed) == [("ledger.pdf", missing), ("timetable.png", missing)]
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", installed)
+    report = RAG().ingest()
+    assert sorted(report.added) == ["ledger.pdf", "timetable.png"] and report.failed == []
+    assert report.ocr == {"ledger.pdf": (2, [3]), "timetable.png": (1, [])}

@@ -295,9 +295,10 @@ def test_corrupt_pdf_is_not_a_valid_pdf(tmp_path, data, reason):
     assert load_error(write(tmp_path, "bad.pdf", data)).reason.startswith(reason)
 
 
-def test_pdf_without_text_is_reported_as_scanned(tmp_path):
+def test_pdf_without_text_even_by_ocr_is_refused(tmp_path):
+    """Both pages lack a text layer, so both are read by OCR (tests/test_ocr.py), which finds nothing."""
     path = write(tmp_path, "scan.pdf", make_pdf([[], []]))
-    assert load_error(path).reason == "no extractable text (scanned PDF?)"
+    assert load_error(path).reason == "no text, not even by OCR"
 
 
 # --- DOCX -------------------------------------------------------------------------------------------

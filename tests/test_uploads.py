@@ -190,7 +190,7 @@ def test_has_documents(tmp_path):
     docs = tmp_path / "docs"
     (docs / ".git").mkdir(parents=True)
     (docs / ".git" / "x.md").write_text("hidden folder")
-    (docs / "picture.png").write_bytes(b"\x89PNG")
+    (docs / "song.mp3").write_bytes(b"ID3")  # not a type rag reads (images are, by OCR)
     (docs / "loop").symlink_to(docs)  # a symlink loop must not hang it
     assert not has_documents(docs)
     (docs / "a.txt").write_text("a")
@@ -215,3 +215,24 @@ def test_uploaded_file_becomes_searchable_and_deleting_it_removes_it(seed_docs, 
     hits = rag.search("How many puffins does the lighthouse keeper feed?", k=5).passages
     assert all(p.source != "lighthouse.txt" for p in hits)
     assert os.listdir(seed_docs) == ["hashkey-interview.txt"]
+
+
+@pytest.mark.slow
+def test_an_uploaded_scan_is_ocred_once_when_checked_and_not_again_by_the_ingest(tmp_path, monkeypatch):
+    """The app checks an upload by loading it, then ingests it; a scan's OCR is remembered in between."""
+    import pytesseract
+
+    from rag.limits import Limits
+
+    from .conftest import image_pdf, render_page
+
+    monkeypatch.setenv("RAG_PARSE_MEMORY_MB", "0")  # in-process, so Tesseract can be taken away in between
+    rag = RAG()
+    scan = image_pdf([render_page("Ferry tickets are sold at the kiosk beside the north pier.")])
+    result = add_files([("tickets.pdf", _upload(tmp_path, scan))], rag.settings.docs_dir, 20, Limits.of(rag.settings))
+    assert result.saved == ["tickets.pdf"]
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    report = rag.ingest()
+    assert report.added == ["tickets.pdf"] and report.failed == [] and report.ocr == {"tickets.pdf": (1, [])}
+    hit = rag.retrieve("Where are ferry tickets sold?", k=1)[0]
+    assert (hit.source, hit.page) == ("tickets.pdf", 1) and "kiosk beside the north pier" in hit.text
