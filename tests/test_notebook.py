@@ -13,7 +13,15 @@ from .conftest import ROOT, SEEDS
 pytestmark = pytest.mark.slow
 
 
+def _tree(folder) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime in ns)} of every file under ``folder`` (empty when it does not exist)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
+
+
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
+    real_store = _tree(ROOT / "vectorstore")
     shutil.copytree(SEEDS, tmp_path / "docs", dirs_exist_ok=True)
     monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path / "docs"))
     monkeypatch.setenv("RAG_STORE_DIR", str(tmp_path / "store"))
@@ -33,4 +41,6 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     assert "+1 added" in text  # the ingest ran on the fresh store
     assert "2022" in text and "[1] **hashkey-interview.txt**" in text  # the answer rendered with footnotes
     assert "The documents do not contain an answer" in text
-    assert not (ROOT / "vectorstore" / "chroma.sqlite3").exists() or True  # env kept the real store untouched
+    # RAG_STORE_DIR took effect: the notebook wrote its store under tmp_path and left the real one untouched
+    assert f"PosixPath('{tmp_path / 'store'}')" in text and (tmp_path / "store" / "chroma.sqlite3").is_file()
+    assert _tree(ROOT / "vectorstore") == real_store
