@@ -195,8 +195,11 @@ def test_bad_inputs_each_get_one_line_and_the_rest_is_ingested(tmp_path, mode):
     (docs / "empty.txt").write_text("")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     (docs / "image.txt").write_bytes(bytes(range(256)) * 100)
-    with open(docs / "huge.txt", "wb") as f:  # 50 MB of real text
-        f.write(b"All work and no play makes a dull corpus. " * (50 * 2**20 // 42))
+    with open(docs / "huge.txt", "wb") as f:  # 50 MB of real text, written 1 MB at a time
+        line = b"All work and no play makes a dull corpus.\n"
+        block = line * (2**20 // len(line))
+        for _ in range(50 * 2**20 // len(block) + 1):
+            f.write(block)
     (docs / "dangling.txt").symlink_to(docs / "missing-target.txt")
     (docs / "loop").mkdir()
     (docs / "loop" / "again").symlink_to(docs / "loop")
