@@ -45,6 +45,20 @@ class IngestCancelled(RagError):
 Progress = Callable[[int, int, str], None]  # (files done, files to do, last file written) -> None
 FLUSH_BATCHES = 4  # model batches gathered across files before one write: fewer, bigger writes are faster
 
+# Test hook: tests/test_crash.py kills an ingest at an exact point with RAG_TEST_EXIT_AT_WRITE=N. Right after
+# its Nth write to the store (the dirty flag, a ledger record, chunks, a deletion: every call followed by
+# `_wrote()` below) the process exits at once, as a SIGKILL leaves it: no finally, no atexit, no flush.
+# Unset, as it always is outside those tests, it does nothing.
+_EXIT_AT_WRITE = int(os.environ.get("RAG_TEST_EXIT_AT_WRITE") or 0)
+_writes = 0
+
+
+def _wrote() -> None:
+    global _writes
+    _writes += 1
+    if _writes == _EXIT_AT_WRITE:
+        os._exit(137)
+
 
 @dataclass
 class FileEntry:
@@ -208,10 +222,14 @@ class Ingestor:
             report.chunks = sum(r.chunks for r in ledger.values())
             return
         store.begin_write()
+        _wrote()
         for rel in report.removed:
             store.mark([FileRecord(rel, ledger[rel].file_hash, 0, "pending", now())])
+            _wrote()
             store.delete_source(rel)
+            _wrote()
             store.forget([rel])
+            _wrote()
         self._previous = ledger
         try:
             report.embedded = self._write(todo, report, progress)
@@ -220,6 +238,7 @@ class Ingestor:
             self.on_change()
             raise
         store.end_write()
+        _wrote()
         report.chunks = store.count()
         self.on_change()
 
@@ -264,6 +283,7 @@ class Ingestor:
         store = self.store
         stamp = now()
         store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
+        _wrote()
         chunks = [(e, c) for e, cs in batch for c in cs]
         if chunks:
             texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
@@ -298,7 +318,10 @@ class Ingestor:
                     for e, c in chunks
                 ],
             )
+            _wrote()
         for e, _ in batch:
             store.delete_source(e.rel, keep_hash=e.digest)
+            _wrote()
         store.mark([FileRecord(e.rel, e.digest, len(c), "done", stamp) for e, c in batch])
+        _wrote()
         return len(chunks)

@@ -30,7 +30,6 @@ question that waits on it forever.
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,10 +49,6 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
-# Tests kill an ingest at an exact point: after this many chunk writes the process exits at once, as a
-# SIGKILL would leave it (tests/test_crash.py). Unset in normal use.
-_EXIT_AFTER_WRITES = int(os.environ.get("RAG_TEST_EXIT_AFTER_WRITES") or 0)
-_writes = 0
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -271,7 +266,6 @@ class Store:
     # --- chunks -------------------------------------------------------------------------------
     @_reachable
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
-        global _writes
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
             self.chunks.upsert(
@@ -283,9 +277,6 @@ class Store:
                     for c, t, m in zip(ids[i : i + step], texts[i : i + step], metas[i : i + step], strict=True)
                 ],
             )
-            _writes += 1
-            if _writes == _EXIT_AFTER_WRITES:
-                os._exit(137)  # what SIGKILL leaves: no finally, no atexit, no flush
 
     def has_layout(self) -> bool:
         """True when every chunk record carries the llama-index layout (see the module docstring)."""

@@ -24,15 +24,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
-    """Point every store at tmp_path and clear RAG_* settings from the caller's shell: tests never touch the
-    real vectorstore/. (In this process; a parsing worker of rag.sandbox lives on between tests.)"""
+def _isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Point every store at ``folder`` and clear RAG_* settings from the caller's shell: tests never touch
+    the real vectorstore/."""
     for key in list(os.environ):
         if key.startswith("RAG_"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("RAG_STORE_DIR", str(tmp_path / "store"))
-    monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path / "docs"))
+    monkeypatch.setenv("RAG_STORE_DIR", str(folder / "store"))
+    monkeypatch.setenv("RAG_DOCS_DIR", str(folder / "docs"))
     # The cross-lingual index embeds with a 300M-parameter model (~5x MiniLM's cost); tests of it turn it
     # on themselves (tests/test_crosslingual.py), every other test stores English text and goes without.
     monkeypatch.setenv("RAG_CROSSLINGUAL", "off")
@@ -97,6 +96,22 @@ def join_pdfs(*parts: bytes) -> bytes:
 def blank_page(dpi: int = 200) -> Image.Image:
     """A scanned A6 page with nothing printed on it."""
     return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_session(tmp_path_factory):
+    """The same isolation for the whole session. Module- and session-scoped fixtures are set up before any
+    test's own fixtures, so without it they ran with the caller's RAG_* settings and the cross-lingual index
+    on (tests/test_injection.py's store took 45 s to build instead of 6 on 2 busy cores)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, tmp_path_factory.mktemp("session"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Each test's own store under its tmp_path."""
+    _isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ for a misbehaviour instead:
 
 - ``!sleep 2``: wait 2 s before answering (a server slower than the client's timeout);
 - ``!stall 2``: stream one chunk, then go silent for 2 s;
+  (both wait less if the server is closed first: a test need not wait for a client that gave up)
 - ``!garbage``: answer 200 with a body that is not the protocol;
 - ``!fail``: answer HTTP 500 with the protocol's error body;
 - ``!error-midstream``: stream one chunk, then the protocol's in-stream error;
@@ -15,6 +16,10 @@ Example:
     with ChatServer("openai", api_key="k") as server:
         OpenAICompatibleLLM("m", base_url=server.url, api_key="k").complete(msgs)
         server.requests[-1]["headers"]["authorization"]  # 'Bearer k'
+
+Each request is recorded as it arrives, and records its reply as it goes: ``"frames"``, how many parts of
+the reply were written, and ``"replied"``, True once the whole reply was sent. A client that gave up on
+its own timeout did so while ``"replied"`` was still False.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,7 +53,8 @@ class ChatServer:
         self.reply = reply  # when set, the answer is reply(messages) instead of the echo
         self.api_key = api_key
         self.models = models
-        self.requests: list[dict[str, Any]] = []  # {"path", "headers" (lower-case names), "body"}
+        self.requests: list[dict[str, Any]] = []  # {"path", "headers" (lower-case), "body", "frames", "replied"}
+        self.closing = threading.Event()  # set on exit: a sleeping or stalled reply goes on at once
         handler = type("Handler", (_Handler,), {"chat": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         host, port = self._httpd.server_address[:2]
@@ -61,6 +66,7 @@ class ChatServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -76,6 +82,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     chat: ChatServer
+    record: dict[str, Any]  # this request's entry in chat.requests
     protocol_version = "HTTP/1.1"  # as real servers: keep-alive, chunked streams
 
     def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
@@ -84,7 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.chat.requests.append({"path": self.path, "headers": headers, "body": body})
+        self.record = {"path": self.path, "headers": headers, "body": body, "frames": 0, "replied": False}
+        self.chat.requests.append(self.record)
         openai = self.chat.protocol == "openai"
         if self.path != ("/v1/chat/completions" if openai else "/api/chat"):
             return self._send(404, {"error": f"no route {self.path}"})
@@ -97,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = body["messages"][-1]["content"]
         command, _, arg = prompt.partition(" ")
         if command == "!sleep":
-            time.sleep(float(arg))
+            self.chat.closing.wait(float(arg))
         if command == "!fail":
             return self._send(500, {"error": {"message": "the model crashed", "type": "server_error"}})
         text = self.chat.reply(body["messages"]) if self.chat.reply else f"echo: {prompt}"
@@ -131,14 +139,17 @@ class _Handler(BaseHTTPRequestHandler):
             frames.pop()  # OpenAI's "data: [DONE]", Ollama's "done": true line
         for i, frame in enumerate(frames):
             if i == 2 and command == "!stall":
-                time.sleep(float(arg))
+                self.chat.closing.wait(float(arg))
             if i == 2 and command == "!error-midstream":
                 error = {"error": {"message": "out of memory"}} if openai else {"error": "out of memory"}
                 frame = ("data: " + json.dumps(error) + "\n\n") if openai else json.dumps(error) + "\n"
             data = frame.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+            self.record["frames"] += 1
         self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self.record["replied"] = True
 
     def _send(self, status: int, payload: dict[str, Any] | bytes) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -147,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self.wfile.flush()
+        self.record["frames"], self.record["replied"] = 1, True
 
 
 def _openai_whole(text: str) -> dict[str, Any]:

@@ -117,8 +117,13 @@ def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
     assert "Is it slow?" not in answer.text  # a question is never an answer
 
 
-def test_instructions_inside_documents_are_data(rag):
-    answer = rag.ask("When does the office canteen serve lunch?")
+@pytest.mark.parametrize("question", ["What drinks does the canteen serve?", "Does the canteen serve champagne?"])
+def test_instructions_inside_documents_are_data(rag, question):
+    """Questions the injected sentence in injected.md would answer: it is retrieved but never quoted, while
+    the note's information is. Regression of the test itself: its question ("When does the office canteen
+    serve lunch?") was answered without the instruction whether or not instructions were recognised."""
+    answer = rag.ask(question)
+    assert any("champagne" in p.text for p in answer.passages)  # the instruction was in front of the reader
     assert answer.answered and "noon" in answer.text
     assert "champagne" not in answer.text.lower()
 

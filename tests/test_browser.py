@@ -38,7 +38,7 @@ def app_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     docs, store = root / "docs", root / "store"
     shutil.copytree(SEEDS, docs)
-    RAG(docs_dir=docs, store_dir=store).ingest()
+    RAG(docs_dir=docs, store_dir=store, crosslingual="auto").ingest()  # the app's default, as it runs below
     with running_app(docs, store, root / "app.log") as url:
         yield url
 

@@ -13,13 +13,15 @@ from .conftest import ROOT, SEEDS
 pytestmark = pytest.mark.slow
 
 
-def _real_store() -> tuple[bool, float]:
-    db = ROOT / "vectorstore" / "chroma.sqlite3"
-    return db.exists(), db.stat().st_mtime if db.exists() else 0.0
+def _tree(folder) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime in ns)} of every file under ``folder`` (empty when it does not exist)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def test_quickstart_notebook_executes(tmp_path, monkeypatch):
-    real_store = _real_store()
+    real_store = _tree(ROOT / "vectorstore")
     shutil.copytree(SEEDS, tmp_path / "docs", dirs_exist_ok=True)
     monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path / "docs"))
     monkeypatch.setenv("RAG_STORE_DIR", str(tmp_path / "store"))
@@ -42,4 +44,6 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     # The llama-index part: nodes with rag's metadata and offsets, and verify() flagging the invented sentence.
     assert "TextNode hashkey-interview.txt" in text
     assert "over 600 today. [1]" in text and "in 1850. [unverified]" in text
-    assert _real_store() == real_store  # the environment kept the real store untouched
+    # RAG_STORE_DIR took effect: the notebook wrote its store under tmp_path and left the real one untouched
+    assert f"PosixPath('{tmp_path / 'store'}')" in text and (tmp_path / "store" / "chroma.sqlite3").is_file()
+    assert _tree(ROOT / "vectorstore") == real_store
