@@ -110,7 +110,7 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     answer.locator(".rag-cite.rag-n-1").first.click()
     page.wait_for_function("() => document.querySelector('#rag-chat details.rag-src.rag-n-1').open")
     assert "hashkey-interview.txt" in source.locator(".rag-loc").inner_text()
-    highlighted = source.locator(".rag-passage mark").inner_text()
+    highlighted = " ".join(source.locator(".rag-passage mark").all_inner_texts())  # each quote of the passage
     assert "Virtual Assets Policy Statement" in highlighted and "2022" in highlighted
     page.screenshot(path=SHOTS / "chat.png")
 
