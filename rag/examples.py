@@ -195,10 +195,6 @@ def candidate_questions(rag: RAG, scan: int = 2000) -> list[str]:
         return []
 
 
-def _sentence(quote: str) -> bool:
-    return len(quote.split()) >= 4 and not quote.rstrip().endswith("?")
-
-
 class Examples:
     """The example questions shown in an empty chat: candidates that the documents actually answer.
 
@@ -237,9 +233,14 @@ class Examples:
                 a = self.rag.ask(q)
             except Exception:  # noqa: BLE001
                 continue
-            # Answered from the document the question came from by a sentence ("Appendix A." is a heading,
-            # "What is X?" the question again), so the example shows what rag is for.
-            if a.answered and any(c.source == source and _sentence(c.quote) for c in a.citations):
+            # Answered from the document the question came from, by sentences ("Appendix A." is a heading)
+            # none of which is a question (the question found again is no answer).
+            quotes = [c.quote.rstrip() for c in a.citations]
+            if (
+                a.answered
+                and not any(quote.endswith("?") for quote in quotes)
+                and any(c.source == source and len(c.quote.split()) >= 4 for c in a.citations)
+            ):
                 good.append(q)
         return good
 

@@ -70,6 +70,7 @@ def test_offered_examples_are_plain_questions_answered_from_their_document(store
         answer = store.ask(q)
         assert answer.answered, q
         assert origin[q] in {c.source for c in answer.citations}, q
+        assert not any(c.quote.rstrip().endswith("?") for c in answer.citations), q
 
 
 @pytest.mark.slow
