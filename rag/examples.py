@@ -225,14 +225,16 @@ class Examples:
         except Exception:  # noqa: BLE001 - no store yet, or unreadable: no examples, never an error
             return []
         good: list[str] = []
-        deadline = time.monotonic() + self.budget
+        deadline = None  # the budget starts after the first answer: that one loads the models the app needs anyway
         for q, source in candidates:
-            if len(good) == self.n or time.monotonic() > deadline:
+            if len(good) == self.n or (deadline is not None and time.monotonic() > deadline) or self.budget < 0:
                 break
             try:
                 a = self.rag.ask(q)
             except Exception:  # noqa: BLE001
                 continue
+            finally:
+                deadline = deadline or time.monotonic() + self.budget
             # Answered from the document the question came from, by sentences ("Appendix A." is a heading)
             # none of which is a question (the question found again is no answer).
             quotes = [c.quote.rstrip() for c in a.citations]
