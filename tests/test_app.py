@@ -396,7 +396,7 @@ def test_example_questions_come_from_the_documents_and_get_answers(seeded):
     candidates = candidate_questions(seeded)
     assert "How does Hash Key view the recent discussions?" in candidates  # the interview's own question
     assert "How does HashKey see this?" not in candidates  # meaningless without its context
-    assert candidates[-1] == "What is hashkey interview about?"
+    assert not any("hashkey interview" in q for q in candidates)  # a file's name is no subject
     questions = Examples(seeded).get()
     assert 1 <= len(questions) <= 4 and set(questions) <= set(candidates)
     for q in questions:
