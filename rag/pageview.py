@@ -2,7 +2,8 @@
 
 A citation of ``guide.pdf, p. 2`` opens, beside its passage, page 2 of ``guide.pdf`` rendered by PDFium
 (`pypdfium2`) at a modest resolution, with the quoted sentences' lines tinted yellow. The picture is a
-``data:image/jpeg;base64,…`` ``<img>``: the browser fetches nothing, from the app or elsewhere.
+``data:image/png;base64,…`` ``<img>`` (JPEG for a page that is mostly a photo): the browser fetches
+nothing, from the app or elsewhere.
 
 Finding the quote: the stored quote was extracted by pypdf, the page's characters come from PDFium, and
 the two differ in whitespace, line breaks, hyphens and ligatures. Both are reduced to their visible
@@ -39,11 +40,12 @@ from .types import Citation
 
 log = logging.getLogger(__name__)
 
-DPI = 110  # readable on a laptop screen, ~100 KB a page as JPEG
+DPI = 110  # readable on a laptop screen; a full A4 page of text is ~85 KB as a 32-colour PNG
 MAX_SIDE = 1400  # pixels on the longer side, whatever size the PDF says its page is
 MAX_PAGES = 6  # page images per answer; further cited pages keep their text view
 CACHE_SIZE = 64  # rendered pages remembered (per process), least recently used dropped
-QUALITY = 80  # JPEG quality
+COLOURS = 32  # a page of text needs few: black, white, their anti-aliasing, the tint
+QUALITY = 75  # JPEG quality, for pages a palette would posterise (photos, scans)
 TIMEOUT = 20.0  # seconds one page may take to render (or the parse timeout, if shorter)
 MIN_KEYS = 4  # a shorter quote would match too much of a page to be highlighted honestly
 TINT = (255, 214, 64)  # multiplied into the page: white paper turns yellow, black text stays black
@@ -53,18 +55,19 @@ Box = tuple[int, int, int, int]  # (left, top, right, bottom) in image pixels
 
 @dataclass(frozen=True)
 class PageImage:
-    """One rendered page: JPEG bytes, its size in pixels and the highlighted boxes on it."""
+    """One rendered page: its picture (``mime`` type and bytes), size in pixels and highlighted boxes."""
 
     source: str
     page: int
-    jpeg: bytes
+    mime: str
+    data: bytes
     width: int
     height: int
     boxes: tuple[Box, ...]
 
     @property
     def data_url(self) -> str:
-        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+        return f"data:{self.mime};base64," + base64.b64encode(self.data).decode("ascii")
 
     def html(self) -> str:
         alt = html.escape(f"{self.source}, page {self.page}", quote=True)
@@ -121,8 +124,17 @@ def quote_rects(textpage, quote: str) -> list[tuple[float, float, float, float]]
 # --- rendering (in the parsing worker) --------------------------------------------------------------
 
 
-def _render(data: bytes, number: int, quotes: tuple[str, ...]) -> tuple[bytes, int, int, tuple[Box, ...]]:
-    """Page ``number`` (1-based) of the PDF ``data`` as JPEG with every quote found on it tinted."""
+def _encode(image) -> tuple[str, bytes]:
+    """The smaller of a palette PNG (sharp and small for text: a full A4 page ~85 KB, as JPEG ~350 KB)
+    and a JPEG (smaller for a photo, which a palette would posterise anyway)."""
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    image.quantize(colors=COLOURS).save(png, "PNG")  # optimize=True: twice the time for 1% less
+    image.save(jpeg, "JPEG", quality=QUALITY, optimize=True)
+    return min(("image/png", png.getvalue()), ("image/jpeg", jpeg.getvalue()), key=lambda pair: len(pair[1]))
+
+
+def _render(data: bytes, number: int, quotes: tuple[str, ...]) -> tuple[str, bytes, int, int, tuple[Box, ...]]:
+    """Page ``number`` (1-based) of the PDF ``data`` as a picture with every quote found on it tinted."""
     import pypdfium2 as pdfium
     from PIL import Image, ImageChops
 
@@ -149,9 +161,7 @@ def _render(data: bytes, number: int, quotes: tuple[str, ...]) -> tuple[bytes, i
         for box in boxes:
             region = image.crop(box)
             image.paste(ImageChops.multiply(region, Image.new("RGB", region.size, TINT)), box[:2])
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=QUALITY, optimize=True)
-        return out.getvalue(), image.width, image.height, tuple(boxes)
+        return (*_encode(image), image.width, image.height, tuple(boxes))
     finally:
         pdf.close()
 
@@ -193,13 +203,13 @@ def render_page(settings: Settings, source: str, page: int, quotes: tuple[str, .
         data = path.read_bytes()
         limits = Limits.of(settings)
         timeout = min(limits.timeout, TIMEOUT)
-        jpeg, width, height, boxes = sandbox.run(
+        mime, picture, width, height, boxes = sandbox.run(
             _render, data, page, quotes, rel=source, memory_mb=limits.memory_mb, timeout=timeout
         )
     except Exception as exc:  # noqa: BLE001 - deleted, damaged, encrypted, too large: the text view stays
         log.info("no page view of %s p. %s: %s", source, page, exc)
         return None
-    image = PageImage(source, page, jpeg, width, height, boxes)
+    image = PageImage(source, page, mime, picture, width, height, boxes)
     with _cache_lock:
         _cache[key] = image
         while len(_cache) > CACHE_SIZE:

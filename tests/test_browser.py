@@ -350,7 +350,7 @@ def test_a_pdf_citation_opens_its_page_as_an_image(browser, tmp_path):
         picture.scroll_into_view_if_needed()
         page.wait_for_function("() => document.querySelector('#rag-chat img.rag-page-img').complete")
         assert picture.evaluate("img => img.naturalWidth") > 0 and picture.bounding_box()["width"] > 100
-        assert picture.get_attribute("src").startswith("data:image/jpeg;base64,")
+        assert picture.get_attribute("src").startswith("data:image/png;base64,")
         page.screenshot(path=SHOTS / "pageview.png")
         page.close()
     origin = url.rstrip("/")

@@ -61,7 +61,7 @@ def harbour(tmp_path):
 def _image(html: str) -> Image.Image:
     """The one page image in ``html``, decoded from its data: URL."""
     sources = re.findall(r'<img class="rag-page-img" src="([^"]*)"', html)
-    assert len(sources) == 1 and sources[0].startswith("data:image/jpeg;base64,")
+    assert len(sources) == 1 and sources[0].startswith("data:image/png;base64,")  # a page of text: a PNG
     return Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1]))).convert("RGB")
 
 
@@ -122,7 +122,7 @@ def test_a_quote_that_is_not_on_the_page_highlights_nothing(harbour):
     for wrong in ("The south breakwater was rebuilt in 1990.", BREAKWATER + " And more.", "The"):
         shown = pageview.render_page(rag.settings, "harbour.pdf", 2, (wrong,))
         assert shown is not None and shown.boxes == ()
-        image = Image.open(io.BytesIO(shown.jpeg)).convert("RGB")
+        image = Image.open(io.BytesIO(shown.data)).convert("RGB")
         assert _yellow(image, (0, 0, image.width, image.height)) == 0
     # The right quote on the wrong page: not there either.
     assert pageview.render_page(rag.settings, "harbour.pdf", 1, (BREAKWATER,)).boxes == ()
