@@ -10,7 +10,7 @@ the two differ in whitespace, line breaks, hyphens and ligatures. Both are reduc
 characters, NFKC-folded (``"ﬁ"`` -> ``"fi"``), each remembering the page character it came from::
 
     page  "Issued in\\r\\n2022 by the HKMA."   quote "Issued in 2022 by the HKMA."
-    keys  "issuedin2022bythehkma."            keys  "issuedin2022bythehkma."  -> page chars 0..28
+    keys  "issuedin2022bythehkma."            keys  "issuedin2022bythehkma."  -> page chars 0..27
 
 and the quote is highlighted where its keys occur on the page; where they do not (the file changed, the
 quote crosses a page break, a scanned page has no text layer), nothing is highlighted rather than a guess.
