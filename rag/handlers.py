@@ -30,6 +30,7 @@ from .errors import BackendError, NotIngestedError, RagError, StoreLockedError  
 from .examples import examples_for  # noqa: E402
 from .ingest import IngestCancelled  # noqa: E402
 from .limits import Limits  # noqa: E402
+from .pageview import page_views  # noqa: E402
 from .render import api_text, render_answer, render_partial, render_question, render_trace  # noqa: E402
 from .sessions import Backends  # noqa: E402
 
@@ -218,7 +219,7 @@ def handlers(rag: RAG) -> Handlers:
             chat[-1]["content"] = render_error(exc)
             yield gr.skip(), chat, gr.skip(), gr.skip()
             return
-        chat[-1]["content"] = render_answer(answer)
+        chat[-1]["content"] = render_answer(answer, page_views(answer.citations, s))  # PDF pages: final only
         history = list(history or []) + [
             {"role": "user", "content": message},
             {"role": "assistant", "content": answer.text},

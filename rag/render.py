@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from .types import Answer, Citation
 
@@ -71,18 +71,73 @@ def _quote_span(c: Citation) -> tuple[int, int] | None:
     return None
 
 
+# Markdown emphasis in a document's text: ``**bold**``, ``__bold__``, ``*em*``, on one line. The closing
+# ``**`` may follow a space (``**HashKey: **Recently``, as interview transcripts write it); ``2 * 3 * 4``
+# and ``snake_case_name`` are no emphasis. A ``**`` left without a partner is not shown either.
+_EMPHASIS = re.compile(
+    r"\*\*(?=[^\s*])(?P<b1>[^\n]+?)\*\*"
+    r"|(?<!\w)__(?=[^\s_])(?P<b2>[^\n]+?)__(?!\w)"
+    r"|(?<![*\w])\*(?=[^\s*])(?P<i>[^\n*]*?[^\s*])\*(?![*\w])"
+)
+_STRAY = re.compile(r"\*{2,}")
+
+
+def _emphasis(text: str) -> list[str]:
+    """Per character of ``text``: "" (plain), "b" or "i" (inside emphasis), or "x" (a mark, not shown).
+
+    ``"a **b** c"`` -> ``["", "", "x", "x", "b", "x", "x", "", ""]``
+    """
+    style = [""] * len(text)
+    for m in _EMPHASIS.finditer(text):
+        body = next(name for name in ("b1", "b2", "i") if m[name] is not None)
+        start, end = m.span(body)
+        style[m.start() : start] = ["x"] * (start - m.start())
+        style[end : m.end()] = ["x"] * (m.end() - end)
+        style[start:end] = [body[0]] * (end - start)
+    for m in _STRAY.finditer(text):
+        style[m.start() : m.end()] = ["x"] * (m.end() - m.start())
+    return style
+
+
+def _styled(text: str, style: list[str]) -> str:
+    """``text`` escaped, its emphasis as ``<b>``/``<i>`` and its marks left out: the document's own HTML
+    is never let through (it is escaped before any tag is added)."""
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and style[j] == style[i]:
+            j += 1
+        if style[i] != "x":
+            part = html.escape(text[i:j])
+            out.append(f"<{style[i]}>{part}</{style[i]}>" if style[i] else part)
+        i = j
+    return "".join(out)
+
+
+def plain(text: str) -> str:
+    """``text`` without its emphasis marks: ``"**HashKey:** yes"`` -> ``"HashKey: yes"``."""
+    style = _emphasis(text)
+    return "".join(ch for ch, st in zip(text, style, strict=True) if st != "x")
+
+
 def _passage_html(group: list[Citation]) -> str:
-    """The cited passage with every supporting sentence of ``group`` (citations of it) highlighted."""
+    """The cited passage with every supporting sentence of ``group`` (citations of it) highlighted, and
+    its markdown emphasis shown as emphasis. A ``<mark>`` spans its whole quote; emphasis that crosses its
+    edge is closed and reopened inside it, so the tags always nest."""
     text = group[0].text
+    style = _emphasis(text)
     spans = sorted(span for c in group if (span := _quote_span(c)))
     out, pos = [], 0
     for start, end in spans:
         start = max(start, pos)  # overlapping quotes: highlight the union once
         if end <= start:
             continue
-        out += [html.escape(text[pos:start]), f"<mark>{html.escape(text[start:end])}</mark>"]
+        out += [
+            _styled(text[pos:start], style[pos:start]),
+            f"<mark>{_styled(text[start:end], style[start:end])}</mark>",
+        ]
         pos = end
-    out.append(html.escape(text[pos:]))
+    out.append(_styled(text[pos:], style[pos:]))
     return _one_line("".join(out))
 
 
@@ -91,8 +146,13 @@ def _shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render_sources(citations: list[Citation]) -> str:
-    """One row per cited passage: several sentences quoted from the same passage share it (``[1] [3]``)."""
+def render_sources(citations: list[Citation], pages: Mapping[int, str] | None = None) -> str:
+    """One row per cited passage: several sentences quoted from the same passage share it (``[1] [3]``).
+
+    ``pages``: marker number -> the HTML of the PDF page it cites (`rag.pageview.page_views`), shown beside
+    the passage; a citation without one shows the passage alone.
+    """
+    pages = pages or {}
     if not citations:
         return ""
     groups: dict[str, list[Citation]] = {}
@@ -102,21 +162,28 @@ def render_sources(citations: list[Citation]) -> str:
         f'<details class="rag-src {" ".join(f"rag-n-{c.n}" for c in group)}"><summary><b>'
         f"{' '.join(f'[{c.n}]' for c in group)}</b> "
         f'<span class="rag-loc">{html.escape(group[0].location)}</span> '
-        f'<span class="rag-quote">“{html.escape(_shorten(" … ".join(c.quote for c in group)))}”</span></summary>'
-        f'<div class="rag-passage">{_passage_html(group)}</div></details>'
+        f'<span class="rag-quote">“{html.escape(_shorten(plain(" … ".join(c.quote for c in group))))}”</span>'
+        f"</summary>{_body(group, pages)}</details>"
         for group in groups.values()
     )
     return f'<div class="rag-sources"><div class="rag-sources-title">Sources</div>{items}</div>'
 
 
-def render_answer(answer: Answer) -> str:
-    """The final answer as one line of HTML: text with markers, then the sources to open."""
+def _body(group: list[Citation], pages: Mapping[int, str]) -> str:
+    passage = f'<div class="rag-passage">{_passage_html(group)}</div>'
+    page = next((pages[c.n] for c in group if c.n in pages), "")
+    return f'<div class="rag-src-body">{passage}{page}</div>' if page else passage
+
+
+def render_answer(answer: Answer, pages: Mapping[int, str] | None = None) -> str:
+    """The final answer as one line of HTML: text with markers, then the sources to open (with the PDF
+    pages in ``pages``, see `render_sources`)."""
     if not answer.answered:
         return f'<div class="rag-msg"><div class="rag-answer rag-abstain">{_inline(answer.text, set())}</div></div>'
     unverified = [s.text for s in answer.sentences if not s.supported]
     numbers = {c.n for c in answer.citations}
     body = _inline(answer.text, numbers, unverified)
-    return f'<div class="rag-msg"><div class="rag-answer">{body}</div>{render_sources(answer.citations)}</div>'
+    return f'<div class="rag-msg"><div class="rag-answer">{body}</div>{render_sources(answer.citations, pages)}</div>'
 
 
 def render_question(text: str) -> str:
@@ -191,6 +258,10 @@ CSS = """
 .rag-passage { white-space: normal; margin: 6px 0 8px 14px; padding: 6px 10px; border-left: 3px solid
   var(--color-accent); background: var(--background-fill-secondary); }
 .rag-passage mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.rag-src-body { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.rag-src-body .rag-passage { flex: 1 1 260px; }
+.rag-page { flex: 1 1 320px; max-width: 520px; margin: 6px 0 8px; }
+.rag-page-img { width: 100%; height: auto; border: 1px solid var(--border-color-primary); }
 .rag-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
 .rag-cursor { animation: rag-blink 1s steps(2) infinite; }
 @keyframes rag-blink { 50% { opacity: 0; } }

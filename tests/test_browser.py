@@ -320,3 +320,39 @@ def test_cancel_during_a_large_upload_leaves_the_documents_as_they_were(browser,
     assert _held(docs, store) == before  # the same documents, the same chunks in Chroma: nothing half-written
     passages = RAG(docs_dir=docs, store_dir=store).retrieve("grey heron number 417 pond 417")
     assert passages and all(p.source != "herons.txt" for p in passages)
+
+
+def test_a_pdf_citation_opens_its_page_as_an_image(browser, tmp_path):
+    """Issue 13, page view: clicking a citation from a PDF shows the cited page, drawn from a data: URL,
+    beside the passage; the browser asks nothing of any other origin (nor of the app, for the picture)."""
+    from tests.test_pageview import BREAKWATER, harbour_pdf
+
+    docs, store = tmp_path / "docs", tmp_path / "store"
+    docs.mkdir()
+    harbour_pdf(docs / "harbour.pdf")
+    RAG(docs_dir=docs, store_dir=store).ingest()
+    with running_app(docs, store, tmp_path / "app.log") as url:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url)
+        page.wait_for_selector("#rag-question textarea")
+        answer = _ask(page, "In which year was the north breakwater rebuilt, and with what stone?")
+        assert "1987" in answer.locator(".rag-answer").inner_text()
+        answer.locator(".rag-cite.rag-n-1").first.click()
+        page.wait_for_function("() => document.querySelector('#rag-chat details.rag-src.rag-n-1').open")
+        source = answer.locator("details.rag-src.rag-n-1")
+        assert "harbour.pdf, p. 2" in source.locator(".rag-loc").inner_text()
+        assert BREAKWATER in source.locator(".rag-passage mark").inner_text()
+        picture = source.locator("img.rag-page-img")
+        picture.wait_for(state="visible")
+        picture.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('#rag-chat img.rag-page-img').complete")
+        assert picture.evaluate("img => img.naturalWidth") > 0 and picture.bounding_box()["width"] > 100
+        assert picture.get_attribute("src").startswith("data:image/png;base64,")
+        page.screenshot(path=SHOTS / "pageview.png")
+        page.close()
+    origin = url.rstrip("/")
+    elsewhere = [u for u in requested if not u.startswith(origin + "/") and not u.startswith("data:")]
+    assert requested and elsewhere == []
