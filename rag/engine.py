@@ -305,25 +305,39 @@ class RAG:
         yield answer
 
     # --- llama-index ---------------------------------------------------------------------------------
-    def as_retriever(self, k: int | None = None, fusion: str | None = None) -> RagRetriever:
+    def as_retriever(
+        self,
+        k: int | None = None,
+        fusion: str | None = None,
+        documents: list[str] | None = None,
+        folder: str | None = None,
+    ) -> RagRetriever:
         """This RAG's fused retrieval as a llama-index ``BaseRetriever`` (``NodeWithScore``s whose nodes carry
         text, source, page, section and character offsets). See `rag.llamaindex`."""
         from .llamaindex import RagRetriever
 
-        return RagRetriever(self, k=k, fusion=fusion)
+        return RagRetriever(self, k=k, fusion=fusion, documents=documents, folder=folder)
 
-    def as_query_engine(self, k: int | None = None, streaming: bool = False) -> RagQueryEngine:
+    def as_query_engine(
+        self,
+        k: int | None = None,
+        streaming: bool = False,
+        documents: list[str] | None = None,
+        folder: str | None = None,
+    ) -> RagQueryEngine:
         """`ask` as a llama-index query engine: ``response.source_nodes`` are the cited passages in marker
         order, ``response.metadata["answer"]`` the checked `Answer`. See `rag.llamaindex.engines`."""
         from .llamaindex import RagQueryEngine
 
-        return RagQueryEngine(rag=self, k=k, streaming=streaming)
+        return RagQueryEngine(rag=self, k=k, streaming=streaming, documents=documents, folder=folder)
 
-    def as_chat_engine(self, k: int | None = None) -> RagChatEngine:
+    def as_chat_engine(
+        self, k: int | None = None, documents: list[str] | None = None, folder: str | None = None
+    ) -> RagChatEngine:
         """`chat` as a llama-index chat engine that keeps the conversation (``chat``, ``stream_chat``)."""
         from .llamaindex import RagChatEngine
 
-        return RagChatEngine(self, k=k)
+        return RagChatEngine(self, k=k, documents=documents, folder=folder)
 
 
 def _last(events: Iterator[str | Answer]) -> Answer:

@@ -63,6 +63,19 @@ def test_retriever_returns_rags_passages_as_nodes(rag, seed_text):
         assert node.text == seed_text[node.start_char_idx : node.end_char_idx]  # exact offsets
 
 
+def test_the_entry_points_answer_within_chosen_documents(rag):
+    question = "How large is the insurance coverage?"  # answered by the interview, asked within the garden
+    assert {n.node.metadata["source"] for n in rag.as_retriever(k=3).retrieve(question)} == {SEED}
+    nodes = rag.as_retriever(k=3, documents=["garden.md"]).retrieve(question)
+    assert nodes and {n.node.metadata["source"] for n in nodes} == {"garden.md"}
+    response = rag.as_query_engine(documents=["garden.md"]).query("How much sun do tomatoes want?")
+    assert "six hours" in str(response) and {n.node.metadata["source"] for n in response.source_nodes} == {"garden.md"}
+    assert response.metadata["answer"].scope == "garden.md (1 document)"
+    chat = rag.as_chat_engine(documents=["garden.md"]).chat(question)
+    assert all(n.node.metadata["source"] == "garden.md" for n in chat.source_nodes)
+    assert chat.metadata["answer"].scope == "garden.md (1 document)"
+
+
 def test_query_engine_answers_with_rags_checked_citations(rag):
     response = rag.as_query_engine().query(EMPLOYEES)
     answer = rag.ask(EMPLOYEES)

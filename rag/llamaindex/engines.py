@@ -45,14 +45,16 @@ class RagQueryEngine(CustomQueryEngine):
     rag: Any = Field(description="The `RAG` that answers.", exclude=True)
     k: int | None = Field(None, description="Passages retrieved per question; settings.top_k when None.")
     streaming: bool = Field(False, description="Return a StreamingResponse whose response_gen yields the text.")
+    documents: list[str] | None = Field(None, description="Answer only from these documents (`rag.scope`).")
+    folder: str | None = Field(None, description="Answer only from the documents inside this folder.")
 
     def custom_query(self, query_str: str) -> Response | StreamingResponse:
         if not self.streaming:
-            answer = self.rag.ask(query_str, k=self.k)
+            answer = self.rag.ask(query_str, k=self.k, documents=self.documents, folder=self.folder)
             return Response(answer.text, cited_nodes(answer), _metadata(answer))
 
         def deltas() -> Generator[str, None, None]:
-            for event in self.rag.stream(query_str, k=self.k):
+            for event in self.rag.stream(query_str, k=self.k, documents=self.documents, folder=self.folder):
                 if isinstance(event, str):
                     yield event
                 else:  # the checked answer comes last: fill in what the response promises
@@ -83,9 +85,17 @@ class RagChatEngine(BaseChatEngine):
         >>> chat.chat("and today?").metadata["answer"].query  # the standalone question searched  # doctest: +SKIP
     """
 
-    def __init__(self, rag: Any, k: int | None = None, chat_history: list[ChatMessage] | None = None):
+    def __init__(
+        self,
+        rag: Any,
+        k: int | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        documents: list[str] | None = None,
+        folder: str | None = None,
+    ):
         self.rag = rag
         self.k = k
+        self.documents, self.folder = documents, folder  # only these documents (`rag.scope`)
         self._history: list[ChatMessage] = list(chat_history or [])
         self.last_answer: Answer | None = None  # the checked answer of the latest message (also after a stream)
 
@@ -111,7 +121,8 @@ class RagChatEngine(BaseChatEngine):
         ]
 
     def chat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
-        answer = self.rag.chat(message, self._messages(chat_history), k=self.k)
+        history = self._messages(chat_history)
+        answer = self.rag.chat(message, history, k=self.k, documents=self.documents, folder=self.folder)
         self._remember(message, answer)
         return AgentChatResponse(response=answer.text, source_nodes=cited_nodes(answer), metadata=_metadata(answer))
 
@@ -121,7 +132,8 @@ class RagChatEngine(BaseChatEngine):
 
         def chat_stream() -> Generator[ChatResponse, None, None]:
             text = ""
-            for event in self.rag.stream(message, history=history, k=self.k):
+            scope = {"documents": self.documents, "folder": self.folder}
+            for event in self.rag.stream(message, history=history, k=self.k, **scope):
                 if isinstance(event, str):
                     text += event
                     yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=event)

@@ -31,12 +31,21 @@ class RagRetriever(BaseRetriever):
     """
 
     def __init__(
-        self, rag: RAG, k: int | None = None, fusion: str | None = None, callback_manager: CallbackManager | None = None
+        self,
+        rag: RAG,
+        k: int | None = None,
+        fusion: str | None = None,
+        callback_manager: CallbackManager | None = None,
+        documents: list[str] | None = None,
+        folder: str | None = None,
     ):
         super().__init__(callback_manager=callback_manager)
         self.rag = rag
         self.k = k
         self.fusion = fusion
+        self.documents, self.folder = documents, folder  # only these documents (`rag.scope`)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [to_node(p) for p in self.rag.search(query_bundle.query_str, self.k, self.fusion).passages]
+        query = query_bundle.query_str
+        found = self.rag.search(query, self.k, self.fusion, documents=self.documents, folder=self.folder)
+        return [to_node(p) for p in found.passages]
