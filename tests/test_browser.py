@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG
-from tests.conftest import ROOT, SEEDS, free_port, running_app
+from tests.conftest import ROOT, SEEDS, free_port, render_page, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 SHOTS = ROOT / "bench" / "out" / "screenshots"  # ignored by git: tests leave the tree clean; docs/ holds copies
 FACT = "The lighthouse keeper on Skellig Rock feeds exactly forty-two puffins every morning."
 FACT_QUESTION = "How many puffins does the lighthouse keeper on Skellig Rock feed?"
+SCANNED = "The apiary on Cheung Chau keeps fourteen hives of bees. Honey is collected in late summer."
 
 
 @pytest.fixture(scope="module")
@@ -330,7 +331,9 @@ def test_a_pdf_citation_opens_its_page_as_an_image(browser, tmp_path):
     docs, store = tmp_path / "docs", tmp_path / "store"
     docs.mkdir()
     harbour_pdf(docs / "harbour.pdf")
-    RAG(docs_dir=docs, store_dir=store).ingest()
+    # A scanned page (a picture, no text layer): read by OCR at ingest, cited like any other document.
+    render_page(SCANNED).save(docs / "beekeeping-scan.png")
+    assert RAG(docs_dir=docs, store_dir=store).ingest().ocr == {"beekeeping-scan.png": (1, [])}
     with running_app(docs, store, tmp_path / "app.log") as url:
         SHOTS.mkdir(parents=True, exist_ok=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
@@ -352,6 +355,11 @@ def test_a_pdf_citation_opens_its_page_as_an_image(browser, tmp_path):
         assert picture.evaluate("img => img.naturalWidth") > 0 and picture.bounding_box()["width"] > 100
         assert picture.get_attribute("src").startswith("data:image/png;base64,")
         page.screenshot(path=SHOTS / "pageview.png")
+
+        # The OCRed picture answers its question, cited by its file name.
+        answer = _ask(page, "How many hives does the apiary on Cheung Chau keep?")
+        assert "fourteen" in answer.locator(".rag-answer").inner_text()
+        assert "beekeeping-scan.png" in answer.locator(".rag-sources").inner_text()
         page.close()
     origin = url.rstrip("/")
     elsewhere = [u for u in requested if not u.startswith(origin + "/") and not u.startswith("data:")]
