@@ -71,6 +71,17 @@ def _ask(page, question: str):
     return answers.last
 
 
+def _shows(page, selector: str, text: str, *, gone: bool = False, timeout: float = 30_000) -> None:
+    """Wait until ``selector`` shows ``text`` (or, ``gone``, no longer does). The element may not exist yet:
+    Gradio renders a tab's contents when it is first opened."""
+    page.wait_for_function(
+        "([sel, text, gone]) => { const el = document.querySelector(sel);"
+        " return !!el && el.innerText.includes(text) !== gone; }",
+        arg=[selector, text, gone],
+        timeout=timeout,
+    )
+
+
 def _documents(page) -> str:
     return page.locator("#rag-documents").inner_text()
 
@@ -135,10 +146,8 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     new = tmp_path / "lighthouse.txt"
     new.write_text(FACT + "\n", encoding="utf-8")
     page.set_input_files("#rag-upload input[type=file]", str(new))
-    page.wait_for_function(
-        "() => document.querySelector('#rag-doc-status').innerText.includes('Added lighthouse.txt')", timeout=60_000
-    )
-    page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
+    _shows(page, "#rag-doc-status", "Added lighthouse.txt", timeout=60_000)
+    _shows(page, "#rag-documents", "lighthouse.txt")
     page.screenshot(path=SHOTS / "documents.png")
 
     # ...and the chat answers from it.
@@ -163,14 +172,12 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     page.locator("#rag-delete-keep").wait_for()  # asked to confirm: only the two answers are offered
     assert not page.locator("#rag-delete").is_visible()
     page.locator("#rag-delete-keep").click()
-    page.wait_for_function("() => document.querySelector('#rag-doc-status').innerText.includes('Nothing was deleted')")
+    _shows(page, "#rag-doc-status", "Nothing was deleted")
     assert "lighthouse.txt" in _documents(page)
     page.locator("#rag-delete").click()
     page.locator("#rag-confirm").click()
-    page.wait_for_function(
-        "() => document.querySelector('#rag-doc-status').innerText.includes('Removed lighthouse.txt')", timeout=60_000
-    )
-    page.wait_for_function("() => !document.querySelector('#rag-documents').innerText.includes('lighthouse.txt')")
+    _shows(page, "#rag-doc-status", "Removed lighthouse.txt", timeout=60_000)
+    _shows(page, "#rag-documents", "lighthouse.txt", gone=True)
     assert "1 document · " in page.locator("#rag-doc-totals").inner_text()
     page.get_by_role("tab", name="Chat").click()
     answer = _ask(page, FACT_QUESTION)
@@ -288,7 +295,7 @@ def test_cancel_during_a_large_upload_leaves_the_documents_as_they_were(browser,
         page.goto(url)
         page.wait_for_selector("#rag-question textarea")
         page.get_by_role("tab", name="Documents").click()
-        page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('hashkey-interview')")
+        _shows(page, "#rag-documents", "hashkey-interview")
         page.set_input_files("#rag-upload input[type=file]", str(big))
         # The progress bar names the file and how far its embedding is: the upload is in its ingest now.
         page.wait_for_function(
@@ -298,7 +305,7 @@ def test_cancel_during_a_large_upload_leaves_the_documents_as_they_were(browser,
         page.click("#rag-cancel")
         # The upload's own last word: cancelled or (had Cancel failed) added; not the progress, not "Cancelling…".
         page.wait_for_function(
-            "() => /Cancelled\\.|Added herons\\.txt/.test(document.querySelector('#rag-doc-status').innerText)",
+            "() => /Cancelled\\.|Added herons\\.txt/.test(document.querySelector('#rag-doc-status')?.innerText ?? '')",
             timeout=180_000,
         )
         status = page.locator("#rag-doc-status").inner_text()
