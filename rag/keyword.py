@@ -121,6 +121,11 @@ class KeywordIndex:
         return known / total if total else 0.0
 
     @functools.cached_property
+    def _position(self) -> dict[str, int]:
+        """Each chunk id's row in the index."""
+        return {cid: i for i, cid in enumerate(self.ids)}
+
+    @functools.cached_property
     def _cjk_chars(self) -> frozenset[str]:
         return frozenset(ch for word in self.doc_freq if _CJK.fullmatch(word) for ch in word)
 
@@ -143,8 +148,11 @@ class KeywordIndex:
         if not tokens:
             return []
         scores = self._bm25.get_scores(tokens)
-        if only is not None:
-            scores = np.where([cid in only for cid in self.ids], scores, 0.0)
+        if only is not None:  # keep the scope's scores: its chunks are few, the index's may be tens of thousands
+            kept = np.zeros_like(scores)
+            at = [self._position[cid] for cid in only if cid in self._position]
+            kept[at] = scores[at]
+            scores = kept
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

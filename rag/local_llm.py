@@ -98,7 +98,7 @@ class LocalLLM(_Backend):
         try:
             import xllamacpp
         except ImportError:
-            raise self._fail("needs the xllamacpp package: pip install xllamacpp") from None
+            raise self._fail("needs the xllamacpp package: pip install 'rag[local]'") from None
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_ctx = self.n_ctx
