@@ -24,7 +24,7 @@ setup: .venv/.installed
 /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:
 	(apt-get update -qq && apt-get install -y -qq fonts-noto-cjk) >/dev/null
 
-# Scanned PDF pages and images are read with Tesseract in English and Chinese (rag/ocr.py); installed once.
+# Scanned PDF pages and images are read with Tesseract in English and Chinese (rag/ingest/ocr.py); installed once.
 OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
 ocr:
 	@test "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|chi_sim|chi_tra')" = 3 || \

@@ -33,11 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from rag import RAG, RagError
-    from rag.cli import one_line, overrides
+    from rag.cli import overrides
+    from rag.errors import one_line
 
     try:
         rag = RAG(**overrides(args, "docs_dir", "store_dir", "collection", "chroma_host", "chroma_port", "llm"))
-        from rag import ui
+        from rag.app import ui
 
         users = ui.load_users(os.environ.get("RAG_APP_USERS"), args.users_file)
         demo = ui.build(rag)

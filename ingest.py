@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from rag import RAG, RagError
-    from rag.cli import ingest_progress, one_line, overrides
+    from rag.cli import ingest_progress, overrides
+    from rag.errors import one_line
 
     try:
         rag = RAG(**overrides(args, "docs_dir", "store_dir", "collection", "chroma_host", "chroma_port"))

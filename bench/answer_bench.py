@@ -50,7 +50,7 @@ def scaled_copy(rag, target: int):
     import numpy as np
 
     from rag import RAG
-    from rag.store import FileRecord, now
+    from rag.index.store import FileRecord, now
 
     out = ROOT / "bench" / "out" / "stores" / f"scaled-{target}"
     scaled = RAG(rag.settings, store_dir=out)
@@ -90,7 +90,7 @@ def main() -> int:
     from rag import RAG
 
     docs = prepare(args.corpus)
-    store = ROOT / "bench" / "out" / "eval-stores" / args.corpus  # shared with rag.eval: ingested once
+    store = ROOT / "bench" / "out" / "eval-stores" / args.corpus  # shared with rag.eval.run: ingested once
     rag = RAG(docs_dir=docs, store_dir=store)
     t = time.perf_counter()
     report = rag.ingest()
@@ -103,7 +103,7 @@ def main() -> int:
     rag.ask(questions[0])  # warm: model, keyword index, Chroma's HNSW in memory
     from sentence_transformers import SentenceTransformer
 
-    from rag.embedding import resolve_model_path
+    from rag.index.embedding import resolve_model_path
 
     st = SentenceTransformer(str(resolve_model_path(rag.settings.embed_model)), device="cpu")
     raw = timed(lambda q: st.encode([q], normalize_embeddings=True), questions)
@@ -130,9 +130,9 @@ def main() -> int:
     print(row("extractive answer, end to end (cache warm)", answer_warm))
 
     if args.llm:
-        from rag.answer import build_messages
+        from rag.answer.answerer import build_messages
         from rag.engine import LOCAL_PROMPT_CHARS
-        from rag.local_llm import LocalLLM
+        from rag.llms.local import LocalLLM
 
         llm = LocalLLM()
         t = time.perf_counter()

@@ -4,7 +4,7 @@
     .venv/bin/python bench/fusion_sweep.py eval/*.json
 
 Each retriever is run once per question (top 30); fused lists are computed from those ranks, exactly as
-`rag.retrieve` fuses them (weight / (rrf_k + rank), keyword weight 1). Only ``dev`` batches (or sets
+`rag.retrieval.hybrid` fuses them (weight / (rrf_k + rank), keyword weight 1). Only ``dev`` batches (or sets
 without batches) are read: the blind batches stay blind.
 """
 
@@ -48,8 +48,8 @@ def metrics(lists: list[list[str]], relevant: list[set[str]]) -> tuple[float, fl
 
 def main() -> int:
     from rag import RAG
-    from rag.eval import QASet, find_corpus, is_relevant
-    from rag.fit_reader import development
+    from rag.eval.fit_reader import development
+    from rag.eval.run import QASet, find_corpus, is_relevant
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("qa_files", type=Path, nargs="+")

@@ -5,9 +5,9 @@ Prints a markdown table (``--json`` also writes ``bench/out/ingest.json``); writ
 
 1. **Throughput** (``--corpus``, default debian-reference): a full ingest into a fresh store, in chunks/s,
    against ``SentenceTransformer.encode`` of exactly the texts that ingest embedded (each stored chunk under
-   its section heading, `rag.chunking.embedding_text`), same batch size,
+   its section heading, `rag.ingest.chunking.embedding_text`), same batch size,
    all models warm; and against ``.encode`` of the model object the ingest itself used (one
-   `rag.embedding.Embedder`), which isolates the pipeline's overhead. Interleaved, best of ``--rounds``.
+   `rag.index.embedding.Embedder`), which isolates the pipeline's overhead. Interleaved, best of ``--rounds``.
    The ingest's time is split into stages by timers patched into this process only.
 2. **Rerun** (``--big-corpus``, default postgresql, ~1,170 files): a first full ingest as a fresh
    ``python ingest.py`` process, then the same command again with nothing changed (wall time, Python and
@@ -61,14 +61,14 @@ class StageTimers:
     """
 
     STAGES = {
-        "scan + hash": [("rag.ingest", "scan")],
-        "load (HTML -> text)": [("rag.ingest", "load")],
-        "chunk (sentences + tokenizer)": [("rag.chunking:Chunker", "split")],
-        "embed (Embedder.embed)": [("rag.embedding:Embedder", "embed")],
+        "scan + hash": [("rag.ingest.pipeline", "scan")],
+        "load (HTML -> text)": [("rag.ingest.pipeline", "load")],
+        "chunk (sentences + tokenizer)": [("rag.ingest.chunking:Chunker", "split")],
+        "embed (Embedder.embed)": [("rag.index.embedding:Embedder", "embed")],
         "Chroma writes (upsert, ledger, delete)": [
-            ("rag.store:Store", "upsert"),
-            ("rag.store:Store", "mark"),
-            ("rag.store:Store", "delete_source"),
+            ("rag.index.store:Store", "upsert"),
+            ("rag.index.store:Store", "mark"),
+            ("rag.index.store:Store", "delete_source"),
         ],
         "keyword index rebuild": [("rag.engine:RAG", "keyword_index")],
     }
@@ -162,8 +162,8 @@ def throughput(corpus: Path, work: Path, rounds: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from rag import RAG, Settings
-    from rag.chunking import embedding_text
-    from rag.embedding import Embedder, resolve_model_path
+    from rag.index.embedding import Embedder, resolve_model_path
+    from rag.index.layout import embedding_text
 
     settings = Settings(docs_dir=corpus, store_dir=work / "unused")
     embedder = Embedder(settings.embed_model, settings.embed_batch_size)
@@ -301,7 +301,7 @@ def model_only_rss() -> dict:
     out = {}
     for name, texts in (("one_sentence", "['one sentence']"), ("one_full_batch", "['lorem ipsum ' * 400] * b")):
         code = (
-            "import rag; from rag import Settings; from rag.embedding import Embedder; "
+            "import rag; from rag import Settings; from rag.index.embedding import Embedder; "
             "s = Settings(); b = s.embed_batch_size; e = Embedder(s.embed_model, b); "
             f"e.embed({texts}); print(b, e.model.max_seq_length)"
         )

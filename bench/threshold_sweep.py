@@ -26,7 +26,7 @@ def main() -> int:
     p.add_argument("--batch", default="dev", help="questions of this batch only ('all' for sets without batches)")
     args = p.parse_args()
     from rag import RAG
-    from rag.eval import QASet, find_corpus, has_fact
+    from rag.eval.run import QASet, find_corpus, has_fact
 
     print("| set | " + " | ".join(f"t={t}: facts / false abst. / false ans." for t in STEPS) + " |")
     print("|---|" + "---|" * len(STEPS))

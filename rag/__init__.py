@@ -8,11 +8,11 @@ Example:
 
 import logging
 
-from .config import Settings
-from .engine import RAG, DocumentInfo
-from .errors import BackendError, DocumentError, NotIngestedError, RagError, StoreError, StoreLockedError
-from .scope import ScopeError
-from .types import Answer, Citation, IngestReport, Passage, Sentence
+from rag.config import Settings
+from rag.engine import RAG, DocumentInfo
+from rag.errors import BackendError, DocumentError, NotIngestedError, RagError, StoreError, StoreLockedError
+from rag.retrieval.scope import ScopeError
+from rag.types import Answer, Citation, IngestReport, Passage, Sentence
 
 __all__ = [
     "RAG",

@@ -8,9 +8,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from pydantic import ValidationError
-
-from .ingest import Progress
+from rag.ingest.pipeline import Progress
 
 
 def add_store_flags(p: argparse.ArgumentParser) -> None:
@@ -26,15 +24,6 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace, *names: str) -> dict:
     """The flags a person actually gave, as `Settings` keyword arguments (the rest come from env/defaults)."""
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
-def one_line(exc: Exception) -> str:
-    """``RAG_CHUNK_SIZE=5`` -> ``chunk_size: Input should be greater than or equal to 32 (got 5)``."""
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
-        )
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @contextlib.contextmanager

@@ -18,25 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import crosslingual
-from .answer import NOT_FOUND, Answerer, build_messages, stream_deltas
-from .config import Settings
-from .conversation import History, condense
-from .embedding import Embedder
-from .errors import NotIngestedError, RagError
-from .ingest import Ingestor, Progress
-from .keyword import KeywordIndex
-from .language import language
-from .llm import LLM, make_llm
-from .messages import say
-from .question import correct_spelling, focus
-from .retrieve import Retrieval, Retriever, nanoranker_scores
-from .scope import Scope, resolve
-from .store import Store
-from .types import Answer, IngestReport, Passage
+from rag.answer.answerer import NOT_FOUND, Answerer, build_messages, stream_deltas
+from rag.answer.conversation import History, condense
+from rag.answer.question import correct_spelling, focus
+from rag.config import Settings
+from rag.errors import NotIngestedError, RagError
+from rag.index import crosslingual
+from rag.index.embedding import Embedder
+from rag.index.keyword import KeywordIndex
+from rag.index.store import Store
+from rag.ingest.pipeline import Ingestor, Progress
+from rag.language import language
+from rag.llms import LLM, make_llm
+from rag.messages import say
+from rag.retrieval.hybrid import Retrieval, Retriever, nanoranker_scores
+from rag.retrieval.scope import Scope, resolve
+from rag.types import Answer, IngestReport, Passage
 
 if TYPE_CHECKING:  # llama-index costs ~2.7 s to import: only the as_* methods below import it
-    from .llamaindex import RagChatEngine, RagQueryEngine, RagRetriever
+    from rag.llamaindex import RagChatEngine, RagQueryEngine, RagRetriever
 
 LOCAL_PROMPT_CHARS = 1200  # ~300 tokens of passages: the in-process model's first token p50 ~1.1 s on 2 cores
 VERSION_CHECK_SECONDS = 2.0  # how stale the keyword index may be when another process ingests
@@ -175,7 +175,7 @@ class RAG:
         folder: str | None = None,
     ) -> Retrieval:
         """Retrieve with the full trace (ranks and scores per retriever, timings); within ``documents``
-        and/or ``folder`` when given (see `rag.scope`)."""
+        and/or ``folder`` when given (see `rag.retrieval.scope`)."""
         if self._store is None or self.store._chunks is None:
             self._require_store()
         return self._retriever().retrieve(question, k, fusion, self.scope(documents, folder))
@@ -314,7 +314,7 @@ class RAG:
     ) -> RagRetriever:
         """This RAG's fused retrieval as a llama-index ``BaseRetriever`` (``NodeWithScore``s whose nodes carry
         text, source, page, section and character offsets). See `rag.llamaindex`."""
-        from .llamaindex import RagRetriever
+        from rag.llamaindex import RagRetriever
 
         return RagRetriever(self, k=k, fusion=fusion, documents=documents, folder=folder)
 
@@ -327,7 +327,7 @@ class RAG:
     ) -> RagQueryEngine:
         """`ask` as a llama-index query engine: ``response.source_nodes`` are the cited passages in marker
         order, ``response.metadata["answer"]`` the checked `Answer`. See `rag.llamaindex.engines`."""
-        from .llamaindex import RagQueryEngine
+        from rag.llamaindex import RagQueryEngine
 
         return RagQueryEngine(rag=self, k=k, streaming=streaming, documents=documents, folder=folder)
 
@@ -335,7 +335,7 @@ class RAG:
         self, k: int | None = None, documents: list[str] | None = None, folder: str | None = None
     ) -> RagChatEngine:
         """`chat` as a llama-index chat engine that keeps the conversation (``chat``, ``stream_chat``)."""
-        from .llamaindex import RagChatEngine
+        from rag.llamaindex import RagChatEngine
 
         return RagChatEngine(self, k=k, documents=documents, folder=folder)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class RagError(Exception):
     """Base class: catch this to catch anything rag raises on purpose."""
@@ -20,7 +22,7 @@ class DocumentError(RagError):
         self.path = path
         self.reason = reason
 
-    def __reduce__(self):  # rebuilt from both fields when it comes back from a worker process (rag.sandbox)
+    def __reduce__(self):  # rebuilt from both fields when it comes back from a worker process (rag.ingest.sandbox)
         return (type(self), (self.path, self.reason))
 
 
@@ -38,3 +40,12 @@ class NotIngestedError(RagError):
 
 class BackendError(RagError):
     """The answering backend (LLM server, local model) failed or cannot be reached."""
+
+
+def one_line(exc: Exception) -> str:
+    """``RAG_CHUNK_SIZE=5`` -> ``chunk_size: Input should be greater than or equal to 32 (got 5)``."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+        )
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import RagError
+from rag.errors import RagError
 
 # module -> the extra that installs it (pyproject.toml [project.optional-dependencies])
 EXTRAS = {

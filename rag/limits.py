@@ -1,13 +1,13 @@
 """Bounds on what reading one document may cost: how far a compressed file inflates, how many XML or HTML
 elements it holds, how many PDF pages, how many pixels an image, how much memory and time the process that
-parses it may take, and how long OCR may spend on one page (with the languages it reads: `rag.ocr`).
+parses it may take, and how long OCR may spend on one page (with the languages it reads: `rag.ingest.ocr`).
 
 A 3 MB .docx can hold 1.1 GB of XML (a "zip bomb"), and parsing that takes gigabytes of memory. So a
 .docx's zip is checked before python-docx opens it: the sizes its directory declares, each part's
 compression ratio, then the bytes it actually inflates to and the XML elements they hold, counted as they
 stream and stopped at the limit. A PDF's pages and extracted text are bounded the same way, and an HTML
 page's elements are counted before it is parsed. The parse itself runs in a worker process whose address
-space is capped (`rag.sandbox`), so a file that gets past these checks can fail, never take the app down.
+space is capped (`rag.ingest.sandbox`), so a file that gets past these checks can fail, never take the app down.
 
 Example:
     >>> Limits(expand_mb=1).refuse("notes.docx").reason
@@ -21,10 +21,10 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import DocumentError
+from rag.errors import DocumentError
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from rag.config import Settings
 
 MB = 2**20  # one unit for every limit rag states in MB: the browser's upload check counts the same way
 RATIO_FLOOR = MB  # a part that inflates to less than this may compress at any ratio: it cannot hurt

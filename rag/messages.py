@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from .language import is_traditional, language
+from rag.language import is_traditional, language
 
 MESSAGES: dict[str, dict[str, str]] = {
     "not_found": {

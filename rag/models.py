@@ -45,7 +45,7 @@ from typing import IO
 
 from filelock import FileLock, Timeout
 
-from .errors import RagError
+from rag.errors import RagError
 
 Progress = Callable[[str], None]
 Downloader = Callable[[str, Path], Path]

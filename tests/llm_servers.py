@@ -1,4 +1,4 @@
-"""Small real HTTP servers speaking the OpenAI and Ollama chat protocols, for testing rag.llm's clients.
+"""Small real HTTP servers speaking the OpenAI and Ollama chat protocols, for testing rag.llms.base's clients.
 
 They answer deterministically, so tests can check the exact text a client reassembles: the reply to a
 user message is ``"echo: " + message``, streamed one word per chunk. A message starting with ``!`` asks

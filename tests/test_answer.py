@@ -7,8 +7,8 @@ import re
 import pytest
 
 from rag import RAG, Answer, Passage, RagError
-from rag.answer import NOT_FOUND, UNVERIFIED, Answerer
-from rag.conversation import condense
+from rag.answer.answerer import NOT_FOUND, UNVERIFIED, Answerer
+from rag.answer.conversation import condense
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_answers_a_seed_question_with_a_supporting_citation(rag):
 
 
 def test_citation_offsets_point_into_the_document(rag):
-    from rag.loaders import load
+    from rag.ingest.loaders import load
 
     answer = rag.ask("How long did it take the Hong Kong exchange platform to break even?")
     c = answer.citations[0]

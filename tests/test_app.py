@@ -1,4 +1,4 @@
-"""The app (app.py, rag/ui.py): the `/ask` API through gradio_client, what the server refuses to serve,
+"""The app (app.py, rag/app/ui.py): the `/ask` API through gradio_client, what the server refuses to serve,
 the login, and the HTML an answer becomes."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ QUESTION = "When was the Virtual Assets Policy Statement issued?"
 
 
 def _serve(rag: RAG, users=None):
-    from rag.ui import build, launch
+    from rag.app.ui import build, launch
 
     demo = build(rag)
     port = free_port()
@@ -174,7 +174,7 @@ def test_login_is_required_when_users_are_configured(seeded):
     from gradio_client import Client
     from gradio_client.exceptions import AuthenticationError
 
-    from rag.ui import load_users
+    from rag.app.ui import load_users
 
     demo, url = _serve(seeded, users=load_users("alice:wonder land,bob:pw2"))
     try:
@@ -199,7 +199,7 @@ def test_first_questions_arriving_together_after_a_start_all_get_answers(seed_do
     script = """if True:
         import sys, threading
         from rag import RAG
-        from rag.ui import warm_up
+        from rag.app.ui import warm_up
         rag = RAG()
         warming = warm_up(rag, background=True)
         errors = []
@@ -220,8 +220,8 @@ def test_first_questions_arriving_together_after_a_start_all_get_answers(seed_do
 
 
 def test_users_from_env_and_file(tmp_path):
+    from rag.app.ui import load_users, login_check
     from rag.errors import RagError
-    from rag.ui import load_users, login_check
 
     f = tmp_path / "users"
     f.write_text("# team\ncarol:pa:ss:word\n\n")
@@ -248,8 +248,8 @@ def test_users_from_env_and_file(tmp_path):
 def test_deleting_the_last_document_empties_the_store_but_a_rescan_of_an_empty_folder_does_not(seed_docs, tmp_path):
     """The ingest refuses to prune a folder with no documents left (an unmounted folder must not wipe the
     store); only a delete from the app, which empties the folder on purpose, empties the store."""
+    from rag.app.ui import _ingest
     from rag.errors import RagError
-    from rag.ui import _ingest
 
     rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
     rag.ingest()
@@ -265,8 +265,8 @@ def test_deleting_the_last_document_empties_the_store_but_a_rescan_of_an_empty_f
 def test_a_session_can_answer_with_an_llm_server_and_its_unsupported_sentences_are_marked(seeded):
     """A real OpenAI-protocol server (it echoes the prompt, so some sentences quote a passage and some
     cannot be verified), chosen in one session's settings, leaves the server's own backend alone."""
-    from rag.render import render_answer
-    from rag.ui import Backends
+    from rag.app.render import render_answer
+    from rag.app.ui import Backends
     from tests.llm_servers import ChatServer
 
     backends = Backends(seeded)
@@ -286,7 +286,7 @@ def test_a_session_can_answer_with_an_llm_server_and_its_unsupported_sentences_a
 
 
 def test_the_servers_api_key_never_goes_to_a_url_a_session_chose():
-    from rag.ui import Backends
+    from rag.app.ui import Backends
 
     rag = RAG(llm="openai", llm_base_url="https://llm.internal/v1", llm_model="m", llm_api_key="server-secret")
     backends = Backends(rag)
@@ -330,7 +330,7 @@ def _answer(**kw) -> Answer:
 
 
 def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
-    from rag.render import render_answer
+    from rag.app.render import render_answer
 
     out = render_answer(_answer())
     assert "\n" not in out  # a blank line would end the HTML block and let markdown loose on the passage
@@ -342,7 +342,7 @@ def test_answer_html_is_one_escaped_line_with_clickable_markers_and_sources():
 
 
 def test_sentences_quoted_from_one_passage_share_one_source_row():
-    from rag.render import render_answer
+    from rag.app.render import render_answer
 
     passage = "Intro line. The statement was issued in 2022. It was signed by all. Other text."
     c1 = Citation(1, "policy.pdf", passage, "The statement was issued in 2022.", 0.9, page=3, passage_id="p1")
@@ -357,8 +357,8 @@ def test_sentences_quoted_from_one_passage_share_one_source_row():
 
 
 def test_abstention_and_errors_render_plainly():
-    from rag.render import render_answer
-    from rag.ui import friendly, render_error
+    from rag.app.render import render_answer
+    from rag.app.ui import friendly, render_error
 
     out = render_answer(
         _answer(
@@ -372,7 +372,7 @@ def test_abstention_and_errors_render_plainly():
 
 
 def test_trace_shows_query_ranks_scores_and_timings():
-    from rag.render import render_trace
+    from rag.app.render import render_trace
 
     out = render_trace(_answer())
     assert "When was the statement issued?" in out
@@ -381,7 +381,7 @@ def test_trace_shows_query_ranks_scores_and_timings():
 
 
 def test_api_text():
-    from rag.render import api_text
+    from rag.app.render import api_text
 
     assert api_text(_answer()).endswith(
         "\n\nSources:\n[1] policy.pdf, p. 3, § Intro — “The <b>statement</b> was issued in 2022.”"
@@ -390,7 +390,7 @@ def test_api_text():
 
 @pytest.mark.slow
 def test_example_questions_come_from_the_documents_and_get_answers(seeded):
-    from rag.examples import Examples, candidate_questions
+    from rag.app.examples import Examples, candidate_questions
 
     text = (SEEDS / "hashkey-interview.txt").read_text()
     candidates = candidate_questions(seeded)
@@ -450,7 +450,7 @@ def test_an_allowed_host_name_is_served(seeded):
 @pytest.mark.slow
 def test_failed_sign_ins_are_throttled_per_user_and_per_address(seeded):
     """Regression: 1,200 wrong logins went through in 1.7 s."""
-    from rag.ui import load_users
+    from rag.app.ui import load_users
 
     demo, url = _serve(seeded, users=load_users("alice:wonder land,bob:pw2"))
 
@@ -488,7 +488,7 @@ def _ask_event(http, question: str, session: str) -> str:
 def test_a_session_is_bound_to_its_sign_in(seeded):
     """Regression: Bob, sending a chat event with Alice's session hash, got retrieval over Alice's stored
     history (his follow-up was read with her conversation)."""
-    from rag.ui import load_users
+    from rag.app.ui import load_users
 
     demo, url = _serve(seeded, users=load_users("alice:pw1,bob:pw2"))
     try:
@@ -534,7 +534,7 @@ def test_uploads_do_not_stay_downloadable_from_gradios_cache(seed_docs, tmp_path
 def test_gradios_upload_folder_of_the_app_is_emptied_when_it_starts(tmp_path):
     """What a killed app left in its upload folder is gone when the next one starts."""
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
-    script = "import sys; from rag.uploads import private_cache; print(private_cache(sys.argv[1]))"
+    script = "import sys; from rag.app.uploads import private_cache; print(private_cache(sys.argv[1]))"
     run = [sys.executable, "-c", script, str(tmp_path / "store")]
     folder = Path(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip())
     (folder / "f00d").mkdir()
@@ -549,7 +549,7 @@ def test_gradios_upload_folder_of_the_app_is_emptied_when_it_starts(tmp_path):
 def test_a_large_upload_shows_progress_and_the_cancel_button_stops_it(seed_docs, tmp_path):
     """Regression: a 2 MB upload blocked the documents queue for 68 s with no progress and no way to stop
     it. Progress is reported inside the file; Cancel stops it and takes the new file out again."""
-    from rag.handlers import handlers
+    from rag.app.handlers import handlers
 
     rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", embed_batch_size=4)
     rag.ingest()
@@ -576,7 +576,7 @@ def test_a_large_upload_shows_progress_and_the_cancel_button_stops_it(seed_docs,
 def test_the_upload_limit_is_one_number_in_one_unit(app_url, seeded):
     """Regression: the browser said "exceed 19.1 Mb" while the label said 20 MB: Gradio counts MB as 2**20
     bytes, so every limit rag states in MB does too."""
-    from rag.uploads import UploadError, check_size
+    from rag.app.uploads import UploadError, check_size
 
     config = httpx.get(app_url + "config", timeout=10).json()
     limit = seeded.settings.max_file_mb

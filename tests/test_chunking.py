@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rag.chunking import Chunker, split_sentences
-from rag.loaders import LoadedDocument, Section
+from rag.ingest.chunking import Chunker
+from rag.ingest.loaders import LoadedDocument, Section
+from rag.text import split_sentences
 
 
 def words(texts: list[str]) -> list[int]:

@@ -2,7 +2,7 @@
 run leaves: the same chunk ids and texts, no duplicates, nothing missing.
 
 The kill lands at an exact point: RAG_TEST_EXIT_AT_WRITE=N makes the ingest exit at once, as SIGKILL leaves
-it, right after its Nth write to the store (rag/ingest.py `_wrote`), so each case is the same every run."""
+it, right after its Nth write to the store (rag/ingest/pipeline.py `_wrote`), so each case is the same every run."""
 
 from __future__ import annotations
 
@@ -77,8 +77,8 @@ def test_killed_ingest_resumes_to_the_clean_result(corpus, clean, tmp_path, at_w
 def test_the_kill_points_are_where_they_say(corpus, tmp_path, monkeypatch):
     """The writes of a clean run, seen in-process: each store write is counted by the hook, in the order
     KILL_POINTS describes, 14 in all."""
-    import rag.ingest
-    from rag.store import Store
+    import rag.ingest.pipeline
+    from rag.index.store import Store
 
     seen: list[str] = []
 
@@ -93,7 +93,7 @@ def test_the_kill_points_are_where_they_say(corpus, tmp_path, monkeypatch):
 
     for name in ("begin_write", "mark", "upsert", "delete_source", "forget", "end_write"):
         monkeypatch.setattr(Store, name, spy(name))
-    monkeypatch.setattr(rag.ingest, "_wrote", lambda: seen.append("counted"))
+    monkeypatch.setattr(rag.ingest.pipeline, "_wrote", lambda: seen.append("counted"))
     monkeypatch.setenv("RAG_EMBED_BATCH_SIZE", "4")
     RAG(docs_dir=corpus, store_dir=tmp_path / "store").ingest()
     writes, counted = seen[0::2], seen[1::2]
@@ -143,7 +143,7 @@ def test_a_document_killed_in_its_write_phase_is_never_half_listed_or_retrieved(
     the Documents tab, impossible to delete, but retrieved and cited by every question. On start, a pending
     document is rolled back (listed and searchable again after the next ingest), and until then it is never
     retrieved, even while an ingest that holds the lock is still writing it."""
-    from rag.store import ingest_lock
+    from rag.index.store import ingest_lock
 
     store = tmp_path / "store"
     RAG(docs_dir=seed_docs, store_dir=store).ingest()

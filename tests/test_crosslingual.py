@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from rag import RAG
-from rag.crosslingual import wanted
-from rag.eval import has_fact
-from rag.keyword import KeywordIndex, tokenize
+from rag.answer.question import Question, correct_spelling, focus
+from rag.eval.run import has_fact
+from rag.index.crosslingual import wanted
+from rag.index.keyword import KeywordIndex
 from rag.language import language, simplified
 from rag.messages import say, variant
-from rag.question import Question, correct_spelling, focus
+from rag.text import tokenize
 
 # Two small documents written for this test: one English, one Chinese, about different things.
 ENGLISH = (
@@ -149,7 +150,7 @@ def test_big5_traditional_document_found_by_a_simplified_question(bilingual):
 
 
 def test_chinese_sentences_are_quoted_whole():
-    from rag.chunking import split_sentences
+    from rag.text import split_sentences
 
     text = "第一句。第二句！第三句？第四句；第五句"
     assert [text[s:e] for s, e in split_sentences(text)] == ["第一句。", "第二句！", "第三句？", "第四句；", "第五句"]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rag import RagError
-from rag.bert import BertEncoder
-from rag.embedding import Embedder, resolve_model_path
+from rag.index.bert import BertEncoder
+from rag.index.embedding import Embedder, resolve_model_path
 
 from .conftest import SEEDS
 
@@ -83,7 +83,7 @@ def test_float32_and_the_fast_dtype_give_the_same_vectors():
     embedded on one machine answers queries embedded on another."""
     import torch
 
-    from rag.bert import compute_dtype
+    from rag.index.bert import compute_dtype
 
     path = resolve_model_path("all-MiniLM-L6-v2")
     fast, exact = BertEncoder(path), BertEncoder(path, dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""rag.eval: the metrics on hand-built rankings and answers, and one real run over a copy of seeds/."""
+"""rag.eval.run: the metrics on hand-built rankings and answers, and one real run over a copy of seeds/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from rag.eval import (
+from rag.eval.run import (
     answer_metrics,
     bootstrap,
     by_batch,

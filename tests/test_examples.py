@@ -1,4 +1,4 @@
-"""Example questions (rag/examples.py): plain, well-formed questions, each answered by rag from the document
+"""Example questions (rag/app/examples.py): plain, well-formed questions, each answered by rag from the document
 it came from, over seeds/ and a few Markdown documents ingested into a real store."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from rag import RAG
-from rag.examples import Examples, _candidates, candidate_questions, unmark
+from rag.app.examples import Examples, _candidates, candidate_questions, unmark
 
 from .conftest import SEEDS
 

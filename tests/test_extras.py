@@ -11,7 +11,7 @@ import pytest
 
 from rag.config import Settings
 from rag.extras import EXTRAS, MissingExtraError
-from rag.llm import make_llm
+from rag.llms import make_llm
 from tests.conftest import ROOT, SEEDS
 
 

@@ -13,7 +13,7 @@ import pytest
 from filelock import FileLock
 
 from rag import RAG, RagError
-from rag.loaders import load
+from rag.ingest.loaders import load
 
 from .conftest import ROOT, blank_page, image_pdf, join_pdfs, render_page, text_pdf
 
@@ -275,7 +275,7 @@ def test_two_concurrent_ingests_leave_one_consistent_store(tmp_path):
 def test_links_to_outside_the_documents_folder_are_not_followed_unless_allowed(seed_docs, tmp_path):
     """Regression: a link to /etc/passwd placed in the documents folder was ingested and served to every
     signed-in user. A link an administrator made inside the folder is still followed."""
-    from rag.ui import _ingest
+    from rag.app.ui import _ingest
 
     secret = tmp_path / "outside" / "secret.txt"
     secret.parent.mkdir()
@@ -306,7 +306,7 @@ def _big(n: int = 60) -> str:
 def test_a_cancelled_ingest_shows_progress_inside_a_big_file_and_rolls_it_back(seed_docs, tmp_path):
     """A big upload showed no progress and could not be stopped. Progress now comes inside a file, a slice
     of chunks at a time, and a cancel there leaves an added document absent and a changed one as it was."""
-    from rag.ingest import IngestCancelled
+    from rag.ingest.pipeline import IngestCancelled
 
     rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", embed_batch_size=4)  # 16 chunks a slice
     rag.ingest()

@@ -3,7 +3,8 @@ the index beside a real store is covered by the ingest tests)."""
 
 from __future__ import annotations
 
-from rag.keyword import KeywordIndex, tokenize
+from rag.index.keyword import KeywordIndex
+from rag.text import tokenize
 
 
 def test_english_is_stemmed_without_stop_words():

@@ -1,4 +1,4 @@
-"""rag/layout.py: the Chroma metadata rag writes is what llama-index itself writes for the same node."""
+"""rag/index/layout.py: the Chroma metadata rag writes is what llama-index itself writes for the same node."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from llama_index.core.schema import MetadataMode, TextNode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from rag import layout
-from rag.chunking import embedding_text
+from rag.index import layout
+from rag.index.layout import embedding_text
 
 CASES = [
     ("Type your name and press Enter.", "Login", 3),  # embedded under its heading

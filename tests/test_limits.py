@@ -1,4 +1,4 @@
-"""Hostile files (rag/limits.py, rag/sandbox.py): zip bombs, element floods, too many pages, and a parse
+"""Hostile files (rag/limits.py, rag/ingest/sandbox.py): zip bombs, element floods, too many pages, and a parse
 that needs more memory than its worker may have. Every one is refused with one line, in the library, the
 app's upload path and `ingest.py`, and leaves nothing behind."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.app.uploads import add_files
 from rag.errors import DocumentError
+from rag.ingest.loaders import load
 from rag.limits import MB, Limits
-from rag.loaders import load
-from rag.uploads import add_files
 from tests.conftest import ROOT, SEEDS
 
 PARAGRAPH = b"<w:p><w:r><w:t>bomb</w:t></w:r></w:p>"
@@ -137,7 +137,7 @@ def test_an_uploaded_bomb_is_refused_and_leaves_nothing_in_the_documents_folder(
 def test_a_staged_upload_left_by_a_killed_app_is_removed_when_the_app_starts(tmp_path, monkeypatch):
     """Regression: each crash of the app while it read an upload left a hidden .upload-*.docx behind."""
     from rag import RAG
-    from rag.handlers import handlers
+    from rag.app.handlers import handlers
 
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)

@@ -15,11 +15,12 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.chat_engine.types import BaseChatEngine
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag import RAG, layout
-from rag.answer import NOT_FOUND, UNVERIFIED
-from rag.embedding import Embedder
+from rag import RAG
+from rag.answer.answerer import NOT_FOUND, UNVERIFIED
+from rag.index import layout
+from rag.index.embedding import Embedder
+from rag.ingest.loaders import load
 from rag.llamaindex import verify
-from rag.loaders import load
 
 from .conftest import ROOT, SEEDS
 
@@ -159,7 +160,8 @@ def test_import_rag_does_not_import_llama_index():
     """``import rag`` (and what ingest and the store need) stays fast: llama-index loads only for the as_*
     entry points."""
     code = (
-        "import sys, rag, rag.ingest, rag.store, rag.layout, rag.llm, rag.http_llm, rag.local_llm; "
+        "import sys, rag, rag.ingest.pipeline, rag.index.store, rag.index.layout, rag.llms, rag.llms.http, "
+        "rag.llms.local; "
         "print(sorted(m for m in sys.modules if m.startswith('llama_index')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -178,7 +180,7 @@ def test_node_parser_in_an_ingestion_pipeline_makes_rags_chunks(rag):
     from llama_index.core.ingestion import IngestionPipeline
     from llama_index.core.schema import MetadataMode, NodeRelationship
 
-    from rag.chunking import embedding_text
+    from rag.index.layout import embedding_text
     from rag.llamaindex import RagEmbedding, RagNodeParser, read_documents
 
     documents = read_documents(rag.settings.docs_dir)
@@ -270,7 +272,7 @@ def llama_read(rag: RAG, query: str, k: int = 20) -> list[NodeWithScore]:
 def test_chroma_vector_store_reads_rags_store(rag):
     from llama_index.core.schema import MetadataMode
 
-    from rag.chunking import embedding_text
+    from rag.index.layout import embedding_text
 
     nodes = llama_read(rag, "pinching out side shoots")
     chunks = stored(rag)
@@ -331,7 +333,7 @@ def test_app_warm_up_loads_llama_index_only_for_an_http_backend(llm, loaded):
     """The openai/ollama backends run on llama-index: the app's warm-up imports it before the first question
     (it would otherwise add seconds to that answer); the extractive app never imports it."""
     code = (
-        "import sys; from rag import RAG; from rag.serve import warm_up; "
+        "import sys; from rag import RAG; from rag.app.serve import warm_up; "
         "warm_up(RAG(llm=sys.argv[1], llm_model='m', llm_base_url='http://127.0.0.1:9/v1')); "
         "print('llama_index.llms.openai_like' in sys.modules, any(m.startswith('llama_index') for m in sys.modules))"
     )

@@ -1,4 +1,4 @@
-"""rag.llm against real servers on 127.0.0.1: llama.cpp's own (xllamacpp), small protocol servers, and the
+"""rag.llms.base against real servers on 127.0.0.1: llama.cpp's own (xllamacpp), small protocol servers, and the
 packaged SmolLM2 model in-process."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import BackendError
-from rag.http_llm import OllamaLLM, OpenAICompatibleLLM
-from rag.llm import make_llm
-from rag.local_llm import LocalLLM, _packaged_model
+from rag.llms import make_llm
+from rag.llms.http import OllamaLLM, OpenAICompatibleLLM
+from rag.llms.local import LocalLLM, _packaged_model
 from tests.llm_servers import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +291,9 @@ def test_make_llm_names_the_missing_setting(settings: dict[str, str], message: s
 
 @pytest.mark.slow
 def test_importing_rag_llm_loads_neither_llama_cpp_nor_httpx() -> None:
-    code = "import sys, rag.llm, rag.local_llm, rag.http_llm; print(sorted({'xllamacpp', 'httpx'} & set(sys.modules)))"
+    code = (
+        "import sys, rag.llms, rag.llms.local, rag.llms.http; print(sorted({'xllamacpp', 'httpx'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

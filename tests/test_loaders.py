@@ -1,4 +1,4 @@
-"""Tests for rag.loaders: real files of every format, every encoding, every way a file can be bad."""
+"""Tests for rag.ingest.loaders: real files of every format, every encoding, every way a file can be bad."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.errors import DependencyError
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from rag import loaders
-from rag.encoding import decode_text
 from rag.errors import DocumentError
+from rag.ingest import loaders
+from rag.ingest.encoding import decode_text
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
-from rag.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 
 LIMIT = 20 * 2**20
 
@@ -478,7 +478,8 @@ def test_file_without_read_permission_cannot_be_read(tmp_path):
     path = write(tmp_path, "private.txt", "secret")
     path.chmod(0)
     code = (
-        "import sys; from pathlib import Path; from rag.loaders import load; from rag.errors import DocumentError\n"
+        "import sys; from pathlib import Path; from rag.ingest.loaders import load\n"
+        "from rag.errors import DocumentError\n"
         "try:\n    load(Path(sys.argv[1]), 'private.txt', 10**6)\nexcept DocumentError as e:\n    print(e.reason)"
     )
     command = [sys.executable, "-c", code, str(path)]

@@ -1,4 +1,4 @@
-"""Tests for rag.ocr through rag.loaders: real scanned pages (a PDF page rendered to a picture), real Tesseract."""
+"""rag.ingest.ocr through rag.ingest.loaders: real scanned pages (a PDF page rendered to a picture), real Tesseract."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from rag import ocr
 from rag.errors import DocumentError
+from rag.ingest import ocr
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, load
 from rag.limits import Limits
-from rag.loaders import SUPPORTED_SUFFIXES, load
 
 from .conftest import blank_page, image_pdf, join_pdfs, render_chinese, render_page, text_pdf
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rag import RAG, pageview
-from rag.render import render_answer
+from rag import RAG
+from rag.app import pageview
+from rag.app.render import render_answer
 
 BREAKWATER = (
     "The north breakwater was rebuilt in 1987 with granite blocks quarried on the island of Tresk, "

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from rag import RAG
-from rag.eval import QASet, regressions, run
+from rag.eval.run import QASet, regressions, run
 
 from .conftest import ROOT, SEEDS
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.keyword import tokenize
-from rag.question import Question, correct_spelling, focus
+from rag.answer.question import Question, correct_spelling, focus
+from rag.text import tokenize
 
 
 def test_phrasing_words_are_not_terms():

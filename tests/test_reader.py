@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from rag import reader
-from rag.fit_reader import Item, fit_logistic, fit_ranking, outcome
-from rag.question import Question
+from rag.answer import reader
+from rag.answer.question import Question
+from rag.eval.fit_reader import Item, fit_logistic, fit_ranking, outcome
 from rag.types import Passage
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from rag import RAG
-from rag.render import plain, render_answer
+from rag.app.render import plain, render_answer
 from rag.types import Citation
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.config import Settings
-from rag.retrieve import Retriever
+from rag.retrieval.hybrid import Retriever
 
 
 class _Store:

@@ -1,4 +1,4 @@
-"""Asking within chosen documents (rag/scope.py): retrieval considers only the chosen files or folder, in the
+"""Asking within chosen documents (rag/retrieval/scope.py): retrieval considers only the chosen files or folder, in the
 embedded store and on a real Chroma server, and a scope that matches nothing says so."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rag import RAG
-from rag.render import render_trace
-from rag.scope import ScopeError, resolve
+from rag.app.render import render_trace
+from rag.retrieval.scope import ScopeError, resolve
 
 FERRY = (
     "# Ferry timetable\n\nThe night ferry to Lamma Island leaves the Central pier at 23:30 every day. "

@@ -1,4 +1,4 @@
-"""The Chroma store (rag/store.py) against a server that stops answering: a real `chroma run` on 127.0.0.1,
+"""The Chroma store (rag/index/store.py) against a server that stops answering: a real `chroma run` on 127.0.0.1,
 frozen with SIGSTOP. Questions fail within `store_timeout` with one plain line, their answer slots are
 freed, and everything works again once the server is resumed."""
 
@@ -32,7 +32,7 @@ def hangable_server(tmp_path):
 def test_a_hung_chroma_server_gives_a_plain_message_and_frees_the_slot(seed_docs, tmp_path, hangable_server):
     """Regression: with the Chroma server SIGSTOPped, questions waited ~90 s with no message and held all
     4 answer slots."""
-    from rag.handlers import handlers
+    from rag.app.handlers import handlers
 
     proc, port = hangable_server
     rag = RAG(docs_dir=seed_docs, chroma_host="127.0.0.1", chroma_port=port, store_timeout=2)

@@ -1,4 +1,4 @@
-"""Server-side checks of uploaded files, and adding/deleting document files (rag/uploads.py)."""
+"""Server-side checks of uploaded files, and adding/deleting document files (rag/app/uploads.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG
-from rag.uploads import (
+from rag.app.uploads import (
     UploadError,
     add_files,
     check_size,

@@ -22,17 +22,17 @@ What lives where:
   rag's chunker as a ``NodeParser`` for any ``IngestionPipeline``;
 * `rag.llamaindex.embedding`: `RagEmbedding`, rag's embedder as a ``BaseEmbedding``;
 * `rag.llamaindex.store`: `vector_store` / `vector_index`, rag's Chroma collection through llama-index's own
-  ``ChromaVectorStore`` (the records carry its layout, `rag.layout`);
+  ``ChromaVectorStore`` (the records carry its layout, `rag.index.layout`);
 * `rag.llamaindex.llms`: the llama-index LLMs under rag's openai and ollama backends (``OpenAILike``,
   ``Ollama``), and `GGUFLLM`, the in-process GGUF model (xllamacpp) as a ``CustomLLM``.
 """
 
-from .embedding import RagEmbedding
-from .engines import RagChatEngine, RagQueryEngine
-from .nodes import to_node, to_passage, verify
-from .parser import RagNodeParser, read_documents, to_document
-from .retriever import RagRetriever
-from .store import vector_index, vector_store
+from rag.llamaindex.embedding import RagEmbedding
+from rag.llamaindex.engines import RagChatEngine, RagQueryEngine
+from rag.llamaindex.nodes import to_node, to_passage, verify
+from rag.llamaindex.parser import RagNodeParser, read_documents, to_document
+from rag.llamaindex.retriever import RagRetriever
+from rag.llamaindex.store import vector_index, vector_store
 
 __all__ = [
     "RagRetriever",

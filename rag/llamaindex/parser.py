@@ -8,8 +8,8 @@ Example:
     >>> nodes[0].id_, nodes[0].start_char_idx, nodes[0].metadata["source"]  # doctest: +SKIP
 
 The nodes are the chunks `RAG.ingest` stores for the same files and settings: the same ids
-(`rag.chunking.chunk_id`), offsets, page and section, and ``node.get_content("embed")`` is the text rag
-embeds (the chunk under its section heading; `rag.layout`).
+(`rag.ingest.chunking.chunk_id`), offsets, page and section, and ``node.get_content("embed")`` is the text rag
+embeds (the chunk under its section heading; `rag.index.layout`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, Document, TextNode
 from pydantic import Field, PrivateAttr
 
-from .. import layout
-from ..chunking import Chunker
-from ..config import Settings
-from ..embedding import Embedder
-from ..ingest import scan
-from ..limits import MB, Limits
-from ..loaders import LoadedDocument, Section, load
+from rag.config import Settings
+from rag.index import layout
+from rag.index.embedding import Embedder
+from rag.ingest.chunking import Chunker
+from rag.ingest.loaders import LoadedDocument, Section, load
+from rag.ingest.pipeline import scan
+from rag.limits import MB, Limits
 
 SECTIONS = "sections"  # Document metadata: rag's sections as JSON, [[start, page, heading], ...]
 _RAG_KEYS = {"source", "file_hash", SECTIONS}
@@ -52,7 +52,7 @@ def to_document(loaded: LoadedDocument, source: str, file_hash: str | None = Non
 def read_documents(docs_dir: str | Path, settings: Settings | None = None) -> list[Document]:
     """Every document under ``docs_dir`` read by rag's loaders (the formats, limits and link rules of
     `RAG.ingest`), one ``Document`` per file, sorted by path. Files that cannot be read are left out, as
-    the ingest leaves them out (it reports them; here `rag.ingest.scan` and `rag.loaders.load` say why)."""
+    the ingest leaves them out (it reports them; here `rag.ingest.scan` and `rag.ingest.loaders.load` say why)."""
     settings = settings or Settings(docs_dir=Path(docs_dir))
     max_bytes = int(settings.max_file_mb * MB)
     entries, _, _ = scan(Path(docs_dir), max_bytes, settings.follow_outside_links)

@@ -1,4 +1,4 @@
-"""`RagRetriever`: rag's fused retrieval (dense + BM25, reciprocal rank fusion; `rag.retrieve`) as a
+"""`RagRetriever`: rag's fused retrieval (dense + BM25, reciprocal rank fusion; `rag.retrieval.hybrid`) as a
 llama-index ``BaseRetriever``, so it plugs into any llama-index query engine, chat engine or agent."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from .nodes import to_node
+from rag.llamaindex.nodes import to_node
 
 if TYPE_CHECKING:
-    from ..engine import RAG
+    from rag.engine import RAG
 
 
 class RagRetriever(BaseRetriever):
@@ -43,7 +43,7 @@ class RagRetriever(BaseRetriever):
         self.rag = rag
         self.k = k
         self.fusion = fusion
-        self.documents, self.folder = documents, folder  # only these documents (`rag.scope`)
+        self.documents, self.folder = documents, folder  # only these documents (`rag.retrieval.scope`)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         query = query_bundle.query_str

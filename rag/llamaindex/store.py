@@ -1,4 +1,4 @@
-"""rag's Chroma collection opened by llama-index's own ``ChromaVectorStore`` (see `rag.layout`).
+"""rag's Chroma collection opened by llama-index's own ``ChromaVectorStore`` (see `rag.index.layout`).
 
 Example:
     >>> index = vector_index(rag)  # doctest: +SKIP
@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 from llama_index.core import VectorStoreIndex
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from ..errors import NotIngestedError
-from .embedding import RagEmbedding
+from rag.errors import NotIngestedError
+from rag.llamaindex.embedding import RagEmbedding
 
 if TYPE_CHECKING:
-    from ..engine import RAG
+    from rag.engine import RAG
 
 
 def vector_store(rag: RAG) -> ChromaVectorStore:
     """A ``ChromaVectorStore`` over ``rag``'s chunk collection. A store written before the llama-index layout
-    gets it first (metadata only, under the ingest lock; `rag.store.Store.upgrade_layout`)."""
+    gets it first (metadata only, under the ingest lock; `rag.index.store.Store.upgrade_layout`)."""
     store = rag.store
     if not store.open() or store.count() == 0:
         raise NotIngestedError(f"no documents ingested yet in {store.location}; run `python ingest.py` first")

@@ -1,0 +1,235 @@
+"""What a question asks for: the words an answer must be about, the kind of answer, the names it mentions.
+
+The extractive answerer has no reading-comprehension model (none ships in a registry package that runs
+offline here), so it reads a question the way classic question-answering systems did:
+
+* **terms**: the question's content words, stemmed, without stop words and without the words people use
+  to *phrase* a question ("according to", "describe", "roughly", "kind of"). Those phrasing words rarely
+  appear in the answer, and counting them made every paraphrased question look unanswered.
+* **expected kind**: "when"/"what year" wants a date, "how many"/"what share" a quantity, "what price"/"in
+  dollars" an amount of money, "who"/"which company" a name.
+* **names**: capitalised words and identifiers in the question (``SFC``, ``WireGuard``, ``missing_ok``).
+  An identifier-like one the documents never mention at all means they are not about it: rag says so
+  instead of quoting a sentence about something else.
+
+The kind is a soft signal for the reader (`rag.answer.reader`), which weighs it with everything else.
+
+Example:
+    >>> q = Question.parse("In which year was HashKey Group set up?")
+    >>> q.kind, sorted(q.terms), q.names
+    ('year', ['group', 'hash', 'hashkey', 'key', 'set', 'up', 'year'], ['HashKey', 'Group'])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from functools import cached_property
+
+from rag.language import language, simplified
+from rag.text import tokenize
+
+# Function words and question phrasing, beyond the keyword index's short stop list.
+_PHRASING = frozenset(
+    tokenize(
+        "about above again against all almost also although am among any anyone anything around "
+        "because been being were both each else ever every few further here however just "
+        "many more most much must nor now off once other others ourselves out own per "
+        "quite rather same several shall some still those though through too upon very "
+        "whether while whose yet "
+        "according approximately roughly exactly basically actually really currently "
+        "describe describes described mention mentioned mentions say says said tell tells told "
+        "kind kinds sort way ways thing things "
+        "take takes took taken make makes made get gets got give gives gave given put puts go goes went"
+    )
+)
+
+
+# The kind of answer a question wants, first match wins ("When ..., how many bytes ...?" wants a quantity).
+_KINDS: list[tuple[str, re.Pattern]] = [
+    (kind, re.compile("|".join(alternatives), re.I))
+    for kind, alternatives in [
+        (
+            "money",
+            [
+                r"\b(price|prices|cost|costs|revenue|revenues|income|worth|valuation|salary|fees?)\b",
+                r"\b(dollars?|usd|euros?)\b",
+            ],
+        ),
+        ("year", [r"\b(what|which) year\b", r"\bwhen (was|were) .{0,60}\b(founded|established|born|created)\b"]),
+        (
+            "quantity",
+            [
+                r"\bhow (many|much|long|old|often|big|large|far|fast)\b",
+                r"\bby (how much|what factor|what percentage)\b",
+                r"\b(what|which) (percentage|proportion|share|number|amount|size|rate|factor)\b",
+            ],
+        ),
+        ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
+        ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
+    ]
+]
+# The same kinds asked in Chinese (Simplified; a Traditional question is folded first). English patterns
+# never run on a Chinese question and these never on an English one.
+_KINDS_ZH: list[tuple[str, re.Pattern]] = [
+    ("money", re.compile(r"多少钱|价格|价钱|费用|成本|收入|估值|薪")),
+    ("year", re.compile(r"哪一?年|何年|年份")),
+    ("quantity", re.compile(r"多少|几[个位次天年种]?|多[大长久高快远]|百分之|比例")),
+    ("date", re.compile(r"什么时候|何时|哪一?天|几月|日期")),
+    ("name", re.compile(r"谁|哪家|哪个公司|哪个人")),
+]
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+")
+
+# An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
+# dashed parts (asyncio.Runner, missing_ok, --leak-check), an acronym (SFC), or a year (2024).
+# A hyphen between lower-case words makes an English compound ("fast-growing", "bash-specific"), not a name;
+# a slash joins alternatives, paths and fractions ("TikZ/PGF", "data/out.txt", "7/2"), each part read alone.
+_IDENTIFIER = re.compile(
+    r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._:]\w|[A-Z]\w*-\w|\w-\w*[A-Z]|^--\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$"
+)
+_NAMES = re.compile(
+    r"(?<![\w.-])(?:--)?\w+(?:[._:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+"
+    r"|\b(?:1[5-9]|20)\d\d\b"
+)
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|spring|summer|"
+    "autumn|winter|quarter"
+)
+_TIMES = (
+    "ago|today|yesterday|tomorrow|tonight|noon|midnight|o'clock|morning|afternoon|evening|night|daily|weekly|"
+    "monthly|yearly|annually|\\d{1,2} ?(am|pm)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend"
+)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    "hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|double|twice|"
+    "triple|single|several|tenfold"
+)
+_CALENDAR = re.compile(rf"({_MONTHS}|{_TIMES})", re.I)  # "May" is a month, not a name
+_EVIDENCE = {
+    "money": re.compile(r"[$€£¥]|\b(dollars?|usd|hkd|euros?|eur|yuan|rmb|pounds?|cents?)\b", re.I),
+    "year": re.compile(r"\b(1[5-9]|20)\d\d\b"),
+    "date": re.compile(
+        rf"\b(1[5-9]|20)\d\d\b|\b({_MONTHS}|{_TIMES})\b|\b\d{{1,2}}[/.:-]\d{{1,2}}\b"
+        r"|\b(this|last|next) (year|month|week)\b",
+        re.I,
+    ),
+    "quantity": re.compile(rf"\d|\b({_NUMBER_WORDS})\b|%", re.I),
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    terms: frozenset[str]
+    kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
+    names: list[str]
+
+    @classmethod
+    def parse(cls, text: str) -> Question:
+        terms = frozenset(t for t in tokenize(text) if t not in _PHRASING)
+        lang = language(text)
+        kinds, asked = (_KINDS_ZH, simplified(text)) if lang == "zh" else (_KINDS, text)
+        kind = next((k for k, pattern in kinds if pattern.search(asked)), None) if lang != "other" else None
+        latin = _HAN.sub(" ", text)  # names are read from the Latin-script words only
+        first = latin.split(maxsplit=1)[0] if latin.split() and lang != "zh" else ""
+        names = [m for m in _NAMES.findall(latin) if m != first]
+        return cls(text, terms, kind, names)
+
+    def fits(self, sentence: str) -> bool:
+        """Could ``sentence`` answer this kind of question? (A date for "when", a name for "who", ...)"""
+        if self.kind is None:
+            return True
+        if self.kind == "name":  # a name the question does not already contain
+            asked = self._asked_words
+            words = re.findall(r"[\w+-]+", sentence)  # "HashKeyExchange's": the name asked about, run together
+            return any(
+                w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) and not _CALENDAR.fullmatch(w)
+                for i, w in enumerate(words)
+            )
+        return bool(_EVIDENCE[self.kind].search(sentence))
+
+    @cached_property
+    def _asked_words(self) -> list[str]:
+        """The question's own words (a name among them is not an answer), read once for all its sentences."""
+        return [w.lower() for w in re.findall(r"\w+", self.text) if len(w) > 3]
+
+    def unknown_names(self, known: Collection[str]) -> list[str]:
+        """Identifier-like names in the question that the corpus never mentions, so it cannot be about them.
+
+        ``known`` is the corpus's vocabulary as the keyword index tokenizes it (stems, and identifiers
+        whole). Only a name shaped like an identifier counts (``WireGuard``, ``ext4``, ``asyncio.Runner``,
+        ``--leak-check``, ``SFC``): an unknown plain word (a greeting, a synonym, a word in another
+        language) proves nothing and is left to the reader's ``unknown`` feature. A name is known when the
+        corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
+        ("PostgreSQL" in a corpus that says "Postgres").
+        """
+        return [n for n in self.names if len(n) >= 3 and _IDENTIFIER.search(n) and _never_seen(n, known)]
+
+
+def _never_seen(name: str, known: Collection[str]) -> bool:
+    """True when the corpus has neither ``name`` whole (as the keyword index keeps it) nor, for a single word,
+    its stem or a word of five letters or more that begins it (so a spelling or affix variant, "PostgreSQL"
+    for "Postgres", is not taken for new)."""
+    whole = name.lower().strip("-'_")
+    if whole in known:
+        return False
+    if re.search(r"\w[._:-]\w", whole):  # an identifier with parts is known only whole
+        return True
+    stems = tokenize(name)
+    if len(stems) == 1 and stems[0] in known:  # a plain word, known under its stem ("EPS" -> "ep")
+        return False
+    return not any(len(k) >= 5 and whole.startswith(k) for k in known)
+
+
+# --- what to search for --------------------------------------------------------------------------------
+# A short exclamation before the question itself: "Hi!", "Hello there!", "你好！".
+_OPENING = re.compile(r"^\s*(?:[^\s.!?:,！？。，]+(?:\s+[^\s.!?:,！？。，]+){0,2})\s*(?:!+\s+|！+\s*)(?=\S)")
+_WORD = re.compile(r"[^\W\d_]{5,}")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def focus(text: str) -> str:
+    """The question without a short exclamation before it: ``"Hi! How do I X?"`` -> ``"How do I X?"``.
+
+    An exclamation is at most three words ended by "!", with the rest of the text still a question of its
+    own (ending in "?"); anything else is left as it is.
+    """
+    rest = text
+    while (m := _OPENING.match(rest)) and rest[m.end() :].rstrip().endswith(("?", "？")) and _long(rest[m.end() :]):
+        rest = rest[m.end() :]
+    return rest
+
+
+def _long(question: str) -> bool:
+    """Long enough to stand alone: three words, or six characters of Chinese (written without spaces)."""
+    return len(question.split()) >= 3 or (language(question) == "zh" and len(question.strip()) >= 6)
+
+
+def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
+    """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
+    most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
+    letters, identifiers and words with no such neighbour are left alone.
+
+    Example:
+        >>> correct_spelling("delete old braches", {"branch", "delet", "old"}, lambda w: 1)
+        'delete old branches'
+    """
+
+    def fix(m: re.Match) -> str:
+        word = m.group()
+        stems = tokenize(word)
+        if not stems or any(s in known for s in stems) or _IDENTIFIER.search(word):
+            return word
+        low = word.lower()
+        candidates = {low[:i] + low[i + 1 :] for i in range(len(low))}  # deletions
+        candidates |= {low[:i] + c + low[i + 1 :] for i in range(len(low)) for c in _LETTERS}  # substitutions
+        candidates |= {low[:i] + c + low[i:] for i in range(len(low) + 1) for c in _LETTERS}  # insertions
+        candidates |= {low[:i] + low[i + 1] + low[i] + low[i + 2 :] for i in range(len(low) - 1)}  # swaps
+        found = [(frequency(s), c) for c in candidates if len(c) >= 4 for s in tokenize(c)[:1] if s in known]
+        return max(found)[1] if found else word
+
+    if language(text) != "en":  # an English word list says nothing about another language's spelling
+        return text
+    return _WORD.sub(fix, text)

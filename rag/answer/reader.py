@@ -1,0 +1,270 @@
+"""The reader: which span of the retrieved passages answers the question, and how likely it is that one does.
+
+No reading-comprehension, reranking or NLI model installs offline from the registries here, so the reader
+is a small linear model over features that mean the same on every corpus: how much of the question a
+span and its neighbourhood cover (rare words weigh more), how similar it is to the question in embedding
+space, how high its passage was retrieved, whether it holds the kind of thing asked for (a date for "when":
+a soft feature, not a filter), whether it reads as prose or as code. Its weights are fitted on the pooled
+*development* batches of the question sets in ``eval/`` (``python -m rag.eval.fit_reader``; the sets are listed
+in ``reader_weights.json``) and checked on the blind batches, never tuned on them.
+
+It reads in two steps, each a small linear model: the first ranks the spans of the question against each
+other (a softmax over them); the second looks at the best span (its score, its lead over the next, its
+coverage and similarity, and how close the best passage came) and gives the probability that it answers
+the question at all. Below the fitted threshold rag says the documents do not contain the answer.
+
+A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
+command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
+sentence that is itself a question is never a span, nor is the rest of a sentence on its own (cut by the
+passage's start, or a clause after a colon or semicolon).
+
+Example:
+    >>> spans([Passage("Run this: make all. Is it fast? Yes, it is fast.", "a.txt", 0.0)])[0].text
+    'Run this: make all.'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
+from rag.answer.question import Question
+from rag.text import split_sentences, tokenize
+from rag.types import Passage
+
+WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
+MAX_SPANS = 3  # spans of the best passage in an extractive answer, at most
+# A span of another passage joins the answer when its score is this close to the best one's: on the dev
+# batches 0.5 raised facts on 4 of 7 sets (+5 to +9 points) for 0 to 4 points of citation precision.
+OTHER_GAP = 0.5
+EMBED_CHARS = 300  # a span's cosine to the question is over its first characters (a code block can be long)
+# What ranks the spans of one question against each other (a softmax over them, so no bias).
+FEATURES = (
+    "cover",  # idf-weighted share of the question's words in the span
+    "cover_near",  # ... in the span, its neighbours and its section heading
+    "cover_passage",  # ... anywhere in the passage
+    "cover_section",  # ... in the passage's section heading
+    "bigrams",  # share of the question's adjacent word pairs found adjacent in the span
+    "cosine",  # embedding similarity of span and question
+    "passage_rank",  # 1 / the passage's retrieval rank
+    "kind_fit",  # the question wants a kind of thing (date, quantity, name, money) and the span has one
+    "kind_miss",  # the question wants a kind of thing and the span has none
+    "code",  # share of the span's words that are code-like (identifiers, options, punctuation)
+    "howto_code",  # a "how do I" question and a span with code in it (the command it asks for)
+    "unfinished",  # no sentence-ending punctuation: a title, a signature line, a table row
+    "novelty",  # share of the span's words that are not the question's: an answer adds something
+    "length",  # log of the span's length in words
+    "lead_in",  # a lead-in joined with what it introduces
+)
+# Whether the best span answers at all (a logistic model): its ranking score and lead over the next span,
+# its similarity and coverage, and the best embedding similarity of any retrieved passage (richer sets of
+# features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
+ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
+_HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what (command|option|flag)s?\b)", re.I)
+_CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
+_ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
+_WORDS = re.compile(r"\S+")
+
+Idf = Callable[[str], float]
+
+
+@dataclass
+class Span:
+    passage: int  # index into the passages
+    start: int  # offsets inside the passage text
+    end: int
+    text: str
+    lead_in: bool = False
+    features: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    score: float = 0.0  # ranking score among the question's spans
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip(' "”’)').endswith(("?", "？"))
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_TITLE_LINE = re.compile(r"[^\n]{1,80}(?<![.!?:;,])\n(?=[A-Z0-9•])")
+_PAGE_NUMBER = re.compile(r"\n\s*\d{1,4}\s*$")
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """Without a title line stuck to its front ("3 Copying commands\\nIf you want ...", from a PDF, where a
+    heading and its paragraph are one line apart) or a page number at its end."""
+    if m := _PAGE_NUMBER.search(text, s, e):
+        e = m.start()
+    if (m := _TITLE_LINE.match(text, s, e)) and re.search(r"[^\W\d]", text[m.end() : e]):
+        s = m.end()
+    return s, e
+
+
+def spans(passages: list[Passage]) -> list[Span]:
+    """Candidate answers: sentences, a lead-in joined with the sentence or block after it; no questions."""
+    out = []
+    for i, p in enumerate(passages):
+        sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
+        for j, (s, e) in enumerate(sentences):
+            text = p.text[s:e]
+            if _is_question(text) or not _LETTER.search(text) or is_instruction(text):
+                continue  # a question, a bare number (a page's), an instruction to an assistant
+            if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
+                continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
+            lead_in = text.endswith((":", "："))
+            k = j  # a lead-in takes what it introduces; a clause ending in ";" takes the clauses after it
+            while k + 1 < len(sentences) and k - j < 3 and p.text[s : sentences[k][1]].endswith((":", "：", ";", "；")):
+                k += 1
+            if lead_in and k == j:
+                continue  # a lead-in with nothing after it in this passage says nothing
+            e = sentences[k][1]
+            if k > j and is_instruction(p.text[s:e]):
+                continue  # "IMPORTANT:" joined with the order it introduces
+            out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
+    return out
+
+
+def code_share(text: str) -> float:
+    """Share of words that look like code: ``"run make -j4 all"`` -> 0.25; prose -> 0."""
+    words = _WORDS.findall(text)
+    return sum(bool(_CODE_WORD.search(w.rstrip(".,;:"))) for w in words) / len(words) if words else 0.0
+
+
+def coverage(claim: Collection[str], evidence: Collection[str], idf: Idf) -> float:
+    """Share of the claim's words found in the evidence, each weighted by its rarity (idf)."""
+    total = sum(idf(t) for t in claim)
+    return sum(idf(t) for t in claim if t in evidence) / total if total else 0.0
+
+
+def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
+    return set(zip(tokens, tokens[1:], strict=False))
+
+
+def featurize(
+    asked: Question,
+    cands: list[Span],
+    passages: list[Passage],
+    idf: Idf,
+    cosines: np.ndarray | None = None,
+) -> np.ndarray:
+    """One row of `FEATURES` per span (``cosines`` of each span to the question; 0 where not computed)."""
+    q = asked.terms
+    q_pairs = _bigrams([t for t in tokenize(asked.text) if t in q])
+    howto = bool(_HOWTO.search(asked.text))
+    rows = np.zeros((len(cands), len(FEATURES)))
+    sentence_stems: dict[int, list[set[str]]] = {}
+    bounds: dict[int, list[tuple[int, int]]] = {}
+    passage_cover, section_cover, section_stems = {}, {}, {}
+    for i, p in enumerate(passages):
+        bounds[i] = split_sentences(p.text, brackets=True)
+        sentence_stems[i] = [set(tokenize(p.text[s:e])) for s, e in bounds[i]]
+        section_stems[i] = set(tokenize(p.section or ""))
+        passage_cover[i] = coverage(q, section_stems[i].union(*sentence_stems[i]), idf)
+        section_cover[i] = coverage(q, section_stems[i], idf)
+    for r, c in enumerate(cands):
+        tokens = tokenize(c.text)
+        words = set(tokens)
+        near = words | section_stems[c.passage]
+        for k, (s, e) in enumerate(bounds[c.passage]):  # the sentences just before and after the span
+            if e <= c.start and (k + 1 == len(bounds[c.passage]) or bounds[c.passage][k + 1][0] >= c.start):
+                near |= sentence_stems[c.passage][k]
+            if s >= c.end and (k == 0 or bounds[c.passage][k - 1][1] <= c.end):
+                near |= sentence_stems[c.passage][k]
+        fits = asked.fits(c.text) if asked.kind else False
+        code = code_share(c.text)
+        rows[r] = [
+            coverage(q, words, idf),
+            coverage(q, near, idf),
+            passage_cover[c.passage],
+            section_cover[c.passage],
+            len(q_pairs & _bigrams(tokens)) / len(q_pairs) if q_pairs else 0.0,
+            0.0 if cosines is None else float(cosines[r]),
+            1.0 / (1 + c.passage),
+            float(bool(asked.kind) and fits),
+            float(bool(asked.kind) and not fits),
+            code,
+            code if howto else 0.0,
+            float(not _ENDED.search(c.text.rstrip())),
+            len(words - q) / len(words) if words else 0.0,
+            math.log1p(len(_WORDS.findall(c.text))) / 4,
+            float(c.lead_in),
+        ]
+    return rows
+
+
+_COSINE = FEATURES.index("cosine")
+
+
+def set_cosines(rows: np.ndarray, which: np.ndarray, cosines: np.ndarray) -> None:
+    """Fill in the cosines of the spans ``which``; the others keep 0 (far from the question)."""
+    rows[which, _COSINE] = cosines
+
+
+def answer_row(rows: np.ndarray, scores: np.ndarray, passages: list[Passage], dense: str = "dense") -> np.ndarray:
+    """The `ANSWER_FEATURES` of a question whose spans have ``rows`` and ranking ``scores``; ``dense`` names
+    the dense list whose best similarity counts ("xl" for the cross-lingual index)."""
+    order = np.argsort(-scores, kind="stable")
+    top = rows[order[0]]
+    margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else 5.0
+    dense_best = max((p.scores.get(dense, 0.0) for p in passages), default=0.0)
+    values = {
+        "bias": 1.0,
+        "score": float(scores[order[0]]),
+        "margin": margin,
+        "cosine": top[FEATURES.index("cosine")],
+        "cover": top[FEATURES.index("cover")],
+        "dense_best": dense_best,
+    }
+    return np.array([values[name] for name in ANSWER_FEATURES])
+
+
+@functools.lru_cache(maxsize=8)
+def _weights(path: Path, _mtime_ns: int) -> dict:
+    """The parsed weights file, read once per version of it (an answerer is made for every question)."""
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class Model:
+    """The fitted reader: span ranking weights, answer weights, the abstention threshold on the answer
+    probability, and how close (in ranking score) a further span of the same passage must come to join.
+
+    There are two: ``"same"`` for a question and passages in English, where words can be matched, and
+    ``"xl"`` (cross-lingual) for a question or passages in another language, where the multilingual
+    model's similarity carries the weight that shared words carry in English (fitted on the Chinese and
+    cross-lingual development batches, see ``rag.eval.fit_reader --mode xl``).
+    """
+
+    rank: np.ndarray
+    answer: np.ndarray
+    threshold: float
+    extra_gap: float
+    dense: str = "dense"  # the dense list whose best similarity is an answer feature
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE, mode: str = "same") -> Model:
+        data = _weights(path, path.stat().st_mtime_ns)
+        for key, names in (("features", FEATURES), ("answer_features", ANSWER_FEATURES)):
+            if list(data.get(key, [])) != list(names):
+                raise ValueError(f"{path}: fitted for other {key} than this version of rag; refit it")
+        fitted = data.get("xl", data) if mode == "xl" else data
+        return cls(
+            np.array(fitted["rank_weights"], dtype=float),
+            np.array(fitted["answer_weights"], dtype=float),
+            float(fitted["threshold"]),
+            float(fitted["extra_gap"]),
+            "xl" if mode == "xl" else "dense",
+        )
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        return rows @ self.rank
+
+    def answer_probability(self, rows: np.ndarray, scores: np.ndarray, passages: list[Passage]) -> float:
+        row = answer_row(rows, scores, passages, self.dense)
+        return float(1.0 / (1.0 + math.exp(-float(row @ self.answer))))

@@ -1,0 +1,459 @@
+"""One document file → clean text, plus where its pages and headings start.
+
+A PDF page without a text layer (a scan) and an image file are read with OCR (`rag.ingest.ocr`), a page at a time.
+
+`load` reads a file, picks the reader for its suffix and returns a `LoadedDocument`: the text, and the
+`Section`s that let a chunk at any offset be cited as ``guide.pdf, p. 3`` or ``notes.md, § Setup``.
+Every failure is a `DocumentError` whose reason a person can act on; the ingest records it and goes on.
+
+Example:
+    >>> doc = load(Path("notes.md"), "notes.md", max_bytes=20 * 2**20)  # doctest: +SKIP
+    >>> doc.locate(doc.text.index("pip install")).heading  # doctest: +SKIP
+    'Setup'
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import io
+import re
+import stat
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import DocumentError
+from rag.ingest import ocr, sandbox
+from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
+from rag.limits import Limits
+
+if TYPE_CHECKING:
+    from docx.table import _Row
+
+SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | ocr.IMAGE_SUFFIXES
+ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stretch of a document's text that shares one page and one heading.
+
+    Attributes:
+        start: offset in `LoadedDocument.text` where the section begins; it runs until the next one's start.
+        page: 1-based PDF page, else None.
+        heading: text of the nearest heading above (markdown ``#``, HTML h1-h6, docx Heading styles), or None.
+    """
+
+    start: int
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class LoadedDocument:
+    """A document's clean text and its sections, sorted by start, the first one starting at 0.
+
+    ``ocr_pages`` counts the pages read by OCR (they had no text layer); ``empty_pages`` lists the pages
+    that have no text even so (a blank page, a photo), for the ingest summary.
+    """
+
+    text: str
+    sections: list[Section]
+    ocr_pages: int = 0
+    empty_pages: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sections or self.sections[0].start != 0:
+            raise ValueError(f"the first section must start at 0, got {self.sections[:1]}")
+
+    def locate(self, offset: int) -> Section:
+        """The section that contains ``offset`` (``len(text)`` is allowed: a chunk's end)."""
+        if not 0 <= offset <= len(self.text):
+            raise ValueError(f"offset ({offset}) is outside the text (0..{len(self.text)})")
+        return self.sections[bisect.bisect_right(self.sections, offset, key=lambda s: s.start) - 1]
+
+
+def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> LoadedDocument:
+    """Read one file into clean text and sections.
+
+    Args:
+        path: the file on disk.
+        rel: its name for people (the path relative to the docs folder), used in error messages.
+        max_bytes: larger files are refused before being read.
+        limits: what parsing it may cost (`rag.limits`); .docx, .pdf, image and large .html files are parsed
+            in a worker process under its memory ceiling (`rag.ingest.sandbox`), the OCR of each page in its own
+            call with its own time limit. The defaults when omitted.
+
+    Raises:
+        DocumentError: with a short reason, e.g. ``"a.pdf: has 3,000 pages, more than 2,000; not read"``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(rel, f"unsupported file type '{suffix}'" if suffix else "unsupported file type")
+    limits = limits or Limits()
+    data = _read_bytes(path, rel, max_bytes)
+    if suffix == ".pdf" or suffix in ocr.IMAGE_SUFFIXES:
+        return parse(suffix, data, rel, limits)  # these readers isolate each step: the text layer, each page's OCR
+    if suffix == ".docx" or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
+        return sandbox.run(
+            parse, suffix, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
+        )
+    return parse(suffix, data, rel, limits)
+
+
+def parse(suffix: str, data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    """The reader of ``suffix`` on a file's bytes, within ``limits`` (what `load` runs, maybe in a worker)."""
+    return _READERS[suffix](data, rel, limits)
+
+
+def _read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
+    try:
+        info = path.stat()
+    except OSError as e:
+        broken = " (a broken symlink)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
+        raise DocumentError(rel, f"cannot read: {_why(e)}{broken}") from e
+    # Opening a FIFO would block until someone writes to it, so only regular files are opened at all.
+    if stat.S_ISDIR(info.st_mode):
+        raise DocumentError(rel, "cannot read: is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError(rel, "cannot read: not a regular file (a FIFO, socket or device)")
+    if info.st_size > max_bytes:
+        raise DocumentError(rel, f"too large ({_size(info.st_size, max_bytes)})")
+    try:
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # + 1: notice a file that grew after the stat
+    except OSError as e:
+        raise DocumentError(rel, f"cannot read: {_why(e)}") from e
+    if len(data) > max_bytes:
+        raise DocumentError(rel, f"too large ({_size(len(data), max_bytes)})")
+    if not data.strip():
+        raise DocumentError(rel, "empty file")
+    return data
+
+
+# --- plain text and markdown ------------------------------------------------------------------------
+
+_ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  # "## Setup ##" -> "Setup"
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def _read_text(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    return LoadedDocument(_plain_text(data, rel), [Section(0)])
+
+
+def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    text = _plain_text(data, rel)
+    sections, offset, fence = [], 0, None
+    for line in text.split("\n"):
+        if m := _FENCE.match(line):  # a "# comment" inside a fenced code block is not a heading
+            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
+        elif fence is None and (m := _ATX_HEADING.fullmatch(line)):
+            sections.append(Section(offset, None, m[1] or None))
+        offset += len(line) + 1
+    if not sections or sections[0].start != 0:
+        sections.insert(0, Section(0))
+    return LoadedDocument(text, sections)
+
+
+def _plain_text(data: bytes, rel: str) -> str:
+    # Text never holds NUL bytes unless it is UTF-16/32, which starts with a BOM; git uses the same test.
+    if b"\x00" in data[:8192] and not data.startswith(UTF16_32_BOMS):
+        raise DocumentError(rel, "binary content, not text")
+    text = decode_text(data)
+    if control_share(text) > 0.05:
+        raise DocumentError(rel, "binary content, not text")
+    if not (text := _clean(text)):
+        raise DocumentError(rel, "empty file")
+    return text
+
+
+# --- HTML -------------------------------------------------------------------------------------------
+
+_DROP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt"}
+_BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
+_BLOCKS |= {"table", "ul"}
+_SPACES = re.compile(r"\s+")
+_CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
+
+
+def _is_permalink(node) -> bool:
+    """A documentation generator's "link to this section" mark (Sphinx, MkDocs: ``<a class="headerlink">¶</a>``),
+    which would otherwise end every heading and signature with a stray "¶"."""
+    if node.name != "a":
+        return False
+    classes = node.get("class") or ""
+    return "headerlink" in classes or node.get_text().strip() in ("¶", "§", "#", "🔗")
+
+
+def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+    from bs4.element import PreformattedString
+
+    limits.check_elements(rel, data)
+    # multi_valued_attributes=None: no splitting of every class="a b" into lists, ~15% faster parsing.
+    # XHTML pages (DocBook output, for one) parse fine as HTML; bs4's warning about it is noise per file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
+    for anchor in soup.find_all("a"):
+        if _is_permalink(anchor):
+            anchor.decompose()
+    doc, inline = _Builder(), list[str]()
+
+    def flush() -> None:  # the inline text gathered so far becomes one paragraph
+        lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
+        # Table cells end with a marker that becomes " | " between cells; the one after a row's last cell
+        # (or after a cell that held only blocks) is dropped, so a row reads "Name | Fee".
+        lines = [" ".join(line.split()).strip(f" {_CELL}").replace(_CELL, "|") for line in lines]
+        doc.add("\n".join(lines))
+        inline.clear()
+
+    # Depth-first with a stack, not recursion: broken pages (a thousand unclosed <font>s) nest deeply.
+    # Besides elements and strings, the stack holds actions to run once an element's children are done.
+    # Nodes to visit, and callbacks to run once a node's children are done (end of a row or a block).
+    todo: list[Any] = [soup.body or soup]  # the <head>, and so the <title>, is not body text
+    while todo:
+        node = todo.pop()
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # comments, doctype, CDATA
+                inline.append(_SPACES.sub(" ", node))
+            continue
+        if not isinstance(node, Tag):
+            node()
+            continue
+        if node.name in _DROP or node.get("role") == "navigation":
+            continue
+        if node.name in _HEADINGS:
+            flush()
+            heading = " ".join(node.get_text(" ").split())
+            doc.add(heading, heading=heading, new_section=True)
+            continue
+        if node.name == "br":
+            inline.append("\n")
+        elif node.name == "pre":
+            flush()
+            doc.add(node.get_text())
+            continue
+        elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row: "Name | Fee"
+            todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else f" {_CELL} "))
+        elif node.name in _BLOCKS:
+            flush()
+            todo.append(flush)
+        todo.extend(reversed(node.contents))
+    flush()
+    return doc.build(rel, "no text")
+
+
+# --- PDF and DOCX -----------------------------------------------------------------------------------
+
+
+def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    texts = sandbox.run(_pdf_text, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout)
+    return _with_ocr(texts, ocr.pdf_page, data, rel, limits, numbered=True)
+
+
+def _read_image(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    pages = sandbox.run(ocr.image_pages, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout)
+    return _with_ocr([""] * pages, ocr.image_page, data, rel, limits, numbered=pages > 1)
+
+
+def _with_ocr(
+    texts: list[str],
+    read: Callable[[bytes, int, str, Limits], str],
+    data: bytes,
+    rel: str,
+    limits: Limits,
+    numbered: bool,
+) -> LoadedDocument:
+    """The document of pages ``texts``, each page without text read by OCR: ``read(data, number, rel, limits)``
+    in the worker, a call per page, so a long scan is bounded per page (`Limits.ocr_timeout`), not as a whole.
+    The worker's own limit is a backstop for a render that hangs; Tesseract is stopped at the page's limit."""
+    doc, ocred, empty = _Builder(), 0, []
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            ocred += 1
+            text = reflow(
+                sandbox.run(
+                    read,
+                    data,
+                    number,
+                    rel,
+                    limits,
+                    rel=rel,
+                    memory_mb=limits.memory_mb,
+                    timeout=limits.timeout + limits.ocr_timeout,
+                )
+            )
+            if not _clean(text):
+                empty.append(number)
+        doc.add(text, page=number if numbered else None, new_section=True)
+        limits.check_text(rel, doc.length)
+    loaded = doc.build(rel, "no text, not even by OCR" if ocred else "no text")
+    loaded.ocr_pages, loaded.empty_pages = ocred, empty
+    return loaded
+
+
+def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
+    """The text layer of each page of a PDF, reflowed; "" for a page without one (a scan, a blank page)."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    if b"%PDF-" not in data[:1024]:  # pypdf would only log this and fail later with a vaguer message
+        raise DocumentError(rel, "not a valid PDF (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted only to lock editing: they open with the empty password.
+        locked = reader.is_encrypted and not reader.decrypt("")
+        pages = [] if locked else list(reader.pages)
+    except DependencyError as e:  # AES encryption needs the optional `cryptography` package
+        raise DocumentError(rel, f"encrypted PDF, cannot decrypt ({_why(e)})") from e
+    except Exception as e:  # pypdf raises PdfReadError, KeyError, ValueError, ... on damaged files
+        raise DocumentError(rel, f"not a valid PDF ({_why(e)})") from e
+    if locked:
+        raise DocumentError(rel, "encrypted PDF, a password is needed to open it")
+    if len(pages) > limits.pdf_pages:
+        raise DocumentError(rel, f"has {len(pages):,} pages, more than {limits.pdf_pages:,}; not read")
+    texts, length = [], 0
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text()
+        except MemoryError:
+            raise
+        except Exception as e:
+            raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
+        texts.append(reflow(text))
+        length += len(text)
+        limits.check_text(rel, length)
+    return texts
+
+
+# A PDF's text comes a printed line at a time. A line break inside a sentence is a space, and a word
+# hyphenated across lines is whole again; a break after a short line (a heading, a list item, the last line
+# of a paragraph) or after sentence-ending punctuation stays.
+_WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
+_HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+_WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
+
+
+def reflow(text: str) -> str:
+    """Join the lines of a PDF page's paragraphs: ``"an appli-\\ncation of a\\nsimple interface"`` ->
+    ``"an application of a simple interface"``; a heading's line break stays.
+
+    Example:
+        >>> reflow("2.2 Describing types\\nTo allow each argument to be defined independently, the parser\\n"
+        ...        "needs their num-\\nber.")
+        '2.2 Describing types\\nTo allow each argument to be defined independently, the parser needs their number.'
+    """
+    lines = text.split("\n")
+    out = [lines[0]] if lines else []
+    for line in lines[1:]:
+        previous = out[-1]
+        joined = previous + "\n" + line
+        if len(previous.rsplit("\n", 1)[-1]) >= _WRAP_MIN_LINE and len(previous) > 0:
+            if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
+                out[-1] = previous[:-1] + line
+                continue
+            if _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
+                out[-1] = previous + " " + line
+                continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _read_docx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    import docx
+    from docx.table import Table
+
+    limits.check_zip(rel, data)  # before python-docx inflates anything
+    doc = _Builder()
+    try:
+        for block in docx.Document(io.BytesIO(data)).iter_inner_content():
+            if isinstance(block, Table):
+                doc.add("\n".join(_row_text(row) for row in block.rows))
+            elif re.fullmatch(r"Heading [1-9]|Title", block.style.name if block.style else ""):
+                doc.add(block.text, heading=" ".join(block.text.split()), new_section=True)
+            else:
+                doc.add(block.text)
+    except MemoryError:
+        raise
+    except Exception as e:  # a bad zip, a missing part, broken XML: all mean the same to the ingest
+        if "Text node too long" in str(e) or "Resource limit exceeded" in str(e):  # lxml's own 10 MB bound
+            raise DocumentError(rel, "holds a run of text longer than 10 MB; not read") from None
+        raise DocumentError(rel, f"not a valid .docx file ({_why(e)})") from e
+    return doc.build(rel, "no text")
+
+
+def _row_text(row: _Row) -> str:
+    # A merged cell is returned once per grid column it spans; keep it once.
+    all_cells = row.cells
+    cells = [cell for i, cell in enumerate(all_cells) if i == 0 or cell._tc is not all_cells[i - 1]._tc]
+    return " | ".join(" ".join(cell.text.split()) for cell in cells)
+
+
+# --- shared helpers ---------------------------------------------------------------------------------
+
+_TRAILING_SPACE = re.compile(r"[^\S\n]+$", re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _clean(text: str) -> str:
+    """One newline style, no control characters or trailing spaces, at most one blank line in a row.
+
+    Example: ``"a \\r\\nb\\x07\\n\\n\\n\\nc\\n"`` -> ``"a\\nb\\n\\nc"``
+    """
+    # A form feed separates pages in text exported from PDFs: a line break, not nothing.
+    text = CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"))
+    return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip("\n")
+
+
+class _Builder:
+    """Joins cleaned blocks with blank lines and notes where sections start, so offsets are exact."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []  # joined once at the end: no quadratic string building
+        self.sections: list[Section] = []
+        self.length = 0
+
+    def add(self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False) -> None:
+        if not (text := _clean(text)):
+            return
+        start = self.length + 2 if self.parts else 0
+        if new_section or not self.sections:
+            self.sections.append(Section(start, page, heading))
+        self.parts.append(text)
+        self.length = start + len(text)
+
+    def build(self, rel: str, empty_reason: str) -> LoadedDocument:
+        if not self.parts:
+            raise DocumentError(rel, empty_reason)
+        return LoadedDocument("\n\n".join(self.parts), self.sections)
+
+
+def _why(e: BaseException) -> str:
+    """An exception as a short phrase: the OS reason for OSError, else its first line."""
+    text = getattr(e, "strerror", None) or str(e).strip().split("\n")[0] or type(e).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _size(size: int, limit: int) -> str:
+    """``"50.0 MB > limit 20.0 MB"``; in bytes when MB would show the two as equal."""
+    mb = f"{size / 2**20:.1f} MB > limit {limit / 2**20:.1f} MB"
+    return mb if f"{size / 2**20:.1f}" != f"{limit / 2**20:.1f}" else f"{size} bytes > limit {limit} bytes"
+
+
+# Defined last, after the functions it names; SUPPORTED_SUFFIXES above is the public list of its keys.
+_READERS = {
+    ".txt": _read_text,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".pdf": _read_pdf,
+    ".docx": _read_docx,
+    **{suffix: _read_image for suffix in ocr.IMAGE_SUFFIXES},
+}

@@ -1,0 +1,114 @@
+"""Text cut the one way both sides need: sentences (the chunker fills windows with them, the reader quotes
+them) and tokens (the keyword index searches them, the question reader and the answerer compare them).
+
+Example:
+    >>> tokenize("The Cats' hats")
+    ['cat', 'hat']
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import snowballstemmer
+
+from rag.language import language, simplified
+
+# A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line. A closing quote
+# or bracket may come between: 'He said "stop." Then' is two sentences.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
+_BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
+
+_TOKEN = re.compile(r"\w\w+", re.UNICODE)
+# Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
+_COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
+# camelCase and PascalCase boundaries: "getElementById" -> get Element By Id; "HTTPServer" -> HTTP Server.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# Chinese, Japanese and Korean write words without spaces: a run of these is cut into overlapping pairs.
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
+    "they this to was will with what which who whom how when where why do does did has have had can could "
+    "would should i you he she we me my your our its from than so".split()
+)
+
+
+def split_sentences(
+    text: str, start: int = 0, end: int | None = None, *, brackets: bool = False
+) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets``, punctuation
+    inside a parenthesis or a curly quote does not end a sentence (the answerer quotes whole sentences).
+
+    Example:
+        >>> split_sentences("One. Two!\\n\\nThree")
+        [(0, 4), (5, 9), (11, 16)]
+    """
+    end = len(text) if end is None else end
+    spans, pos = [], start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
+            continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def _inside_brackets(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` leaves a bracket ( or [ or a curly quote “ opened in its last 120
+    characters unclosed: punctuation there belongs to the bracketed part, not to the sentence."""
+    for opening, closing in _BRACKETS:
+        if (i := text.rfind(opening, start, end)) >= 0 and end - i <= 120 and closing not in text[i:end]:
+            return True
+    return False
+
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """Snowball (Porter 2) stem, so "issued" meets "issue" and "licenses" meets "license"."""
+    return _stemmer.stemWord(word)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``.
+
+    An identifier, option, path or version is kept whole as well as cut into its parts, so a question that
+    names ``functools.cache`` or ``--leak-check`` finds the page that spells it exactly, and one that says
+    "leak check" still finds it: ``"use missing_ok"`` -> ``['use', 'missing', 'ok', 'missing_ok']``.
+    camelCase words are cut at their humps too (``getElementById`` -> ``get element by id`` + the whole).
+
+    Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
+    index text without spaces: ``"金融中心"`` -> ``['金融', '融中', '中心']`` (a lone character stays one token).
+    Traditional characters are folded into Simplified ones first, so either script finds the other
+    (``"軟體"`` -> ``['软体']``). The English stemmer and stop words are not applied to text in another
+    European language (``rag.language``).
+    """
+    cjk: list[str] = []
+    for run in CJK.findall(text):
+        run = simplified(run)
+        cjk += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    if cjk:
+        text = CJK.sub(" ", text)
+    wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
+    words: list[str] = []
+    for word in _TOKEN.findall(text):
+        parts = _CAMEL.split(word) if not word.isupper() and not word.islower() else [word]
+        if len(parts) > 1:
+            wholes.append(word.lower())
+        for part in parts:
+            words += _TOKEN.findall(part.lower().replace("_", " "))
+    if language(text) == "other":
+        return words + [w for w in wholes if len(w) > 2] + cjk
+    return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
