@@ -278,7 +278,10 @@ class RAG:
         if routed.answer is not None:
             yield from stream_deltas(routed.answer)
             routed.answer.question, routed.answer.query, routed.answer.scope = question, query, str(scope or "")
-            routed.answer.intent, routed.answer.timings = routed.intent, {"total_ms": (time.perf_counter() - started) * 1000}
+            routed.answer.intent, routed.answer.timings = (
+                routed.intent,
+                {"total_ms": (time.perf_counter() - started) * 1000},
+            )
             yield routed.answer
             return
         scope = routed.scope or scope

@@ -6,7 +6,7 @@ are recognised first and answered from the whole document(s):
 * **Recognising them** (`Router`): a small logistic model over the question's MiniLM embedding and a bag
   of its words (Chinese as characters and character pairs), fitted on phrasings of each intent in
   ``overview_intents.json`` plus the ordinary questions of the dev batches of ``eval/*.json``
-  (``python -m rag.overview fit``). A question is routed only when the model is at least `ROUTE_P` sure;
+  (``python bench/overview_eval.py --fit``). A question is routed only when the model is at least `ROUTE_P` sure;
   measured on held-back phrasings and the blind batches' questions (docs/BENCHMARKS.md).
 * **Which document** (`name_document`): the question's words against each document's path (extension
   optional, one typo allowed) and title (its first line), rarer words weighing more; or the scope, or the
@@ -28,7 +28,6 @@ import difflib
 import json
 import math
 import re
-import sys
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -144,7 +143,7 @@ class Router:
         if m := _QUOTED.search(text):
             return m.group(1).strip()
         drop = set(self.frame) | (set(words(_stem_name(document))) if document else set())
-        kept = [w for w in re.findall(r"[\w.+#-]+|[\u3400-\u9fff]", text) if w.lower() not in drop]
+        kept = [w for w in re.findall(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff][\w.+#\\-]*", text) if w.lower() not in drop]
         out = ""
         for w in kept:
             out += w if (_CJK.match(w) and (not out or _CJK.match(out[-1]))) else (" " if out else "") + w
@@ -152,7 +151,7 @@ class Router:
 
 
 def training_set(eval_dir: Path, batch: str = "dev") -> tuple[list[str], list[int]]:
-    """The phrasings of ``overview_intents.json`` filled with its fillers (each template twice, with
+    """The phrasings of ``overview_intents.json`` filled with its fillers (each template three times, with
     fillers chosen by position so the set is the same every time), plus the ordinary questions of the
     ``batch`` batches of the question sets in ``eval_dir``."""
     data = json.loads(TRAIN_FILE.read_text(encoding="utf-8"))
@@ -160,8 +159,8 @@ def training_set(eval_dir: Path, batch: str = "dev") -> tuple[list[str], list[in
     docs, topics = data["docs"], data["topics"]
     for label, templates in data["templates"].items():
         for i, t in enumerate(templates):
-            for j in range(2):
-                k = 7 * i + 3 * j
+            for j in range(3):
+                k = 7 * i + 11 * j
                 texts.append(t.format(doc=docs[k % len(docs)], topic=topics[(k + j) % len(topics)]))
                 labels.append(INTENTS.index(label))
     for q in ordinary_questions(eval_dir, batch):
@@ -189,7 +188,13 @@ def fit(embed: Callable[[list[str]], np.ndarray], eval_dir: Path, path: Path = W
     w = fit_softmax(x, np.asarray(labels), len(INTENTS))
     data = json.loads(TRAIN_FILE.read_text(encoding="utf-8"))
     frame = sorted(  # the words of the intents' own phrasings: what is left of a question is its topic
-        {w for label, ts in data["templates"].items() if label != "question" for t in ts for w in words(re.sub(r"\{\w+\}", " ", t))}
+        {
+            w
+            for label, ts in data["templates"].items()
+            if label != "question"
+            for t in ts
+            for w in words(re.sub(r"\{\w+\}", " ", t))
+        }
     )
     out = {"intents": INTENTS, "trained_on": len(texts), "frame": frame, "weights": np.round(w, 5).tolist()}
     path.write_text(json.dumps(out) + "\n", encoding="utf-8")
@@ -255,7 +260,10 @@ def _near(a: str, b: str) -> bool:
 def document_passages(store, source: str) -> list[Passage]:
     """Every chunk of ``source``, in reading order."""
     res = store.chunks.get(where={"source": source}, include=["metadatas", "documents"])
-    passages = [to_passage(i, dict(m or {}), t or "", 0.0) for i, m, t in zip(res["ids"], res["metadatas"], res["documents"], strict=True)]
+    passages = [
+        to_passage(i, dict(m or {}), t or "", 0.0)
+        for i, m, t in zip(res["ids"], res["metadatas"], res["documents"], strict=True)
+    ]
     return sorted(passages, key=lambda p: (p.start, p.end))
 
 
@@ -279,11 +287,27 @@ def sentences(passages: list[Passage], only: Iterable[int] | None = None) -> lis
             continue
         at = passages[span.passage].start + span.start
         n = len(span.text.split())
-        if at in seen or n < 6 or n > 80 or reader.code_share(span.text) > 0.3:
+        if at in seen or n < 6 or n > 80 or not _prose(span.text):
             continue
         seen.add(at)
         out.append(Candidate(span.passage, span.start, span.end, span.text, at))
     return out
+
+
+_LEADERS = re.compile(r"(\s\.){3}|\.{4}")
+
+
+def _prose(text: str) -> bool:
+    """A sentence a person wrote, not a contents line ("2.2 Using docstrip . . . 5"), a list of commands or
+    code: it starts with a letter or a quote, spans at most two lines, and at least 70% of its words are plain."""
+    plain = [w for w in text.split() if re.fullmatch(r"[\"“‘(]?[A-Za-z][a-z’'-]*[.,;:!?)\"”’]*", w)]
+    return (
+        not _LEADERS.search(text)
+        and text.count("\n") < 2  # lines of a list or a table
+        and bool(re.match(r"[\"“‘(]?[^\W\d_]", text))
+        and len(plain) >= 0.7 * len(text.split())
+        and reader.code_share(text) < 0.3
+    )
 
 
 def mmr(vectors: np.ndarray, target: np.ndarray, n: int, diversity: float = 0.3) -> list[int]:
@@ -477,7 +501,7 @@ def route(rag, question: str, query: str, scope) -> Routed:
         known = {s: t for s, t in known.items() if s in scope.sources}
     sources = sorted(known)
     if intent == "mention":
-        topic = rag.router().topic(query)
+        topic = rag.router().topic(question)  # as asked: not spelling-corrected towards a word the corpus has
         chunks = [p for p in _all_passages(store) if p.source in known]
         return Routed(intent, listing(question, topic, chunks, rag.answerer(), len(sources)))
     named = name_document(f"{question} {query}", known)
@@ -498,22 +522,3 @@ def route(rag, question: str, query: str, scope) -> Routed:
 
 def _all_passages(store) -> list[Passage]:
     return [to_passage(cid, meta, text, 0.0) for cid, meta, text in store.all_chunks()]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rag.overview fit``: refit the router from ``overview_intents.json`` and ``eval/``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] != ["fit"]:
-        print("usage: python -m rag.overview fit [EVAL_DIR]", file=sys.stderr)
-        return 2
-    from .config import Settings
-    from .embedding import Embedder
-
-    embedder = Embedder(Settings().embed_model)
-    out = fit(lambda t: embedder.embed(t, role="query"), Path(argv[1] if len(argv) > 1 else "eval"))
-    print(f"fitted on {out['trained_on']} questions -> {WEIGHTS_FILE}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
