@@ -284,7 +284,7 @@ class RAG:
             )
             yield routed.answer
             return
-        scope = routed.scope or scope
+        scope, query = routed.scope or scope, routed.query or query
         retriever = self._retriever()
         retrieval = retriever.retrieve(query, k, scope=scope)
         answerer = self.answerer()

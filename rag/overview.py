@@ -314,7 +314,7 @@ def mmr(vectors: np.ndarray, target: np.ndarray, n: int, diversity: float = 0.3)
     """Maximal marginal relevance: ``n`` rows close to ``target`` and not to each other.
 
     Example:
-        >>> mmr(np.array([[1.0, 0.0], [1.0, 0.0], [0.6, 0.8]]), np.array([1.0, 0.0]), 2)
+        >>> mmr(np.array([[0.9, 0.44], [0.9, 0.44], [0.8, -0.6]]), np.array([1.0, 0.0]), 2)  # not the repeat
         [0, 2]
     """
     relevance = vectors @ target
@@ -487,12 +487,16 @@ class Routed:
     intent: str
     answer: Answer | None = None
     scope: Scope | None = None
+    query: str | None = None  # what to search within ``scope``: the question without the file's name
 
 
 def route(rag, question: str, query: str, scope) -> Routed:
     """Recognise a whole-document question and answer it, or narrow the scope of a topic-within-a-document
     question; ``Routed("question")`` leaves an ordinary question alone."""
-    intent, _ = rag.router().intent(query)
+    # As asked first: the searched form has spelling corrected towards the corpus ("files" -> "miles").
+    intent, _ = rag.router().intent(question)
+    if intent == "question" and query != question:  # a follow-up made standalone may be one
+        intent, _ = rag.router().intent(query)
     if intent == "question":
         return Routed(intent)
     store = rag.store
@@ -509,7 +513,8 @@ def route(rag, question: str, query: str, scope) -> Routed:
     if intent == "about":
         if chosen is None or len(sources) == 1:
             return Routed("question")  # nothing to narrow: the ordinary answer, as asked
-        return Routed(intent, scope=Scope(frozenset([chosen]), chosen))
+        # "What does notes.md say about X?" -> "What does it say about X?": the name is not what is asked about
+        return Routed(intent, scope=Scope(frozenset([chosen]), chosen), query=_FILE_NAME.sub("it", query))
     if chosen is None:
         return Routed(intent, Answer(question, _which(named, sources, "summarize"), [], False))
     passages = document_passages(store, chosen)
