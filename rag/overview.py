@@ -361,8 +361,14 @@ def summarize(
 
 
 def coverage_line(source: str, read: int, total: int, kept: int) -> str:
-    """``"Covered all 14 passages of a.txt (summary of 6 sentences)."``"""
+    """``"Covered all 14 passages of a.txt (summary of 6 sentences)."``
+
+    Example:
+        >>> coverage_line("a.txt", 1, 1, 3)
+        'Covered the only passage of a.txt (summary of 3 sentences).'
+    """
     part = f"all {total} passages" if read == total else f"{read} of {total} passages"
+    part = "the only passage" if total == 1 else part
     return f"Covered {part} of {source} (summary of {kept} sentence{'s' * (kept != 1)})."
 
 
