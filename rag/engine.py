@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.answer import overview
 from rag.answer.answerer import NOT_FOUND, Answerer, build_messages, stream_deltas
 from rag.answer.conversation import History, condense
 from rag.answer.question import correct_spelling, focus
@@ -72,6 +73,7 @@ class RAG:
         self._keyword: KeywordIndex | None = None
         self._checked_at = 0.0
         self._lock = threading.RLock()
+        self._router: overview.Router | None = None
 
     # --- plumbing, all lazy ----------------------------------------------------------------------
     @property
@@ -214,6 +216,12 @@ class RAG:
             xl_embed=self.xl_embedder.embed,
         )
 
+    def router(self) -> overview.Router:
+        """What recognises a whole-document question ("summarize X", "which documents mention Z")."""
+        if self._router is None:
+            self._router = overview.Router(lambda texts: self.embedder.embed(texts, role="query"))
+        return self._router
+
     def standalone(self, question: str, history: History | None = None) -> str:
         """What is searched for ``question``: a follow-up made standalone, a greeting before it dropped, and
         a word the corpus never uses but spells one letter away from a word it does, corrected."""
@@ -267,6 +275,17 @@ class RAG:
         started = time.perf_counter()
         query = self.standalone(question, history)
         scope = self.scope(documents, folder)
+        routed = overview.route(self, question, query, scope)  # a summary, a listing, or a narrower scope
+        if routed.answer is not None:
+            yield from stream_deltas(routed.answer)
+            routed.answer.question, routed.answer.query, routed.answer.scope = question, query, str(scope or "")
+            routed.answer.intent, routed.answer.timings = (
+                routed.intent,
+                {"total_ms": (time.perf_counter() - started) * 1000},
+            )
+            yield routed.answer
+            return
+        scope, query = routed.scope or scope, routed.query or query
         retriever = self._retriever()
         retrieval = retriever.retrieve(query, k, scope=scope)
         answerer = self.answerer()
@@ -297,6 +316,7 @@ class RAG:
             if self.keyword_index().known_share(query) < 0.5:  # the documents are not in the question's language
                 answer.text = f"{answer.text} {say('no_crosslingual', query)}"
         answer.question, answer.query, answer.scope = question, query, str(scope) if scope else ""
+        answer.intent = routed.intent
         answer.timings = {
             **retrieval.timings,
             "answer_ms": (time.perf_counter() - t) * 1000,

@@ -158,6 +158,7 @@ class Answer:
     backend: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
     scope: str = ""  # the documents it was asked within ("a.md, folder notes/ (3 documents)"); "" for all
+    intent: str = "question"  # or "summary", "about", "mention": a whole-document question (rag.answer.overview)
 
     def to_markdown(self) -> str:
         """The answer with its citations as footnotes, e.g. for Jupyter or a chat window."""
