@@ -38,3 +38,7 @@ class NotIngestedError(RagError):
 
 class BackendError(RagError):
     """The answering backend (LLM server, local model) failed or cannot be reached."""
+
+
+class ChatError(RagError):
+    """A saved conversation cannot be found (or is someone else's), renamed or written (`rag.chats`)."""
