@@ -112,8 +112,12 @@ class Conversation:
 
 
 def default_title(question: str) -> str:
-    """The first question, shortened at a word: ``"How many employees does HashKey have in Hong Kong and
-    in Singapore today?"`` -> ``"How many employees does HashKey have in Hong Kong and in…"``."""
+    """The first question, shortened at a word.
+
+    Example:
+        >>> default_title("How many employees does HashKey have in Hong Kong and in Singapore today?")
+        'How many employees does HashKey have in Hong Kong and in…'
+    """
     text = " ".join(question.split())
     if len(text) <= TITLE_CHARS:
         return text or "Conversation"

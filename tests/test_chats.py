@@ -22,7 +22,7 @@ from rag.chats import ChatStore, default_title
 from rag.errors import ChatError
 from rag.render import render_answer
 from rag.sidebar import owner_of
-from rag.types import Answer
+from rag.types import Answer, Citation
 from tests.conftest import ROOT, SEEDS
 
 ISSUED = "When was the Virtual Assets Policy Statement issued?"
@@ -134,6 +134,21 @@ def test_the_export_footnotes_each_citation_with_its_source_page_and_quote(store
     first_marker = int(re.search(r"\[(\d+)\]", second)[1])
     offset = len(answers[ISSUED].citations)
     assert f"[^{first_marker + offset}]" in body.split(f"**Q:** {EMPLOYEES}")[1]
+
+
+def test_an_exported_footnote_names_the_page_and_section(store):
+    cites = [
+        Citation(1, "guide.pdf", "passage", "The  north breakwater\nwas rebuilt in 1987.", 0.9, page=3),
+        Citation(2, "notes.md", "passage", "Granite came from Kowloon.", 0.8, section="Stone"),
+    ]
+    answer = Answer("When?", "Rebuilt in 1987 [1] with granite [2]. See [3].", cites, True)
+    cid = store.save_turn("user:alice", None, "When was the breakwater rebuilt?", answer, "<p>x</p>")
+    assert store.export_markdown("user:alice", cid) == (
+        "# When was the breakwater rebuilt?\n\n**Q:** When was the breakwater rebuilt?\n\n"
+        "Rebuilt in 1987 [^1] with granite [^2]. See [3].\n\n"  # [3] cites nothing: left as written
+        "[^1]: guide.pdf, p. 3: “The north breakwater was rebuilt in 1987.”\n"
+        "[^2]: notes.md, § Stone: “Granite came from Kowloon.”\n"
+    )
 
 
 def test_a_default_title_is_the_first_question_shortened_at_a_word():
