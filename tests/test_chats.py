@@ -289,9 +289,7 @@ def test_a_conversation_saved_by_one_app_process_is_reopened_by_the_next(seeded,
     first = json.loads(run.stdout.strip().splitlines()[-1])
     assert first["conversation"] and "rag-cite rag-n-1" in first["chat"][-1]["content"]
 
-    class Request:
-        username = None
-
+    Request = _Request
     on = handlers(seeded)  # this process: the app started again over the same store
     got_browser, listed = on.chats.start(browser, Request())
     assert got_browser == browser
@@ -311,3 +309,43 @@ def test_a_conversation_saved_by_one_app_process_is_reopened_by_the_next(seeded,
     assert last[4] == current
     reopened = on.chats.store.get(f"browser:{browser}", current)
     assert [t.question for t in reopened.turns] == [ISSUED, "And who issued it?"]
+
+
+class _Request:
+    """What the sidebar reads of a `gr.Request`: the signed-in user, if any."""
+
+    def __init__(self, username: str | None = None):
+        self.username = username
+
+
+@pytest.mark.slow
+def test_with_a_login_conversations_are_the_users_whatever_browser_they_use(seeded):
+    """Signed in, a conversation belongs to the user: another browser of Alice's lists and opens it, and
+    Bob, even sending Alice's browser id and her conversation's id, lists, opens, renames and deletes
+    nothing of hers."""
+    from rag.handlers import handlers
+
+    on = handlers(seeded)
+    alice, bob = _Request("alice"), _Request("bob")
+    *_, last = on.respond(ISSUED, [], [], "extractive", "", "", "", 3, [], "", "c" * 32, alice)
+    theirs = last[4]
+    assert theirs and on.chats.store.get("user:alice", theirs).turns[0].question == ISSUED
+    assert on.chats.start(None, alice)[1].choices == [(ISSUED, theirs)]  # a browser with no id of its own
+    assert on.chats.start("c" * 32, bob)[1].choices == []
+    assert "no saved conversation" in on.chats.open(theirs, "c" * 32, bob)[5]
+    assert "Not renamed: no saved conversation" in on.chats.rename(theirs, "Bob's now", "c" * 32, bob)[3]
+    assert "Not deleted: no saved conversation" in on.chats.delete(theirs, "c" * 32, bob)[7]
+    assert on.chats.store.get("user:alice", theirs).title == ISSUED  # still hers, as it was
+
+
+@pytest.mark.slow
+def test_a_browser_without_an_id_yet_gets_one_with_its_first_answer(seeded):
+    """A question sent before the page's load event gave the browser its id is saved all the same: the
+    answer brings the page a new id, under which the conversation is listed."""
+    from rag.handlers import handlers
+
+    on = handlers(seeded)
+    *_, last = on.respond(ISSUED, [], [], "extractive", "", "", "", 3, [], "", None, _Request())
+    conversation, browser = last[4], last[5]
+    assert conversation and re.fullmatch(r"[0-9a-f]{32}", browser)
+    assert on.chats.start(browser, _Request())[1].choices == [(ISSUED, conversation)]
