@@ -349,3 +349,42 @@ def test_a_browser_without_an_id_yet_gets_one_with_its_first_answer(seeded):
     conversation, browser = last[4], last[5]
     assert conversation and re.fullmatch(r"[0-9a-f]{32}", browser)
     assert on.chats.start(browser, _Request())[1].choices == [(ISSUED, conversation)]
+
+
+@pytest.mark.slow
+def test_the_app_killed_while_saving_an_answer_keeps_no_torn_turn(seeded, tmp_path):
+    """`python app.py` killed (as SIGKILL leaves it) in the middle of saving an answered turn: after a
+    restart the browser lists no half-saved conversation, and its next answer is saved whole."""
+    import httpx
+
+    from tests.conftest import running_app
+    from tests.gradio_events import run_event
+
+    docs, store = tmp_path / "docs", tmp_path / "store"
+    shutil.copytree(seeded.settings.docs_dir, docs)
+    shutil.copytree(seeded.settings.store_dir, store)
+    (store / "chats.sqlite3").unlink(missing_ok=True)
+    browser = "d" * 32
+
+    def ask(http, question):
+        data = [question, [], None, "extractive", "", "", "", 3, [], None, browser]
+        return run_event(http, "rag-question", "submit", data, session_hash="tab")
+
+    # Write 1 is the page's secret (when the app builds its page), 2 the new conversation, 3 its first
+    # turn: the kill comes after the turn, before its citations and the commit.
+    with running_app(docs, store, tmp_path / "killed.log", RAG_TEST_EXIT_AT_CHAT_WRITE="3") as url:
+        with httpx.Client(base_url=url, timeout=120) as http, pytest.raises((RuntimeError, httpx.HTTPError)):
+            ask(http, ISSUED)  # the answer never arrives: the app is gone
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url, timeout=5)
+    with sqlite3.connect(store / "chats.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0
+
+    with running_app(docs, store, tmp_path / "restarted.log") as url, httpx.Client(base_url=url, timeout=120) as http:
+        answered = json.dumps(ask(http, ISSUED), ensure_ascii=False)
+        assert "2022" in answered
+    chats = ChatStore(store / "chats.sqlite3")
+    [chat] = chats.list(f"browser:{browser}")
+    [turn] = chats.get(f"browser:{browser}", chat.id).turns
+    assert turn.question == ISSUED and turn.citations and "rag-cite rag-n-1" in turn.html
