@@ -189,7 +189,7 @@ def build(rag: RAG) -> gr.Blocks:
         fresh = [chatbot, history, current, title, export, chats_status, trace, saved, question]
         clear.click(on.chats.new, None, fresh, **private)  # the saved conversation stays; the next turn starts anew
         new_chat.click(on.chats.new, None, fresh, **private)
-        chatbot.clear(lambda: ([], TRACE_HINT, ""), None, [history, trace, current], **private)
+        chatbot.clear(on.chats.new, None, fresh, **private)
         opened = [chatbot, history, current, title, export, chats_status, trace]
         saved.input(on.chats.open, [saved, browser], opened, **private)
         rename.click(on.chats.rename, [current, title, browser], [saved, title, export, chats_status], **private)

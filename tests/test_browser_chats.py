@@ -69,8 +69,14 @@ def test_a_saved_conversation_is_reopened_after_a_restart_with_its_citations(bro
         assert "HKSAR Government" in page.locator("#rag-chat .rag-msg").last.inner_text()
         assert _conversations(page) == [QUESTION]
 
-        # Rename it.
-        page.locator("#rag-chats-title textarea, #rag-chats-title input").first.fill("Virtual assets policy")
+        # Rename it. Markup in a title is shown as text, never rendered.
+        title = page.locator("#rag-chats-title textarea, #rag-chats-title input").first
+        title.fill("<img src=x onerror=window.ragPwned=1> <b>policy</b>")
+        page.click("#rag-chats-rename")
+        _shows(page, "#rag-chats-list", "<b>policy</b>")
+        assert _conversations(page) == ["<img src=x onerror=window.ragPwned=1> <b>policy</b>"]
+        assert page.evaluate("window.ragPwned === undefined") and page.locator("#rag-chats-list img").count() == 0
+        title.fill("Virtual assets policy")
         page.click("#rag-chats-rename")
         _shows(page, "#rag-chats-status", "Renamed to “Virtual assets policy”.")
         _shows(page, "#rag-chats-list", "Virtual assets policy")
