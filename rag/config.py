@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         Path("vectorstore"),
         description="Folder for Chroma's data (embedded mode), the keyword index and the ingest lock.",
     )
+    chats_db: Path | None = Field(
+        None,
+        description="SQLite file of the app's saved conversations; empty means chats.sqlite3 in store_dir.",
+    )
     collection: str = Field("rag", description="Chroma collection name.", min_length=3, max_length=63)
     chroma_host: str | None = Field(
         None, description="Chroma server host; when set, the store lives on that server, not in store_dir."

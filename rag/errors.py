@@ -42,6 +42,10 @@ class BackendError(RagError):
     """The answering backend (LLM server, local model) failed or cannot be reached."""
 
 
+class ChatError(RagError):
+    """A saved conversation cannot be found (or is someone else's), renamed or written (`rag.app.chats`)."""
+
+
 def one_line(exc: Exception) -> str:
     """``RAG_CHUNK_SIZE=5`` -> ``chunk_size: Input should be greater than or equal to 32 (got 5)``."""
     if isinstance(exc, ValidationError):

@@ -177,16 +177,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_app(docs: Path, store: Path, log: Path, **env: str):
-    """`python app.py` on a free port over ``docs``/``store`` (no other RAG_* setting but ``env``), its output
-    in ``log``; yields its URL once it answers, fails the test with the log's tail if it does not start."""
+def running_app(docs: Path, store: Path, log: Path, port: int | None = None, **env: str):
+    """`python app.py` on ``port`` (a free one if None) over ``docs``/``store`` (no other RAG_* setting but
+    ``env``), its output in ``log``; yields its URL once it answers, fails the test with the log's tail if it
+    does not start."""
     import httpx
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     environ.update(
         RAG_DOCS_DIR=str(docs), RAG_STORE_DIR=str(store), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **env
     )
-    port = free_port()
+    port = port or free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=environ, stdout=out, stderr=out

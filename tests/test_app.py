@@ -480,7 +480,8 @@ def _ask_event(http, question: str, session: str) -> str:
     """The chat's submit event, as the page sends it (the history State is the server's); all its output."""
     from tests.gradio_events import run_event
 
-    data = [question, [], None, "extractive", "", "", "", 3, []]  # the last: "Ask within" (all documents)
+    # "Ask within" (all documents), then the saved conversation (a new one) and the browser's id (none)
+    data = [question, [], None, "extractive", "", "", "", 3, [], None, None]
     return json.dumps(run_event(http, "rag-question", "submit", data, session_hash=session), ensure_ascii=False)
 
 

@@ -24,10 +24,12 @@ import gradio as gr  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from rag.app import uploads  # noqa: E402
+from rag.app.chats import ChatStore  # noqa: E402
 from rag.app.examples import examples_for  # noqa: E402
 from rag.app.pageview import page_views  # noqa: E402
 from rag.app.render import api_text, render_answer, render_partial, render_question, render_trace  # noqa: E402
 from rag.app.sessions import Backends  # noqa: E402
+from rag.app.sidebar import Sidebar  # noqa: E402
 from rag.engine import RAG  # noqa: E402
 from rag.errors import (  # noqa: E402
     BackendError,
@@ -169,7 +171,7 @@ class SessionOwners:
 class Handlers:
     """The app's event functions, each as Gradio calls it (its signature is what Gradio inspects)."""
 
-    respond: Callable[..., Iterator[tuple]]  # a chat turn, streamed: (question, chat, history, trace) updates
+    respond: Callable[..., Iterator[tuple]]  # a turn, streamed: (question, chat, history, trace, conversation, browser)
     ask: Callable[..., str]  # the ``/ask`` API endpoint
     refresh: Callable[[], tuple]  # the totals, document table, delete picker, chat's examples, "Ask within" choices
     pick_example: Callable[[gr.SelectData], str]
@@ -179,6 +181,7 @@ class Handlers:
     on_delete_keep: Callable[[], tuple]
     on_rescan: Callable[..., str]
     on_cancel: Callable[[], str]
+    chats: Sidebar  # the saved conversations' sidebar (`rag.app.sidebar`)
 
 
 def handlers(rag: RAG) -> Handlers:
@@ -191,23 +194,37 @@ def handlers(rag: RAG) -> Handlers:
     uploads.remove_staged(s.docs_dir)  # an upload being saved when the app was killed
     uploads.private_cache(s.store_dir)  # Gradio keeps uploads in a folder of this app's, emptied at start
     owners = SessionOwners()
+    chats = Sidebar(ChatStore.of(s))
 
     def respond(
-        message, chat, history, backend, url, model, key, k, within=None, request: gr.Request | None = None
+        message,
+        chat,
+        history,
+        backend,
+        url,
+        model,
+        key,
+        k,
+        within=None,
+        conversation="",
+        browser=None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple]:
+        """A chat turn; once answered it is saved to ``conversation`` (a new one when "") of this user's or
+        browser's conversations, and the last update carries its id (and the browser's, if it had none yet)."""
         message = (message or "").strip()
         if not message:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         if not owners.claim(request):  # another signed-in user's session: nothing of it is read or written
             chat = list(chat or []) + [{"role": "assistant", "content": render_error(RagError(OTHERS_SESSION))}]
-            yield gr.skip(), chat, gr.skip(), gr.skip()
+            yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         chat = list(chat or []) + [
             {"role": "user", "content": render_question(message)},
             {"role": "assistant", "content": render_partial("")},
         ]
-        yield "", chat, gr.skip(), gr.skip()
+        yield "", chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         answer, streamed = None, ""
         try:
             engine = backends.get(backend, url, model, key)
@@ -215,21 +232,22 @@ def handlers(rag: RAG) -> Handlers:
                 if isinstance(item, str):
                     streamed += item
                     chat[-1]["content"] = render_partial(streamed)
-                    yield gr.skip(), chat, gr.skip(), gr.skip()
+                    yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     answer = item
             if answer is None:
                 raise RagError("the answerer stopped without an answer; please ask again")
         except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence in the chat
             chat[-1]["content"] = render_error(exc)
-            yield gr.skip(), chat, gr.skip(), gr.skip()
+            yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         chat[-1]["content"] = render_answer(answer, page_views(answer.citations, s))  # PDF pages: final only
         history = list(history or []) + [
             {"role": "user", "content": message},
             {"role": "assistant", "content": answer.text},
         ]
-        yield gr.skip(), chat, history, render_trace(answer)
+        conversation, browser = chats.keep(request, browser, conversation, message, answer, chat[-1]["content"])
+        yield gr.skip(), chat, history, render_trace(answer), conversation, browser
 
     def ask(question: str, documents: list[str] | None = None, folder: str | None = None) -> str:
         """Answer a question from the documents (only from ``documents`` and/or those inside ``folder``, as
@@ -340,5 +358,15 @@ def handlers(rag: RAG) -> Handlers:
                 return _status([friendly(exc)])
 
     return Handlers(
-        respond, ask, refresh, pick_example, on_upload, on_delete_ask, on_delete, on_delete_keep, on_rescan, on_cancel
+        respond,
+        ask,
+        refresh,
+        pick_example,
+        on_upload,
+        on_delete_ask,
+        on_delete,
+        on_delete_keep,
+        on_rescan,
+        on_cancel,
+        chats,
     )

@@ -70,6 +70,22 @@ def build(rag: RAG) -> gr.Blocks:
             "## rag — chat with your documents\nEvery answer cites its sources: click a **[n]** to read the passage."
         )
         history = gr.State([])
+        current = gr.State("")  # the id of the saved conversation the chat continues ("" for a new one)
+        browser = gr.BrowserState("", storage_key="rag-chats-owner", secret=on.chats.store.secret())
+        with gr.Sidebar(open=True, elem_id="rag-chats"):
+            gr.Markdown("### Conversations")
+            new_chat = gr.Button("New chat", variant="primary", size="sm", elem_id="rag-chats-new")
+            saved = gr.Radio(choices=[], label="Saved", show_label=False, elem_id="rag-chats-list")
+            title = gr.Textbox(label="Title", placeholder="Open a conversation to rename it", elem_id="rag-chats-title")
+            with gr.Row():
+                rename = gr.Button("Rename", size="sm", elem_id="rag-chats-rename")
+                delete_chat = gr.Button("Delete…", variant="stop", size="sm", elem_id="rag-chats-delete")
+                confirm_chat = gr.Button(
+                    "Yes, delete", variant="stop", size="sm", visible=False, elem_id="rag-chats-confirm"
+                )
+                keep_chat = gr.Button("Keep it", size="sm", visible=False, elem_id="rag-chats-keep")
+            export = gr.HTML("", elem_id="rag-chats-export")
+            chats_status = gr.HTML("", elem_id="rag-chats-status")
         with gr.Tabs():
             with gr.Tab(T("tab_chat"), id="chat"):
                 chatbot = gr.Chatbot(
@@ -155,23 +171,39 @@ def build(rag: RAG) -> gr.Blocks:
                 k = gr.Slider(1, 20, value=min(s.top_k, 20), step=1, label="Passages per answer (k)")
                 show_trace = gr.Checkbox(True, label="Show the retrieval trace under the chat")
 
-        ask_inputs = [question, chatbot, history, backend, url, model, key, k, within]
-        ask_outputs = [question, chatbot, history, trace]
+        ask_inputs = [question, chatbot, history, backend, url, model, key, k, within, current, browser]
+        ask_outputs = [question, chatbot, history, trace, current, browser]
         private: dict[str, Any] = {"api_visibility": "private"}
         # Chat and API share one limit of CONCURRENCY answers at a time; the rest wait in the queue.
         answering: dict[str, Any] = {"concurrency_id": "answer", "show_progress": "hidden", **private}
-        question.submit(on.respond, ask_inputs, ask_outputs, **answering)
-        send.click(on.respond, ask_inputs, ask_outputs, **answering)
+        # After each turn (saved by on.respond), the sidebar lists it, selected, with its export link.
+        listed: dict[str, Any] = {
+            "fn": on.chats.listing,
+            "inputs": [browser, current],
+            "outputs": [saved, title, export],
+        }
+        question.submit(on.respond, ask_inputs, ask_outputs, **answering).then(**listed, **private)
+        send.click(on.respond, ask_inputs, ask_outputs, **answering).then(**listed, **private)
         chatbot.example_select(on.pick_example, None, question, **private).then(
             on.respond, ask_inputs, ask_outputs, **answering
-        )
-        clear.click(
-            lambda: ([], [], "", TRACE_HINT),
-            None,
-            [chatbot, history, question, trace],
+        ).then(**listed, **private)
+        fresh = [chatbot, history, current, title, export, chats_status, trace, saved, question]
+        clear.click(on.chats.new, None, fresh, **private)  # the saved conversation stays; the next turn starts anew
+        new_chat.click(on.chats.new, None, fresh, **private)
+        chatbot.clear(on.chats.new, None, fresh, **private)
+        opened = [chatbot, history, current, title, export, chats_status, trace]
+        saved.input(on.chats.open, [saved, browser], opened, **private)
+        rename.click(on.chats.rename, [current, title, browser], [saved, title, export, chats_status], **private)
+        chat_deleting = [chats_status, confirm_chat, delete_chat, keep_chat]
+        delete_chat.click(on.chats.delete_ask, [current, title], chat_deleting, **private)
+        keep_chat.click(on.chats.delete_keep, None, chat_deleting, **private)
+        confirm_chat.click(
+            on.chats.delete,
+            [current, browser],
+            [chatbot, history, current, title, export, trace, saved, *chat_deleting],
             **private,
         )
-        chatbot.clear(lambda: ([], TRACE_HINT), None, [history, trace], **private)
+        demo.load(on.chats.start, browser, [browser, saved], **private)
         backend.change(lambda b: [gr.Textbox(visible=b in REMOTE)] * 3, backend, [url, model, key], **private)
         show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
 
