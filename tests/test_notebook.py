@@ -41,6 +41,8 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     assert "+1 added" in text  # the ingest ran on the fresh store
     assert "2022" in text and "[1] **hashkey-interview.txt**" in text  # the answer rendered with footnotes
     assert "The documents do not contain an answer" in text
+    # A whole-document question: recognised as one and answered from every passage of the document.
+    assert "\nsummary\n" in f"\n{text}" and re.search(r"Covered all \d+ passages of hashkey-interview.txt", text)
     # The llama-index part: nodes with rag's metadata and offsets, and verify() flagging the invented sentence.
     assert "TextNode hashkey-interview.txt" in text
     assert "over 600 today. [1]" in text and "in 1850. [unverified]" in text
