@@ -40,7 +40,7 @@ lint: setup
 	$(PY) -m mypy
 
 test: setup ocr /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, each test file on one (its module fixtures set up once)
 
 bench: setup
 	$(PY) bench/ingest_bench.py
