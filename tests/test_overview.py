@@ -13,6 +13,7 @@ import pytest
 
 from rag import RAG
 from rag.answer import overview
+from rag.text import tokenize
 from tests.test_answer import check_citations
 
 APIARY = [
@@ -193,6 +194,23 @@ def test_a_model_summary_keeps_only_sentences_verified_against_their_passage(rag
     assert all(s.supported for s in answer.sentences) and answer.citations
     assert {c.source for c in answer.citations} == {"skellig-lighthouse.txt"}
     check_citations(answer)
+
+
+@pytest.mark.slow
+def test_a_summary_by_the_real_local_model_keeps_only_what_its_passages_support(rag):
+    """The packaged SmolLM2 run in-process writes the map step: whatever it writes, the summary that comes
+    back holds only sentences verified against the passage they cite, all from the document asked about."""
+    answer = rag.with_settings(llm="local").ask("Summarize skellig-lighthouse.txt")
+    assert answer.intent == "summary" and answer.answered
+    assert answer.backend.endswith((", map-reduce", "extractive fallback"))
+    assert answer.sentences and all(s.supported for s in answer.sentences)
+    assert {c.source for c in answer.citations} == {"skellig-lighthouse.txt"}
+    assert "Covered" in answer.text
+    check_citations(answer)
+    by_n = {c.n: c for c in answer.citations}
+    for s in answer.sentences:  # checked here apart from rag's verifier: most of its words are in its passage
+        words, passage = set(tokenize(s.text)), set(tokenize(by_n[s.citations[0]].text))
+        assert len(words & passage) >= 0.6 * len(words), s.text
 
 
 def test_a_model_summary_with_nothing_verified_falls_back_to_quoting(rag):
