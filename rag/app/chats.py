@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import builtins
-import os
 import re
 import secrets
 import sqlite3
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.config import Settings
+from rag.crashpoint import CrashPoint
 from rag.errors import ChatError
 from rag.types import Answer
 
@@ -58,15 +58,11 @@ CREATE TABLE IF NOT EXISTS citations (
 # Test hook: tests/test_chats.py kills a process at an exact point of a turn's transaction with
 # RAG_TEST_EXIT_AT_CHAT_WRITE=N: right after the Nth statement that writes (the commit counts as one), the
 # process exits at once, as a SIGKILL leaves it (no rollback, no close). Unset, it does nothing.
-_EXIT_AT_WRITE = int(os.environ.get("RAG_TEST_EXIT_AT_CHAT_WRITE") or 0)
-_writes = 0
+_CRASH = CrashPoint("RAG_TEST_EXIT_AT_CHAT_WRITE")
 
 
 def _wrote() -> None:
-    global _writes
-    _writes += 1
-    if _writes == _EXIT_AT_WRITE:
-        os._exit(137)
+    _CRASH.wrote()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.config import Settings
+from rag.crashpoint import CrashPoint
 from rag.errors import DocumentError, RagError, StoreLockedError
 from rag.index.embedding import Embedder
 from rag.index.store import FileRecord, Store, ingest_lock, now
@@ -49,15 +50,11 @@ FLUSH_BATCHES = 4  # model batches gathered across files before one write: fewer
 # its Nth write to the store (the dirty flag, a ledger record, chunks, a deletion: every call followed by
 # `_wrote()` below) the process exits at once, as a SIGKILL leaves it: no finally, no atexit, no flush.
 # Unset, as it always is outside those tests, it does nothing.
-_EXIT_AT_WRITE = int(os.environ.get("RAG_TEST_EXIT_AT_WRITE") or 0)
-_writes = 0
+_CRASH = CrashPoint("RAG_TEST_EXIT_AT_WRITE")
 
 
 def _wrote() -> None:
-    global _writes
-    _writes += 1
-    if _writes == _EXIT_AT_WRITE:
-        os._exit(137)
+    _CRASH.wrote()
 
 
 @dataclass
