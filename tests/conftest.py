@@ -122,6 +122,23 @@ def seed_docs(tmp_path) -> Path:
     return docs
 
 
+def ingested(root: Path, files: dict[str, str] | None = None, **settings):
+    """A `RAG` over ``root/docs`` (the seeds, or ``files``: name -> text) with its store in ``root/store``,
+    ingested."""
+    from rag import RAG
+
+    docs = root / "docs"
+    if files is None:
+        shutil.copytree(SEEDS, docs)
+    else:
+        docs.mkdir()
+        for name, text in files.items():
+            (docs / name).write_text(text, encoding="utf-8")
+    rag = RAG(docs_dir=docs, store_dir=root / "store", **settings)
+    rag.ingest()
+    return rag
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from rag import RAG
 from rag.errors import BackendError, NotIngestedError
 from rag.types import Answer, Citation, Passage, Sentence
-from tests.conftest import ROOT, SEEDS, free_port
+from tests.conftest import ROOT, SEEDS, free_port, ingested
 
 QUESTION = "When was the Virtual Assets Policy Statement issued?"
 
@@ -33,11 +32,7 @@ def _serve(rag: RAG, users=None):
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> RAG:
-    root = tmp_path_factory.mktemp("app")
-    shutil.copytree(SEEDS, root / "docs")
-    rag = RAG(docs_dir=root / "docs", store_dir=root / "store")
-    rag.ingest()
-    return rag
+    return ingested(tmp_path_factory.mktemp("app"))
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import RAG
 from rag.messages import say
-from tests.conftest import running_app
+from tests.conftest import ingested, running_app
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _ask
 from tests.test_crosslingual import CHINESE, ENGLISH
 
@@ -23,12 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def bilingual_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-zh")
-    docs, store = root / "docs", root / "store"
-    docs.mkdir()
-    (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
-    (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
-    RAG(docs_dir=docs, store_dir=store, crosslingual="auto").ingest()
-    with running_app(docs, store, root / "app.log", RAG_CROSSLINGUAL="auto") as url:
+    rag = ingested(root, {"ferry.txt": ENGLISH, "library.txt": CHINESE}, crosslingual="auto")
+    with running_app(rag.settings.docs_dir, rag.settings.store_dir, root / "app.log", RAG_CROSSLINGUAL="auto") as url:
         yield url
 
 

@@ -11,8 +11,7 @@ import re
 
 import pytest
 
-from rag import RAG
-from tests.conftest import running_app
+from tests.conftest import ingested, running_app
 from tests.test_browser import _ask, _shows, browser  # noqa: F401 - a fixture, used by name
 from tests.test_overview import APIARY, LIGHTHOUSE, ORCHARD, _doc
 
@@ -22,13 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-overview")
-    docs, store = root / "docs", root / "store"
-    docs.mkdir()
-    (docs / "apiary-notes.md").write_text(_doc(APIARY), encoding="utf-8")
-    (docs / "skellig-lighthouse.txt").write_text(_doc(LIGHTHOUSE), encoding="utf-8")
-    (docs / "glenmore-orchard.txt").write_text(_doc(ORCHARD), encoding="utf-8")
-    RAG(docs_dir=docs, store_dir=store, crosslingual="off").ingest()
-    with running_app(docs, store, root / "app.log", RAG_CROSSLINGUAL="off") as url:
+    files = {"apiary-notes.md": APIARY, "skellig-lighthouse.txt": LIGHTHOUSE, "glenmore-orchard.txt": ORCHARD}
+    rag = ingested(root, {name: _doc(lines) for name, lines in files.items()}, crosslingual="off")
+    with running_app(rag.settings.docs_dir, rag.settings.store_dir, root / "app.log", RAG_CROSSLINGUAL="off") as url:
         yield url
 
 

@@ -23,7 +23,7 @@ from rag.app.render import render_answer
 from rag.app.sidebar import owner_of
 from rag.errors import ChatError
 from rag.types import Answer, Citation
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, ingested
 
 ISSUED = "When was the Virtual Assets Policy Statement issued?"
 EMPLOYEES = "How many employees does HashKey have?"
@@ -31,11 +31,7 @@ EMPLOYEES = "How many employees does HashKey have?"
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> RAG:
-    root = tmp_path_factory.mktemp("chats")
-    shutil.copytree(SEEDS, root / "docs")
-    rag = RAG(docs_dir=root / "docs", store_dir=root / "store")
-    rag.ingest()
-    return rag
+    return ingested(tmp_path_factory.mktemp("chats"))
 
 
 @pytest.fixture(scope="module")
