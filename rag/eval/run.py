@@ -25,10 +25,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -146,17 +146,19 @@ class QASet:
 
 
 def find_corpus(qa: QASet) -> Path:
-    """The corpus folder; the Debian one is copied from its package by ``bench.corpora`` when missing."""
+    """The corpus folder; one under ``bench/corpora/`` is prepared by running ``bench/corpora.py`` when missing
+    (a script of the repository, run, never imported: the package does not depend on bench/)."""
     if qa.corpus.is_dir() and any(qa.corpus.iterdir()):
         return qa.corpus
     why = "missing"
-    if qa.corpus.parts[-3:-1] == ("bench", "corpora"):
-        try:
-            # bench/ is the repository's scripts, not part of the package: present in a checkout only.
-            corpora = importlib.import_module("bench.corpora")
-            return corpora.prepare(qa.corpus.name)
-        except (Exception, SystemExit) as e:  # no apt, no sudo, no package: the hint says how
-            why = f"missing and could not be prepared ({e})"
+    script = qa.corpus.parent.parent / "corpora.py"
+    if qa.corpus.parts[-3:-1] == ("bench", "corpora") and script.is_file():
+        done = subprocess.run([sys.executable, str(script), qa.corpus.name], capture_output=True, text=True)
+        if done.returncode == 0 and qa.corpus.is_dir() and any(qa.corpus.iterdir()):
+            return qa.corpus
+        # no apt, no sudo, no package: the hint says how
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        why = f"missing and could not be prepared ({lines[-1] if lines else f'exit {done.returncode}'})"
     raise FileNotFoundError(f"corpus folder {qa.corpus} is {why}; get it with: {qa.setup}")
 
 
