@@ -203,7 +203,6 @@ def build(rag: RAG) -> gr.Blocks:
             [chatbot, history, current, title, export, trace, saved, *chat_deleting],
             **private,
         )
-        demo.load(on.chats.start, browser, [browser, saved], **private)
         backend.change(lambda b: [gr.Textbox(visible=b in REMOTE)] * 3, backend, [url, model, key], **private)
         show_trace.change(lambda v: gr.Accordion(visible=v), show_trace, trace_box, **private)
 
@@ -216,6 +215,8 @@ def build(rag: RAG) -> gr.Blocks:
         keep.click(on.on_delete_keep, None, deleting, **private)
         confirm.click(on.on_delete, to_delete, deleting, **docs).then(on.refresh, None, listing, **private)
         rescan.click(on.on_rescan, None, doc_status, **docs).then(on.refresh, None, listing, **private)
-        demo.load(on.refresh, None, listing, **private)
+        # The saved conversations are listed once the page's first refresh has redrawn the chat (its examples):
+        # a conversation opened before that redraw had its opened citations closed again by it.
+        demo.load(on.refresh, None, listing, **private).then(on.chats.start, browser, [browser, saved], **private)
         gr.api(on.ask, api_name="ask", concurrency_id="answer")
     return demo
