@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     abstain_threshold: float | None = Field(
         None,
         description="Probability (0-1) that the best span answers, below which rag says the documents do not "
-        "contain the answer; empty means the threshold fitted with the reader (rag/reader_weights.json).",
+        "contain the answer; empty means the threshold fitted with the reader (rag/answer/reader_weights.json).",
         ge=0,
         le=1,
     )

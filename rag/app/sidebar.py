@@ -2,7 +2,7 @@
 
 A conversation belongs to the signed-in user (``user:alice``) or, without a login, to the browser: a
 random id kept in its local storage (``browser:3f2a…``, a `gr.BrowserState` encrypted with a secret kept in
-the database, so it survives a restart of the app). `Sidebar` holds the event functions `rag.ui.build`
+the database, so it survives a restart of the app). `Sidebar` holds the event functions `rag.app.ui.build`
 wires to the sidebar, over one `rag.app.chats.ChatStore`; `Sidebar.keep` is what the chat calls after each
 finished answer.
 """
