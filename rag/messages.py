@@ -33,6 +33,57 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hans": "问题的语言与文件不同，而此存储没有跨语言索引（设置 RAG_CROSSLINGUAL=on 后重新运行 ingest）。",
         "hant": "問題的語言與文件不同，而此儲存沒有跨語言索引（設定 RAG_CROSSLINGUAL=on 後重新執行 ingest）。",
     },
+    # whole-document answers (rag/answer/overview.py)
+    "no_summary_sentence": {
+        "en": "{source} has no sentence to quote in a summary.",
+        "hans": "{source} 中没有可在摘要中引用的句子。",
+        "hant": "{source} 中沒有可在摘要中引用的句子。",
+    },
+    "covered_all": {
+        "en": "Covered all {total} passages of {source} (summary of {kept} {sentences}).",
+        "hans": "已读完 {source} 的全部 {total} 个段落（摘要共 {kept} 句）。",
+        "hant": "已讀完 {source} 的全部 {total} 個段落（摘要共 {kept} 句）。",
+    },
+    "covered_some": {
+        "en": "Covered {read} of {total} passages of {source} (summary of {kept} {sentences}).",
+        "hans": "已读 {source} 的 {total} 个段落中的 {read} 个（摘要共 {kept} 句）。",
+        "hant": "已讀 {source} 的 {total} 個段落中的 {read} 個（摘要共 {kept} 句）。",
+    },
+    "covered_only": {
+        "en": "Covered the only passage of {source} (summary of {kept} {sentences}).",
+        "hans": "已读完 {source} 唯一的段落（摘要共 {kept} 句）。",
+        "hant": "已讀完 {source} 唯一的段落（摘要共 {kept} 句）。",
+    },
+    "which_word": {
+        "en": "Which word or phrase should I look for in the documents?",
+        "hans": "要在文件中查找哪个词或短语？",
+        "hant": "要在文件中查找哪個詞或短語？",
+    },
+    "no_document_mentions": {
+        "en": "No document mentions “{topic}” (searched all {passages} passages of {docs} {documents}).",
+        "hans": "没有文件提到“{topic}”（已搜索 {docs} 份文件的全部 {passages} 个段落）。",
+        "hant": "沒有文件提到「{topic}」（已搜尋 {docs} 份文件的全部 {passages} 個段落）。",
+    },
+    "documents_mention": {
+        "en": "{found} of {docs} {documents} {verb} “{topic}”:",
+        "hans": "{docs} 份文件中有 {found} 份提到“{topic}”：",
+        "hant": "{docs} 份文件中有 {found} 份提到「{topic}」：",
+    },
+    "which_of_candidates": {
+        "en": "Which document do you mean? More than one fits: {candidates}.",
+        "hans": "您指的是哪份文件？符合的不止一份：{candidates}。",
+        "hant": "您指的是哪份文件？符合的不止一份：{candidates}。",
+    },
+    "which_to_summarize": {
+        "en": "Which document should I summarize? The question names none of the {count} documents: {shown}.",
+        "hans": "要总结哪份文件？问题没有指明 {count} 份文件中的任何一份：{shown}。",
+        "hant": "要總結哪份文件？問題沒有指明 {count} 份文件中的任何一份：{shown}。",
+    },
+    "and_more": {
+        "en": "{shown} and {more} more",
+        "hans": "{shown} 等（另有 {more} 份）",
+        "hant": "{shown} 等（另有 {more} 份）",
+    },
 }
 
 

@@ -229,3 +229,145 @@ def test_a_listing_of_a_phrase_needs_most_of_its_words_in_one_passage(rag):
     answer = rag.ask("Which of the documents refer to the Saturday market?")
     assert [c.source for c in answer.citations] == ["glenmore-orchard.txt"]
     assert "market" in answer.citations[0].quote
+
+
+# --- a document named by its title; rag's lines in the question's language; contents lines --------------
+HANDBOOK = """Lichens and mosses of the Atlantic coastline
+
+Contents
+1 Where lichens grow . 2
+2 Sea ivory and its cousins . 4
+3 Reading the splash zone . 6
+
+1 Where lichens grow
+
+Lichens cover the granite boulders above the high-water mark, where spray wets them twice a day.
+
+They grow slowly, often less than a millimetre a year, so a bare rock tells how recently it was moved.
+
+2 Sea ivory and its cousins
+
+Sea ivory is a pale tufted lichen that prefers the north faces of rocks facing the prevailing wind.
+
+Mosses crowd into the shaded cracks between boulders, where rainwater lingers after each shower.
+
+3 Reading the splash zone
+
+The splash zone is the band of rock wetted by breaking waves but never covered by the tide.
+
+Orange lichens mark its upper edge, and black tar lichen marks its lower edge close to the barnacles.
+"""
+TIDES = """Tide tables and harbour pilotage for small boats
+
+Contents
+1 Reading a tide table . 2
+2 The splash zone . 3
+3 Entering the harbour . 5
+
+1 Reading a tide table
+
+High water comes about fifty minutes later each day, and springs follow the full and new moon.
+
+Skippers should add the local correction printed under each table before planning a passage.
+
+3 Entering the harbour
+
+Small boats keep to the starboard side of the channel and give way to the ferry at all times.
+
+The harbour master listens on channel twelve and answers calls from dawn until ten at night.
+"""
+KILNS = """Building and firing wood-fired pottery kilns
+
+A wood-fired kiln needs dry split timber, stacked under cover for at least one year before firing.
+
+The firebox is stoked every few minutes once the chamber passes a dull red glow.
+
+Ash from the burning wood settles on the pots and melts into a glaze on their shoulders.
+
+A firing lasts two days and two nights, and the kiln takes another three days to cool.
+"""
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory) -> RAG:
+    from tests.conftest import ingested
+
+    files = {"lichens.md": HANDBOOK, "tides.txt": TIDES, "kilns.txt": KILNS}
+    return ingested(tmp_path_factory.mktemp("shelf"), files, chunk_size=64, chunk_overlap=8)
+
+
+def test_the_words_that_name_a_document_by_its_title_are_masked_before_routing(shelf):
+    known = overview.titles(shelf.store)
+    assert known["lichens.md"] == "Lichens and mosses of the Atlantic coastline"
+    asked = "What is the lichens and mosses guide about?"
+    assert overview.mask_named(asked, known) == "What is the file guide about?"
+    # a question whose every word is the title's subject is left as asked: it asks about the subject
+    assert overview.mask_named("What are tide tables?", known) == "What are tide tables?"
+    answer = shelf.ask(asked)
+    assert answer.intent == "summary" and answer.answered
+    assert {c.source for c in answer.citations} == {"lichens.md"}
+    check_citations(answer)
+
+
+def test_ordinary_questions_over_documents_with_long_titles_stay_ordinary(shelf):
+    for q in (
+        "How long does a firing of the wood-fired kiln last?",
+        "Which side of the channel do small boats keep to?",
+    ):
+        assert shelf.ask(q).intent == "question", q
+
+
+def test_a_chinese_summary_gets_its_coverage_line_in_chinese(rag):
+    chunks = next(d.chunks for d in rag.documents() if d.source == "apiary-notes.md")
+    answer = rag.ask("请总结 apiary-notes.md")
+    assert answer.intent == "summary" and answer.answered
+    assert answer.text.endswith(f"已读完 apiary-notes.md 的全部 {chunks} 个段落（摘要共 {len(answer.citations)} 句）。")
+    assert "Covered" not in answer.text
+    traditional = rag.ask("請總結 apiary-notes.md")
+    assert traditional.text.endswith(
+        f"已讀完 apiary-notes.md 的全部 {chunks} 個段落（摘要共 {len(traditional.citations)} 句）。"
+    )
+
+
+def test_which_document_is_asked_in_the_language_of_the_question(rag):
+    answer = rag.ask("请总结一下这份文件")
+    assert answer.intent == "summary" and not answer.answered and "\n" not in answer.text
+    assert answer.text.startswith("要总结哪份文件？")
+    assert all(s in answer.text for s in ("apiary-notes.md", "glenmore-orchard.txt", "skellig-lighthouse.txt"))
+    named = overview.Named(None, ["a.md", "b.md"])
+    assert (
+        overview._which(named, ["a.md", "b.md", "c.md"], "總結哪一份？")
+        == "您指的是哪份文件？符合的不止一份：a.md、b.md。"
+    )
+
+
+def test_a_chinese_listing_over_english_documents_looks_for_its_latin_words_and_answers_in_chinese(rag):
+    answer = rag.ask("哪些文档提到了 lychee 花？")
+    assert answer.intent == "mention" and answer.answered
+    assert [c.source for c in answer.citations] == ["apiary-notes.md"]
+    assert answer.text.startswith("3 份文件中有 1 份提到“")
+    missing = rag.ask("哪些文档提到了 submarines？")
+    assert not missing.answered and missing.text.startswith("没有文件提到“submarines”")
+
+
+def test_contents_lines_are_told_from_sentences():
+    assert overview.contents_line("4 Hyphenation configuration .")
+    assert overview.contents_line("2.2 Using docstrip . . . . . . 5")
+    assert overview.contents_line("3 Reading the splash zone 6")
+    assert not overview.contents_line("The splash zone is the band of rock wetted by breaking waves.")
+    assert not overview.contents_line("2.1 Fonts The default fonts are the Computer Modern families.")
+
+
+def test_a_listing_cites_a_sentence_of_the_file_before_its_contents_line(shelf):
+    answer = shelf.ask("Which documents mention the splash zone?")
+    assert answer.intent == "mention" and answer.answered
+    by_source = {c.source: c for c in answer.citations}
+    assert set(by_source) == {"lichens.md", "tides.txt"}
+    # the handbook's contents line comes first in it; its sentences about the splash zone are cited instead
+    assert not overview.contents_line(by_source["lichens.md"].quote)
+    assert "splash zone" in by_source["lichens.md"].quote.lower()
+    # the tide tables name it only in their contents: that line is all there is to cite
+    assert (
+        overview.contents_line(by_source["tides.txt"].quote) and "splash zone" in by_source["tides.txt"].quote.lower()
+    )
+    check_citations(answer)

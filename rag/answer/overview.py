@@ -39,6 +39,7 @@ import numpy as np
 from rag.answer import reader
 from rag.answer.answerer import Answerer, _citation
 from rag.llms import LLM
+from rag.messages import say, variant
 from rag.retrieval.hybrid import to_passage
 from rag.retrieval.scope import Scope
 from rag.text import split_sentences, tokenize
@@ -85,6 +86,85 @@ def masked(text: str) -> str:
     return _FILE_NAME.sub("the file", text)
 
 
+_PIECE = re.compile(r"[\u3400-\u9fff]|[^\W_\u3400-\u9fff][^\W\u3400-\u9fff]*")
+_DETERMINERS = frozenset({"the", "this", "that", "my", "our", "your"})
+
+
+def document_words(source: str, title: str) -> set[str]:
+    """The words a question may name a document by: its path's and its title's (`name_document`'s)."""
+    return set(words(_stem_name(source))) | set(tokenize(title))
+
+
+def mask_named(text: str, titles: dict[str, str]) -> str:
+    """The words that name the document ``text`` asks about (`name_document`: its path's or its title's
+    words, less those every document shares) made one placeholder, as `masked` does a file name, so a long
+    descriptive name does not read as the question's subject:
+    ``"What is the Cyrillic languages guide about?"`` -> ``"What is the file guide about?"``.
+
+    Example:
+        >>> mask_named("What is the bee keeping guide about?", {"bees.md": "Bee keeping", "cider.md": "Cider"})
+        'What is the file guide about?'
+    """
+    named = name_document(text, titles)
+    if named.chosen is None:
+        return text
+    vocab = document_words(named.chosen, titles[named.chosen])
+    if len(titles) > 1:  # a word in every title names none of them
+        shared = [document_words(s, t) for s, t in titles.items()]
+        vocab -= shared[0].intersection(*shared[1:])
+    return mask_words(text, vocab)
+
+
+def mask_words(text: str, vocab: set[str]) -> str:
+    """Runs of ``text``'s words that are in ``vocab`` (stop words between two of them included, and a
+    determiner before) replaced by "the file" ("文件" in Chinese)."""
+    pieces = list(_PIECE.finditer(text))
+    hit = [False] * len(pieces)
+    stop = [False] * len(pieces)
+    for i, m in enumerate(pieces):
+        w = m.group()
+        if _CJK.match(w):
+            pair = [text[m.start() - 1 : m.end()], text[m.start() : m.end() + 1]]
+            hit[i] = any(t in vocab for p in pair if len(p) == 2 and all(_CJK.match(c) for c in p) for t in tokenize(p))
+            continue
+        toks = set(tokenize(w)) | {w.lower()}
+        stop[i] = not tokenize(w)
+        hit[i] = not stop[i] and any(
+            t in vocab or (len(t) >= 4 and any(len(v) >= 5 and _near(v, t) for v in vocab)) for t in toks
+        )
+    if all(hit[i] or stop[i] for i in range(len(pieces))):  # "What is font encoding?": the subject, not a name
+        return text
+    runs: list[tuple[int, int]] = []  # piece index ranges [i, j]
+    i = 0
+    while i < len(pieces):
+        if not hit[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(pieces):
+            k = j + 1
+            while k < len(pieces) and stop[k] and not hit[k]:
+                k += 1
+            if (
+                k < len(pieces)
+                and hit[k]
+                and bool(_CJK.match(pieces[k].group())) == bool(_CJK.match(pieces[i].group()))
+            ):
+                j = k
+            else:
+                break
+        if i > 0 and pieces[i - 1].group().lower() in _DETERMINERS:
+            i -= 1
+        runs.append((i, j))
+        i = j + 1
+    out, at = [], 0
+    for i, j in runs:
+        cjk = bool(_CJK.match(pieces[j].group()))
+        out += [text[at : pieces[i].start()], "文件" if cjk else "the file"]
+        at = pieces[j].end()
+    return "".join(out) + text[at:]
+
+
 def featurize(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
     texts = [masked(t) for t in texts]
     return np.hstack([embed(texts), np.stack([bag(t) for t in texts])]).astype(np.float32)
@@ -129,11 +209,18 @@ class Router:
         x = featurize(texts, self.embed)
         return _softmax(np.hstack([x, np.ones((len(x), 1))]) @ self.w)
 
-    def intent(self, text: str) -> tuple[str, float]:
+    def intent(self, text: str, titles: Callable[[], dict[str, str]] | None = None) -> tuple[str, float]:
+        """The intent and how sure. With ``titles`` (the documents'), the words that name one of them are
+        masked first (`mask_named`), as file names are: "What is the Cyrillic languages guide about?" reads
+        as a question about Cyrillic languages until its name is masked."""
+        if titles is not None:
+            text = mask_named(masked(text), titles())  # file names first: "glenmore-orchard.txt" is one
         p = self.probabilities([text])[0]
-        best = int(np.argmax(p))
-        if INTENTS[best] != "question" and p[best] < ROUTE_P:
+        # Routed when it is this sure the question is not an ordinary one (what a misroute costs); which of
+        # the whole-document intents is the likeliest ("What is the file guide about?": summary 0.68, about 0.29).
+        if 1.0 - p[0] < ROUTE_P:
             return "question", float(p[0])
+        best = 1 + int(np.argmax(p[1:]))
         return INTENTS[best], float(p[best])
 
     def topic(self, text: str, document: str | None = None) -> str:
@@ -149,10 +236,18 @@ class Router:
         return out.strip(" .?-")
 
 
-def training_set(eval_dir: Path, batch: str = "dev") -> tuple[list[str], list[int]]:
+def training_set(
+    eval_dir: Path, batch: str = "dev", titles_of: Callable[[str], dict[str, str]] | None = None
+) -> tuple[list[str], list[int]]:
     """The phrasings of ``overview_intents.json`` filled with its fillers (each template three times, with
     fillers chosen by position so the set is the same every time), plus the ordinary questions of the
-    ``batch`` batches of the question sets in ``eval_dir``."""
+    ``batch`` batches of the question sets in ``eval_dir``.
+
+    Each is also taken as `Router.intent` reads it over a store whose titles name it (when that differs): a
+    phrasing with its document's words masked (`mask_words`; all of them, or all but the last: a title
+    seldom has the "guide" a question calls it by), or its topic's (a topic may be a title), an ordinary
+    question with the words naming a document of its corpus masked (`mask_named`; ``titles_of(corpus)``
+    gives the corpus's titles)."""
     data = json.loads(TRAIN_FILE.read_text(encoding="utf-8"))
     texts, labels = [], []
     docs, topics = data["docs"], data["topics"]
@@ -160,29 +255,43 @@ def training_set(eval_dir: Path, batch: str = "dev") -> tuple[list[str], list[in
         for i, t in enumerate(templates):
             for j in range(3):
                 k = 7 * i + 11 * j
-                texts.append(t.format(doc=docs[k % len(docs)], topic=topics[(k + j) % len(topics)]))
-                labels.append(INTENTS.index(label))
-    for q in ordinary_questions(eval_dir, batch):
-        texts.append(q)
-        labels.append(0)
+                doc, topic = docs[k % len(docs)], topics[(k + j) % len(topics)]
+                text = t.format(doc=doc, topic=topic)
+                forms = [text] + [mask_words(text, set(tokenize(f))) for f in (doc, topic) if f in text]
+                if doc in text and len(doc.split()) > 1:  # "the onboarding guide" -> "the file guide"
+                    forms.append(mask_words(text, set(tokenize(doc)) - set(tokenize(doc.split()[-1]))))
+                for form in dict.fromkeys(forms):
+                    texts.append(form)
+                    labels.append(INTENTS.index(label))
+    for q, corpus in ordinary_questions(eval_dir, batch, with_corpus=True):
+        named = mask_named(q, titles_of(corpus)) if titles_of and corpus else q
+        for form in dict.fromkeys([q, named]):
+            texts.append(form)
+            labels.append(0)
     return texts, labels
 
 
-def ordinary_questions(eval_dir: Path, batch: str) -> list[str]:
-    """Questions of the ordinary question sets' ``batch`` batches (seeds.json, which has none, counts as dev)."""
-    out = []
+def ordinary_questions(eval_dir: Path, batch: str, with_corpus: bool = False) -> list:
+    """Questions of the ordinary question sets' ``batch`` batches (seeds.json, which has none, counts as dev);
+    ``with_corpus``: (question, the set's ``corpus`` folder as written there, or "")."""
+    out: list = []
     for path in sorted(eval_dir.glob("*.json")):
         if path.name.startswith("overview") or path.name == "baseline.json":
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
         for q in data.get("questions", []):
             if str(q.get("batch") or "dev") == batch:
-                out.append(q["question"])
+                out.append((q["question"], str(data.get("corpus") or "")) if with_corpus else q["question"])
     return out
 
 
-def fit(embed: Callable[[list[str]], np.ndarray], eval_dir: Path, path: Path = WEIGHTS_FILE) -> dict:
-    texts, labels = training_set(eval_dir)
+def fit(
+    embed: Callable[[list[str]], np.ndarray],
+    eval_dir: Path,
+    path: Path = WEIGHTS_FILE,
+    titles_of: Callable[[str], dict[str, str]] | None = None,
+) -> dict:
+    texts, labels = training_set(eval_dir, titles_of=titles_of)
     x = featurize(texts, embed)
     w = fit_softmax(x, np.asarray(labels), len(INTENTS))
     data = json.loads(TRAIN_FILE.read_text(encoding="utf-8"))
@@ -349,26 +458,28 @@ def summarize(
     near = np.argsort(-(vectors @ centroid), kind="stable")[:PREFILTER]
     cands = sentences(passages, near.tolist())
     if not cands:
-        return Answer(question, f"{source} has no sentence to quote in a summary.", [], False, passages=passages)
+        return Answer(question, say("no_summary_sentence", question, source=source), [], False, passages=passages)
     svec = embed([c.text[: reader.EMBED_CHARS] for c in cands])
     picked = sorted((cands[i] for i in mmr(svec, centroid, summary_length(len(passages)))), key=lambda c: c.at)
     citations = [_citation(n, passages[c.passage], c.start, c.end, 1.0) for n, c in enumerate(picked, 1)]
     lines = [Sentence(c.text, [n], True, 1.0) for n, c in enumerate(picked, 1)]
     text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(picked, 1))
-    text += "\n\n" + coverage_line(source, len(passages), len(passages), len(picked))
+    text += "\n\n" + coverage_line(source, len(passages), len(passages), len(picked), question)
     return Answer(question, text, citations, True, lines, passages)
 
 
-def coverage_line(source: str, read: int, total: int, kept: int) -> str:
-    """``"Covered all 14 passages of a.txt (summary of 6 sentences)."``
+def coverage_line(source: str, read: int, total: int, kept: int, question: str = "") -> str:
+    """``"Covered all 14 passages of a.txt (summary of 6 sentences)."``, in the language of ``question``.
 
     Example:
         >>> coverage_line("a.txt", 1, 1, 3)
         'Covered the only passage of a.txt (summary of 3 sentences).'
+        >>> coverage_line("a.txt", 4, 9, 3, "请总结 a.txt")
+        '已读 a.txt 的 9 个段落中的 4 个（摘要共 3 句）。'
     """
-    part = f"all {total} passages" if read == total else f"{read} of {total} passages"
-    part = "the only passage" if total == 1 else part
-    return f"Covered {part} of {source} (summary of {kept} sentence{'s' * (kept != 1)})."
+    key = "covered_only" if total == 1 else "covered_all" if read == total else "covered_some"
+    values = {"source": source, "read": str(read), "total": str(total), "kept": str(kept)}
+    return say(key, question, sentences="sentence" + "s" * (kept != 1), **values)
 
 
 MAP_PROMPT = (
@@ -423,7 +534,7 @@ def map_reduce(
     lines = [Sentence(t, [n], True, c.score) for n, (t, c) in enumerate(picked, 1)]
     read = sum(len(g) for g in groups)
     text = " ".join(f"{t} [{n}]" for n, (t, _) in enumerate(picked, 1))
-    text += "\n\n" + coverage_line(source, read, len(passages), len(picked))
+    text += "\n\n" + coverage_line(source, read, len(passages), len(picked), question)
     answer = Answer(question, text, citations, True, lines, passages)
     answer.backend = f"{llm.name}, map-reduce"
     return answer
@@ -435,28 +546,83 @@ def listing(question: str, topic: str, chunks: list[Passage], answerer: Answerer
     each with its best sentence cited, best documents first; and how many were searched."""
     want = set(tokenize(topic))
     if not want:
-        return Answer(question, "Which word or phrase should I look for in the documents?", [], False)
+        return Answer(question, say("which_word", question), [], False)
+    if not any(_CJK.search(p.text) for p in chunks):  # "T2A 编码" over English documents: the Latin words
+        want = {t for t in want if not _CJK.match(t)} or want
     best: dict[str, tuple[float, Passage]] = {}
+    held: dict[str, list[tuple[float, Passage]]] = {}  # every chunk that mentions it, per file
     for p in chunks:
         score = reader.coverage(want, set(tokenize(p.text)), answerer.idf)
-        if score >= MENTION_COVER and score > best.get(p.source, (0.0, p))[0]:
-            best[p.source] = (score, p)
+        if score >= MENTION_COVER:
+            held.setdefault(p.source, []).append((score, p))
+            if score > best.get(p.source, (0.0, p))[0]:
+                best[p.source] = (score, p)
     if not best:
-        searched = f"searched all {len(chunks)} passages of {total_docs} document{'s' * (total_docs != 1)}"
-        return Answer(question, f"No document mentions “{topic}” ({searched}).", [], False, passages=[])
+        values = {"topic": topic, "passages": str(len(chunks)), "docs": str(total_docs)}
+        text = say("no_document_mentions", question, documents="document" + "s" * (total_docs != 1), **values)
+        return Answer(question, text, [], False, passages=[])
     found = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
     citations, lines, parts, passages = [], [], [], []
     for n, (source, (_, p)) in enumerate(found, 1):
-        score, qs, qe = answerer.support(topic, p)
-        if qe <= qs:  # no sentence of it holds the words (they span two): cite the passage's first sentence
-            qs, qe = next(iter(split_sentences(p.text, brackets=True)), (0, len(p.text)))
+        p, score, qs, qe = _mention(topic, want, p, held[source], answerer)
         citations.append(_citation(n, p, qs, qe, round(score, 3)))
         lines.append(Sentence(p.text[qs:qe], [n], True, round(score, 3)))
         parts.append(f"{source}: {' '.join(p.text[qs:qe].split())} [{n}]")
         passages.append(p)
-    verb = "mentions" if len(found) == 1 else "mention"
-    head = f"{len(found)} of {total_docs} document{'s' * (total_docs != 1)} {verb} “{topic}”:"
+    head = say(
+        "documents_mention",
+        question,
+        found=str(len(found)),
+        docs=str(total_docs),
+        documents="document" + "s" * (total_docs != 1),
+        verb="mentions" if len(found) == 1 else "mention",
+        topic=topic,
+    )
     return Answer(question, "\n".join([head, *parts]), citations, True, lines, passages)
+
+
+def _mention(
+    topic: str, want: set[str], first: Passage, held: list[tuple[float, Passage]], answerer: Answerer
+) -> tuple[Passage, float, int, int]:
+    """The sentence to cite for a file that mentions ``topic``: the best sentence (`Answerer.support`) of its
+    best chunk ``first``, unless that is a contents line; then a real sentence holding the topic's words from
+    any chunk of the file that mentions it (``held``), best chunks first; the contents line only if none is."""
+
+    def quote(p: Passage) -> tuple[float, int, int]:
+        score, qs, qe = answerer.support(topic, p)
+        if qe <= qs:  # no sentence of it holds the words (they span two): cite the passage's first sentence
+            qs, qe = next(iter(split_sentences(p.text, brackets=True)), (0, len(p.text)))
+        return score, qs, qe
+
+    score, qs, qe = quote(first)
+    if not contents_line(first.text[qs:qe]):
+        return first, score, qs, qe
+    for _, p in sorted(held, key=lambda sp: -sp[0]):
+        for s, e in split_sentences(p.text, brackets=True):
+            text = p.text[s:e]
+            cover = reader.coverage(want, set(tokenize(text)), answerer.idf)
+            if cover >= MENTION_COVER and not contents_line(text):
+                return p, cover, s, e
+    return first, score, qs, qe
+
+
+_SECTION_NUMBER = re.compile(r"(?:\d+(?:\.\d+)*\.?\s+)+[^\W\d_]")
+
+
+def contents_line(text: str) -> bool:
+    """A table-of-contents entry, not a sentence: dot leaders, or a section number first and, at the end, a
+    lone dot, a page number or no full stop.
+
+    Example:
+        >>> [contents_line(t) for t in ("4 Hyphenation configuration .", "2.2 Using doc . . . . 5", "3 Swarm 12")]
+        [True, True, True]
+        >>> [contents_line(t) for t in ("2.1 Fonts The default fonts are CM.", "Swarm control starts in April.")]
+        [False, False]
+    """
+    t = " ".join(text.split())
+    if _LEADERS.search(t):
+        return True
+    return bool(_SECTION_NUMBER.match(t)) and bool(re.search(r"(?:\s[.·]|\s\d+|[^.!?:;”’\"')])$", t))
 
 
 # --- routing a question -----------------------------------------------------------------------------
@@ -477,12 +643,16 @@ def titles(store) -> dict[str, str]:
     return _TITLES[key]
 
 
-def _which(named: Named, sources: list[str], verb: str) -> str:
-    """One line asking which document: the close candidates, or (none named) the documents there are."""
+def _which(named: Named, sources: list[str], question: str) -> str:
+    """One line asking which document to summarize, in the language of ``question``: the close candidates, or
+    (none named) the documents there are."""
+    sep = "、" if variant(question) != "en" else ", "
     if named.candidates:
-        return f"Which document do you mean? More than one fits: {', '.join(named.candidates)}."
-    shown = ", ".join(sources[:8]) + (f" and {len(sources) - 8} more" if len(sources) > 8 else "")
-    return f"Which document should I {verb}? The question names none of the {len(sources)} documents: {shown}."
+        return say("which_of_candidates", question, candidates=sep.join(named.candidates))
+    shown = sep.join(sources[:8])
+    if len(sources) > 8:
+        shown = say("and_more", question, shown=shown, more=str(len(sources) - 8))
+    return say("which_to_summarize", question, count=str(len(sources)), shown=shown)
 
 
 @dataclass
@@ -498,16 +668,20 @@ class Routed:
 def route(rag, question: str, query: str, scope) -> Routed:
     """Recognise a whole-document question and answer it, or narrow the scope of a topic-within-a-document
     question; ``Routed("question")`` leaves an ordinary question alone."""
+    store = rag.store
+
+    @lru_cache(maxsize=1)
+    def documents() -> dict[str, str]:
+        found = titles(store)
+        return found if scope is None else {s: t for s, t in found.items() if s in scope.sources}
+
     # As asked first: the searched form has spelling corrected towards the corpus ("files" -> "miles").
-    intent, _ = rag.router().intent(question)
+    intent, _ = rag.router().intent(question, documents)
     if intent == "question" and query != question:  # a follow-up made standalone may be one
-        intent, _ = rag.router().intent(query)
+        intent, _ = rag.router().intent(query, documents)
     if intent == "question":
         return Routed(intent)
-    store = rag.store
-    known = titles(store)
-    if scope is not None:
-        known = {s: t for s, t in known.items() if s in scope.sources}
+    known = documents()
     sources = sorted(known)
     if intent == "mention":
         topic = rag.router().topic(question)  # as asked: not spelling-corrected towards a word the corpus has
@@ -521,7 +695,7 @@ def route(rag, question: str, query: str, scope) -> Routed:
         # "What does notes.md say about X?" -> "What does it say about X?": the name is not what is asked about
         return Routed(intent, scope=Scope(frozenset([chosen]), chosen), query=_FILE_NAME.sub("it", query))
     if chosen is None:
-        return Routed(intent, Answer(question, _which(named, sources, "summarize"), [], False))
+        return Routed(intent, Answer(question, _which(named, sources, question), [], False))
     passages = document_passages(store, chosen)
     found = store.vectors([p.id for p in passages])
     vectors = np.stack([found[p.id] for p in passages])
