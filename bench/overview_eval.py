@@ -110,6 +110,7 @@ def routing(rag: RAG, eval_dir: Path) -> dict[str, str]:
     labels += [0] * len(ordinary)
     shelves += [cache.get(corpus) or None if corpus else None for _, corpus in ordinary]
     router = rag.router()
+
     def read(text: str, shelf: dict[str, str] | None) -> int:
         return overview.INTENTS.index(router.intent(text, (lambda: shelf) if shelf else None)[0])
 
