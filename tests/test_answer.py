@@ -117,6 +117,27 @@ def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
     assert "Is it slow?" not in answer.text  # a question is never an answer
 
 
+def test_the_answer_leads_with_the_span_the_reader_ranks_best(tmp_path):
+    """Further spans of the passage follow the best one, even where they come before it in the document."""
+    rag = _rag_over(
+        tmp_path,
+        "bakery.md",
+        "# The bakery\n\nThe bakery employs 6 bakers, who start baking at 5 every morning. "
+        "The people the bakery employs also run its 2 small cafes. "
+        "In all, the bakery employs forty-two people across its two shops.\n",
+    )
+    question = "How many people does the bakery employ?"
+    retrieval = rag.search(question)
+    ranked, _, _ = rag.answerer().read(question, retrieval.passages, retrieval.vector)
+    answer = rag.ask(question)
+    assert answer.answered and len(answer.citations) > 1
+    check_citations(answer)
+    best = ranked[0]
+    assert "forty-two" in best.text
+    assert answer.citations[0].quote == best.text  # led by the best span ...
+    assert answer.citations[0].quote_start > min(c.quote_start for c in answer.citations)  # ... not by document order
+
+
 @pytest.mark.parametrize("question", ["What drinks does the canteen serve?", "Does the canteen serve champagne?"])
 def test_instructions_inside_documents_are_data(rag, question):
     """Questions the injected sentence in injected.md would answer: it is retrieved but never quoted, while

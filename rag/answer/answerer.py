@@ -188,7 +188,7 @@ class Answerer:
         self, question: str, passages: list[Passage], best: reader.Span, ranked: list[reader.Span], probability: float
     ) -> Answer:
         """``best``, up to two more spans of its passage that score nearly as well, and the best span of any
-        other passage if it scores within `reader.OTHER_GAP` of ``best``; quoted and cited."""
+        other passage if it scores within `reader.OTHER_GAP` of ``best``; quoted and cited, ``best`` first."""
         chosen = [best]
         for c in ranked:
             if c is best or c.passage != best.passage or c.score < best.score - self.model.extra_gap:
@@ -202,7 +202,9 @@ class Answerer:
         if other is not None and other.score >= best.score - reader.OTHER_GAP:
             if other.text not in {o.text for o in chosen}:  # overlapping chunks repeat sentences
                 chosen.append(other)
-        chosen.sort(key=lambda c: (c.passage, c.start))  # read in document order
+        # The best span leads (the answer first, where a reader looks); the rest of its passage follows in
+        # document order, then the other passage's span.
+        chosen[1:] = sorted(chosen[1:], key=lambda c: (c.passage != best.passage, c.passage, c.start))
         p = round(probability, 3)
         citations = [_citation(n, passages[c.passage], c.start, c.end, p) for n, c in enumerate(chosen, 1)]
         sentences = [Sentence(c.text, [n], True, p) for n, c in enumerate(chosen, 1)]
