@@ -27,6 +27,7 @@ from rag.errors import NotIngestedError, RagError
 from rag.index import crosslingual
 from rag.index.embedding import Embedder
 from rag.index.keyword import KeywordIndex
+from rag.index.layout import embedding_text
 from rag.index.store import Store
 from rag.ingest.pipeline import Ingestor, Progress
 from rag.language import language
@@ -120,9 +121,9 @@ class RAG:
                 index = KeywordIndex.load(self.keyword_dir)
                 if index is None or index.version != version:
                     ids, texts = [], []
-                    for cid, _, text in self.store.all_chunks():
+                    for cid, meta, text in self.store.all_chunks():  # searched under its title and heading too
                         ids.append(cid)
-                        texts.append(text)
+                        texts.append(embedding_text(text, meta.get("section"), meta.get("title")))
                     index = KeywordIndex.build(ids, texts, version)
                     index.save(self.keyword_dir)
                 self._keyword = index

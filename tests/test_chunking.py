@@ -73,8 +73,17 @@ def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
     under = next(c for c in chunks if c.section == "Shell basics")
     assert under.embedding_text() == f"Shell basics\n\n{under.text}"
     assert "Shell basics" not in under.text  # the stored text (what citations point at) is unchanged
-    plain = chunks_of("No heading here. Just text.", 50)[0]
-    assert plain.embedding_text() == plain.text
+    plain = chunks_of("No heading here. Just text.", 50)[0]  # no heading at all: under its file's name
+    assert plain.embedding_text() == f"doc\n\n{plain.text}"
+
+
+def test_a_chunk_is_embedded_under_its_documents_title_and_its_section():
+    """An option deep in one manual page among many is found by the page's name, not only by "OPTIONS"."""
+    text = "git-stash(1)\n\nStash the changes.\n\nOPTIONS\n\n-u, --include-untracked: untracked files too."
+    sections = [Section(0, None, "git-stash(1)"), Section(text.index("OPTIONS"), None, "OPTIONS")]
+    option = next(c for c in chunks_of(text, 8, sections=sections) if "--include-untracked" in c.text)
+    assert option.title == "git-stash(1)" and option.section == "OPTIONS"
+    assert option.embedding_text() == f"git-stash(1)\nOPTIONS\n\n{option.text}"
 
 
 def test_sentences_end_at_punctuation_and_blank_lines():

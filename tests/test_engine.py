@@ -66,3 +66,24 @@ def test_keyword_index_follows_a_rebuilt_store(tmp_path):
     hits = rag.search("bananas", k=2, fusion="bm25").passages
     assert [p.source for p in hits] == ["fruit.txt"]
     assert set(rag.keyword_index().ids) == {cid for cid, _, _ in rag.store.all_chunks()}
+
+
+def test_a_section_shared_by_many_documents_is_found_by_its_documents_title(tmp_path):
+    """Two manual pages whose OPTIONS sections read the same word for word: a question naming one page ranks
+    that page's OPTIONS above the other's, in the dense list and in the keyword list alike (each chunk is
+    embedded and indexed under its document's title and its section heading)."""
+    from .conftest import ingested
+
+    page = "# {name}(1)\n\n{what}\n\n## OPTIONS\n\n--keep: leave every file where it is and report what would move.\n"
+    rag = ingested(
+        tmp_path,
+        {
+            "frobnicate.md": page.format(name="frobnicate", what="Frobnicate tidies a directory tree."),
+            "defrost.md": page.format(name="defrost", what="Defrost warms a frozen directory tree."),
+        },
+    )
+    for name in ("frobnicate", "defrost"):
+        for fusion in ("dense", "bm25"):
+            found = rag.search(f"What does the --keep option of {name} do?", k=4, fusion=fusion).passages
+            options = [p.source for p in found if p.section == "OPTIONS"]
+            assert options[:1] == [f"{name}.md"], (name, fusion, options)

@@ -200,7 +200,7 @@ def test_node_parser_in_an_ingestion_pipeline_makes_rags_chunks(rag):
         assert node.metadata.get("section") == meta.get("section") and node.metadata["source"] == meta["source"]
         assert node.metadata["file_hash"] == meta["file_hash"]
         assert node.relationships[NodeRelationship.SOURCE].node_id == meta["source"]
-        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"))
+        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"), meta.get("title"))
         headed += node.get_content(MetadataMode.EMBED) != text
         assert np.allclose(node.embedding, vectors[node.node_id], atol=1e-4)
     assert headed >= 3  # the Pruning chunks are embedded under their heading, the text itself is not changed
@@ -220,7 +220,8 @@ def test_node_parser_reads_documents_of_other_readers(rag):
     for node in nodes:
         assert text[node.start_char_idx : node.end_char_idx] == node.text
         assert node.metadata["page"] == 7 and node.metadata["source"] == "notes.pdf"
-        assert node.get_content(MetadataMode.EMBED) == node.text  # no heading; file_name etc. not embedded
+        # no heading: under the file's name; file_name, page_label etc. are not embedded
+        assert node.get_content(MetadataMode.EMBED) == f"notes\n\n{node.text}"
         assert node.ref_doc_id == doc.id_
     assert len({n.node_id for n in nodes}) == len(nodes)
     assert [n.node_id for n in RagNodeParser(chunk_size=64, chunk_overlap=8)([doc])] == [n.node_id for n in nodes]
@@ -283,7 +284,7 @@ def test_chroma_vector_store_reads_rags_store(rag):
         assert node.get_content(MetadataMode.NONE) == text and node.ref_doc_id == meta["source"]
         assert (node.start_char_idx, node.end_char_idx) == (meta["start"], meta["end"])
         assert node.metadata == layout.rag_metadata(meta)  # source, file_hash, chunk_index, start, end, section
-        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"))
+        assert node.get_content(MetadataMode.EMBED) == embedding_text(text, meta.get("section"), meta.get("title"))
     assert {n.node.metadata.get("section") for n in nodes} >= {"Pruning"}
 
 
@@ -317,7 +318,8 @@ def test_a_store_from_before_the_layout_gains_it_on_ingest_without_re_embedding(
     assert [layout.rag_metadata(m) for m in after["metadatas"]] == records["metadatas"]
     assert [p.id for p in old.retrieve("pinching out side shoots", k=3)] == [p.id for p in before]
     node = llama_read(old, "pinching out side shoots", k=1)[0].node
-    assert (node.start_char_idx, node.end_char_idx) == (before[0].start, before[0].end)
+    same = next(p for p in old.retrieve("pinching out side shoots", k=10) if p.id == node.node_id)
+    assert (node.start_char_idx, node.end_char_idx) == (same.start, same.end)
     assert old.ingest().embedded == 0 and old.store.upgrade_layout() == 0  # once only
 
 

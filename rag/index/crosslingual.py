@@ -104,7 +104,7 @@ def sync(
         say(f"cross-lingual index: embedding {len(todo)} chunks with {settings.crosslingual_model}")
         for i in range(0, len(todo), BATCH):
             ids = todo[i : i + BATCH]
-            texts = [embedding_text(chunks[c][1], chunks[c][0].get("section")) for c in ids]
+            texts = [embedding_text(chunks[c][1], chunks[c][0].get("section"), chunks[c][0].get("title")) for c in ids]
             vectors = model.embed(texts, role="document")
             metas = [{"source": chunks[c][0]["source"], "file_hash": chunks[c][0].get("file_hash", "")} for c in ids]
             store.upsert_xl(ids, vectors, metas)

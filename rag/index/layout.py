@@ -1,7 +1,7 @@
 """A chunk as llama-index sees it: the fields of its ``TextNode`` and the Chroma metadata layout that
 llama-index's ``ChromaVectorStore`` reads, computed here without importing llama-index (~2.7 s).
 
-rag stores each chunk with flat metadata (source, file_hash, chunk_index, start, end, page, section). On top
+rag stores each chunk with flat metadata (source, file_hash, chunk_index, start, end, page, title, section). On top
 of that, every record carries what `llama_index.core.vector_stores.utils.metadata_dict_to_node` looks for:
 
 * ``_node_content``: the node as JSON (``TextNode.model_dump(mode="json")``, its text left empty because
@@ -10,8 +10,8 @@ of that, every record carries what `llama_index.core.vector_stores.utils.metadat
 * ``document_id``, ``doc_id``, ``ref_doc_id``: the source path, so ``ChromaVectorStore.delete(source)`` and
   metadata filters work.
 
-The node's embed and LLM views read the section heading only, so ``node.get_content("embed")`` is exactly
-what rag embedded (`embedding_text`):
+The node's embed and LLM views read the document's title and the section heading only, so
+``node.get_content("embed")`` is exactly what rag embedded (`embedding_text`):
 
     >>> meta = node_metadata("guide.md", "ab12", 0, 10, 25, None, "Setup")
     >>> sorted(excluded_keys(meta, "Run pip install."))
@@ -30,7 +30,14 @@ LAYOUT_VERSION = 1  # recorded in the collection's metadata once every record ca
 
 
 def node_metadata(
-    source: str, file_hash: str | None, index: int | None, start: int, end: int, page: int | None, section: str | None
+    source: str,
+    file_hash: str | None,
+    index: int | None,
+    start: int,
+    end: int,
+    page: int | None,
+    section: str | None,
+    title: str | None = None,
 ) -> dict[str, Any]:
     """The node's (and the Chroma record's) metadata; keys whose value is None are left out."""
     meta = {
@@ -40,17 +47,34 @@ def node_metadata(
         "start": start,
         "end": end,
         "page": page,
+        "title": title,
         "section": section,
     }
     return {k: v for k, v in meta.items() if v is not None}
 
 
+def headings(text: str, section: str | None, title: str | None) -> list[str]:
+    """The lines a chunk is embedded under: its document's title, then its section heading; one that the
+    chunk already starts with, or the title when it is the section heading too, is not repeated.
+
+    Example:
+        >>> headings("-u, --include-untracked ...", "OPTIONS", "git-stash(1)")
+        ['git-stash(1)', 'OPTIONS']
+        >>> headings("Login Type your name.", "Login", "Login")
+        []
+    """
+    out = [h for h in (title, section) if h and not text.startswith(h)]
+    return out[1:] if len(out) == 2 and out[0] == out[1] else out
+
+
 def excluded_keys(meta: dict[str, Any], text: str) -> list[str]:
-    """Metadata keys left out of what is embedded: all but ``section``, and that too when the chunk already
-    starts with its heading (as `embedding_text` does)."""
-    section = meta.get("section")
-    keep = {"section"} if section and not text.startswith(section) else set()
-    return [k for k in meta if k not in keep]
+    """Metadata keys left out of what is embedded: all but ``title`` and ``section``, and those too where
+    `headings` leaves them out (as `embedding_text` does)."""
+    keep = headings(text, meta.get("section"), meta.get("title"))
+    kept = {k for k in ("title", "section") if meta.get(k) in keep}
+    if len(kept) == 2 and len(keep) == 1:
+        kept = {"section"}
+    return [k for k in meta if k not in kept]
 
 
 def node_fields(cid: str, text: str, meta: dict[str, Any], ref_doc_id: str | None = None) -> dict[str, Any]:
@@ -110,14 +134,17 @@ def rag_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if not k.startswith("_") and k not in _REFS}
 
 
-def embedding_text(text: str, section: str | None) -> str:
-    """A chunk as the embedding model reads it: under its section heading, so a passage deep inside
-    "1.1.1. The shell prompt" is still found by what its section is about.
+def embedding_text(text: str, section: str | None, title: str | None = None) -> str:
+    """A chunk as the embedding model reads it: under its document's title and its section heading, so a
+    passage deep inside "1.1.1. The shell prompt", or an option listed under "OPTIONS" of one manual page
+    among hundreds, is still found by what its document and section are about.
 
     Example:
         >>> embedding_text("Type your name.", "Login")
         'Login\\n\\nType your name.'
+        >>> embedding_text("Type your name.", "Login", "User guide")
+        'User guide\\nLogin\\n\\nType your name.'
     """
-    if section and not text.startswith(section):
-        return f"{section}\n\n{text}"
+    if lines := headings(text, section, title):
+        return "\n".join(lines) + "\n\n" + text
     return text

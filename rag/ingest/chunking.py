@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from rag.index.layout import embedding_text
 from rag.ingest.loaders import LoadedDocument
@@ -43,10 +44,23 @@ class Chunk:
     index: int
     page: int | None
     section: str | None
+    title: str | None = None  # the document's (see `document_title`)
 
     def embedding_text(self) -> str:
         """What the embedding model reads (see `embedding_text`); the stored text is unchanged."""
-        return embedding_text(self.text, self.section)
+        return embedding_text(self.text, self.section, self.title)
+
+
+def document_title(doc: LoadedDocument, source: str) -> str:
+    """What a document is called: its first heading, else its file name in words.
+
+    Example:
+        >>> from rag.ingest.loaders import Section
+        >>> document_title(LoadedDocument("Some text.", [Section(0)]), "notes/release_notes-2024.txt")
+        'release notes 2024'
+    """
+    first = next((s.heading for s in doc.sections if s.heading), None)
+    return first or " ".join(re.split(r"[-_.\s]+", PurePosixPath(source).stem)).strip() or source
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -95,14 +109,14 @@ class Chunker:
         self.chunk_overlap = chunk_overlap
 
     def split(self, doc: LoadedDocument, source: str) -> list[Chunk]:
-        text, chunks, seen = doc.text, list[Chunk](), Counter[str]()
+        text, chunks, seen, title = doc.text, list[Chunk](), Counter[str](), document_title(doc, source)
         bounds = [s.start for s in doc.sections[1:]] + [len(text)]
         for section, end in zip(doc.sections, bounds, strict=True):
             for s, e in self._windows(text, section.start, end):
                 piece = text[s:e]
                 cid = chunk_id(source, piece, seen[piece])
                 seen[piece] += 1
-                chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, section.heading))
+                chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, section.heading, title))
         return chunks
 
     def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -310,6 +310,7 @@ class Ingestor:
                         "start": c.start,
                         "end": c.end,
                         "page": c.page,
+                        "title": c.title,
                         "section": c.section,
                     }
                     for e, c in chunks

@@ -120,7 +120,7 @@ class RagNodeParser(NodeParser):
             extra = {k: v for k, v in meta.items() if k not in _RAG_KEYS} if self.include_metadata else {}
             for c in chunker.split(_loaded(doc), source):
                 chunk_meta = layout.node_metadata(
-                    source, meta.get("file_hash"), c.index, c.start, c.end, c.page, c.section
+                    source, meta.get("file_hash"), c.index, c.start, c.end, c.page, c.section, c.title
                 )
                 out.append(TextNode(**layout.node_fields(c.id, c.text, {**extra, **chunk_meta}, doc.node_id)))
         return out
