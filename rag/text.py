@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 
 import snowballstemmer
 
@@ -72,13 +73,18 @@ def _inside_brackets(text: str, start: int, end: int) -> bool:
     return False
 
 
-_stemmer = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps the word it is working on in itself, so two threads stemming with one (the app's
+# warm-up and the first question) corrupt each other's words: each thread has its own.
+_stemmers = threading.local()
 
 
 @functools.lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
     """Snowball (Porter 2) stem, so "issued" meets "issue" and "licenses" meets "license"."""
-    return _stemmer.stemWord(word)
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def tokenize(text: str) -> list[str]:

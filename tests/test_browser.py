@@ -56,8 +56,10 @@ def browser():
         b.close()
 
 
-def _ask(page, question: str):
-    """Type a question, send it, and wait for the final answer (its cursor gone); returns the last message."""
+def _ask(page, question: str, *, error: bool = False):
+    """Type a question, send it, and wait for the final answer (its cursor gone); returns the last message.
+    Unless an ``error`` is expected, a message that is an error fails the test with its text (what the app
+    told the person)."""
     answers = page.locator("#rag-chat .rag-msg")
     before = answers.count()
     page.fill("#rag-question textarea", question)
@@ -68,6 +70,9 @@ def _ask(page, question: str):
         arg=before,
         timeout=90_000,  # the first answer may wait for the model to load on a busy machine
     )
+    failed = answers.last.locator(".rag-error")
+    if not error and failed.count():
+        pytest.fail(f"the app answered {question!r} with an error: {failed.inner_text()}")
     return answers.last
 
 
@@ -189,7 +194,8 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     page.get_by_label("Server URL (OpenAI-compatible or Ollama)").fill(f"http://127.0.0.1:{free_port()}/v1")
     page.get_by_label("Model name").fill("no-such-model")
     page.get_by_role("tab", name="Chat").click()
-    error = _ask(page, "When was the Virtual Assets Policy Statement issued?").locator(".rag-error").inner_text()
+    failed = _ask(page, "When was the Virtual Assets Policy Statement issued?", error=True)
+    error = failed.locator(".rag-error").inner_text()
     assert error.startswith("The answering backend failed (") and "Traceback" not in error
     page.click("#rag-clear")
     page.wait_for_function("() => !document.querySelector('#rag-chat .rag-msg')")

@@ -125,9 +125,11 @@ def test_a_chunk_deep_in_a_section_is_embedded_under_its_heading(tmp_path, mode)
     assert [got["metadatas"][i]["section"] for i in deep] == ["Baking sourdough bread", "Patching a bicycle tyre"]
     assert got["documents"][deep[0]] == got["documents"][deep[1]]  # the same text under both headings
     for i in deep:  # the stored vector is the heading plus the text; the stored text is the text alone
-        text, section, vector = got["documents"][i], got["metadatas"][i]["section"], np.asarray(got["embeddings"][i])
-        assert section not in text
-        assert float(vector @ rag.embedder.embed([f"{section}\n\n{text}"])[0]) > 0.999
+        text, meta, vector = got["documents"][i], got["metadatas"][i], np.asarray(got["embeddings"][i])
+        section, title = meta["section"], meta["title"]
+        assert section not in text and title == "Baking sourdough bread"  # the document's first heading
+        under = f"{section}\n\n{text}" if section == title else f"{title}\n{section}\n\n{text}"
+        assert float(vector @ rag.embedder.embed([under])[0]) > 0.999
         assert float(vector @ rag.embedder.embed([text])[0]) < 0.99
     hits = rag.retrieve("bicycle tyre: how long to wait before checking?", k=10)
     assert next(p for p in hits if p.text.endswith(tail)).section == "Patching a bicycle tyre"

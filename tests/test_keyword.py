@@ -37,3 +37,46 @@ def test_building_an_index_logs_nothing_below_warning():
     logging.getLogger("bm25s").setLevel(logging.DEBUG)
     KeywordIndex.build(["a"], ["some text to index"], "v1")
     assert not logging.getLogger("bm25s").isEnabledFor(logging.INFO)
+
+
+def test_threads_stemming_at_once_get_the_words_they_asked_for():
+    """The app's warm-up and the first question tokenize at the same moment; a stemmer shared between
+    threads mixed up their words ("string index out of range" on the first question, seen under load)."""
+    import sys
+    import threading
+
+    import snowballstemmer
+
+    from rag import text
+
+    words = [
+        f"{root}{suffix}{'x' * i}"
+        for root in ("nation", "relate", "hope", "condition", "effective", "general")
+        for suffix in ("alization", "ational", "fulness", "iveness", "ically", "ments", "ings", "ed")
+        for i in range(40)
+    ]
+    alone = snowballstemmer.stemmer("english")
+    expected = {w: alone.stemWord(w) for w in words}
+    stem = text._stem.__wrapped__  # uncached: every call stems
+    got: dict[str, set[str]] = {w: set() for w in words}
+    errors: list[BaseException] = []
+
+    def work(part: list[str]) -> None:
+        try:
+            for w in part:
+                got[w].add(stem(w))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(words[i::4] * 3,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert {w: stems for w, stems in got.items() if stems != {expected[w]}} == {}
