@@ -75,16 +75,18 @@ def _inside_brackets(text: str, start: int, end: int) -> bool:
 
 # A Snowball stemmer keeps the word it is working on in itself, so two threads stemming with one (the app's
 # warm-up and the first question) corrupt each other's words: each thread has its own.
-_stemmers = threading.local()
+class _Stemmer(threading.local):
+    def __init__(self) -> None:  # run once in each thread that uses it
+        self.english = snowballstemmer.stemmer("english")
+
+
+_stemmer = _Stemmer()
 
 
 @functools.lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
     """Snowball (Porter 2) stem, so "issued" meets "issue" and "licenses" meets "license"."""
-    stemmer = getattr(_stemmers, "english", None)
-    if stemmer is None:
-        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
-    return stemmer.stemWord(word)
+    return _stemmer.english.stemWord(word)
 
 
 def tokenize(text: str) -> list[str]:
