@@ -368,3 +368,25 @@ def test_the_local_model_as_chooser_only_ever_quotes(rag):
     )
     check_citations(answer)
     assert answer.text.startswith(NOT_FOUND) or all(c.quote in answer.text for c in answer.citations)
+
+
+def test_the_sentence_after_the_best_one_comes_with_it(tmp_path):
+    """A sentence that restates the question is often followed by the one that answers it, in other words:
+    the answer quotes that next sentence too, cited to the same passage."""
+    rag = _rag_over(
+        tmp_path,
+        "club.md",
+        "# The rowing club\n\nNew members of the rowing club must pass a safety test before their first outing "
+        "on the river. Candidates swim fifty metres in clothes and right a capsized boat unaided. "
+        "Boats are stored in the shed beside the bridge. The annual fee is sixty euros, due each March. "
+        "Training runs on Tuesday and Thursday evenings from April to October.\n",
+    )
+    question = "What safety test must new members of the rowing club pass before their first outing?"
+    answer = rag.ask(question)
+    assert answer.answered
+    check_citations(answer)
+    assert "before their first outing" in answer.citations[0].quote  # the restating sentence ranks best
+    assert any("fifty metres" in c.quote for c in answer.citations)  # what the test is comes right after it
+    first = answer.citations[0]
+    after = next(c for c in answer.citations if "fifty metres" in c.quote)
+    assert after.passage_id == first.passage_id and after.quote_start > first.quote_end

@@ -133,6 +133,25 @@ def test_english_question_finds_the_chinese_passage(bilingual):
     assert "xl" in hits.passages[0].ranks  # the English model alone cannot read the Chinese passage
 
 
+def test_an_english_question_counts_keyword_hits_in_chinese_passages_by_the_words_the_corpus_knows(bilingual):
+    """Across languages only names and commands can match words: for an English question, a Chinese
+    passage's keyword rank weighs the share of the question's words the corpus uses at all, an English
+    passage's weighs fully."""
+    rag, _ = bilingual
+    question = "How many books can a reader borrow at the library at once?"
+    hits = rag.search(question)
+    share = rag.keyword_index().known_share(question)
+    assert 0 < share < 0.5  # an English question over a mostly Chinese corpus
+    s = rag.settings
+    for p in hits.passages:
+        keyword = share if language(p.text) != "en" else 1.0
+        weights = {"dense": s.dense_weight, "xl": s.dense_weight, "bm25": keyword}
+        assert p.scores["fused"] == pytest.approx(sum(weights[n] / (s.rrf_k + r) for n, r in p.ranks.items()))
+    chinese = [p for p in hits.passages if language(p.text) == "zh" and "bm25" in p.ranks]
+    assert chinese  # the case this test is about happened
+    assert hits.passages[0].source == "library.txt"
+
+
 def test_traditional_question_over_simplified_document(bilingual):
     rag, _ = bilingual
     answer = rag.ask("圖書館的借期是多少天？")

@@ -69,6 +69,16 @@ def test_only_identifier_like_names_the_corpus_never_mentions_count():
     assert names == ["Flask-Migrate", "TikZ", "PGF"]
 
 
+def test_a_name_one_letter_from_a_corpus_word_is_a_typo_or_plural_not_a_new_name():
+    known = set(tokenize("Install SnapStore packages with the UTF-encodings tool on ext4 and Python3.12."))
+    # letters swapped, a letter missing, a plural: the corpus does mention them
+    assert Question.parse("Is SnapStroe safe, and does SnapStor or UTF-encoding work?").unknown_names(known) == []
+    # a name with digits is known only whole (a newer version is exactly what the corpus may not cover)
+    assert Question.parse("Does ext5 or Python3.13 work?").unknown_names(known) == ["ext5", "Python3.13"]
+    # two letters away is another name
+    assert Question.parse("What about SnapTrove?").unknown_names(known) == ["SnapTrove"]
+
+
 def test_identifiers_are_kept_whole_and_in_parts():
     assert {"functools.cache", "functool", "cach"} <= set(tokenize("Use functools.cache here"))
     assert {"leak-check", "leak", "check"} <= set(tokenize("valgrind --leak-check=yes"))

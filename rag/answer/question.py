@@ -169,11 +169,14 @@ class Question:
 
 
 def _never_seen(name: str, known: Collection[str]) -> bool:
-    """True when the corpus has neither ``name`` whole (as the keyword index keeps it) nor, for a single word,
-    its stem or a word of five letters or more that begins it (so a spelling or affix variant, "PostgreSQL"
-    for "Postgres", is not taken for new)."""
+    """True when the corpus has neither ``name`` whole (as the keyword index keeps it), nor a word one letter
+    away from it (a typo, "AppImgae"; a plural, "T-encodings"), nor, for a single word, its stem or a word of
+    five letters or more that begins it (so a spelling or affix variant, "PostgreSQL" for "Postgres", is not
+    taken for new). Names with digits must match whole: "ext5" is not "ext4", nor 3.14 3.13."""
     whole = name.lower().strip("-'_")
     if whole in known:
+        return False
+    if len(whole) >= 5 and not any(ch.isdigit() for ch in whole) and not one_edit(whole).isdisjoint(known):
         return False
     if re.search(r"\w[._:-]\w", whole):  # an identifier with parts is known only whole
         return True
@@ -207,6 +210,20 @@ def _long(question: str) -> bool:
     return len(question.split()) >= 3 or (language(question) == "zh" and len(question.strip()) >= 6)
 
 
+def one_edit(word: str) -> set[str]:
+    """Every string one letter away from ``word``: a letter deleted, changed, inserted, or two swapped.
+
+    Example:
+        >>> sorted(w for w in one_edit("tset") if w in {"test", "set", "tests"})
+        ['set', 'test']
+    """
+    candidates = {word[:i] + word[i + 1 :] for i in range(len(word))}  # deletions
+    candidates |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in _LETTERS}  # substitutions
+    candidates |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS}  # insertions
+    candidates |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}  # swaps
+    return candidates
+
+
 def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
     """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
     most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
@@ -222,12 +239,9 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
         stems = tokenize(word)
         if not stems or any(s in known for s in stems) or _IDENTIFIER.search(word):
             return word
-        low = word.lower()
-        candidates = {low[:i] + low[i + 1 :] for i in range(len(low))}  # deletions
-        candidates |= {low[:i] + c + low[i + 1 :] for i in range(len(low)) for c in _LETTERS}  # substitutions
-        candidates |= {low[:i] + c + low[i:] for i in range(len(low) + 1) for c in _LETTERS}  # insertions
-        candidates |= {low[:i] + low[i + 1] + low[i] + low[i + 2 :] for i in range(len(low) - 1)}  # swaps
-        found = [(frequency(s), c) for c in candidates if len(c) >= 4 for s in tokenize(c)[:1] if s in known]
+        found = [
+            (frequency(s), c) for c in one_edit(word.lower()) if len(c) >= 4 for s in tokenize(c)[:1] if s in known
+        ]
         return max(found)[1] if found else word
 
     if language(text) != "en":  # an English word list says nothing about another language's spelling

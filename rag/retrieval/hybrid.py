@@ -141,12 +141,15 @@ class Retriever:
             self._exact_dense(found, vector, n)
 
         weights = {"dense": self.settings.dense_weight, "xl": self.settings.dense_weight, "bm25": 1.0}
-        if xl and language(query) != "en":
-            # Across languages only names and commands match words: the keyword list counts as much as the
-            # question's words occur in the corpus at all (all of them when it is in the documents' language).
-            weights["bm25"] = self.keyword().known_share(query)
+        # Across languages only names and commands match words: the keyword list counts as much as the
+        # question's words occur in the corpus at all (all of them when it is in the documents' language). A
+        # question not in English is across languages everywhere; an English one for the passages in another
+        # language (English questions over the Chinese manual, dev: MRR 0.66 -> 0.72, hit@5 the same).
+        across = dict(weights, bm25=self.keyword().known_share(query)) if xl else weights
+        english = language(query) == "en"
         for p in found.values():
-            p.score = sum(weights[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
+            w = across if xl and (not english or language(p.text) != "en") else weights
+            p.score = sum(w[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
             p.scores["fused"] = p.score
         # Equal fused scores (they happen: dense 1 + keyword 9 = dense 2 + keyword 7 at rrf_k=5, weight 0.5)
         # go to the passage one retriever ranked higher, a stronger single signal than two middling ones.
