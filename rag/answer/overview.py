@@ -29,7 +29,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -90,9 +90,11 @@ _PIECE = re.compile(r"[\u3400-\u9fff]|[^\W_\u3400-\u9fff][^\W\u3400-\u9fff]*")
 _DETERMINERS = frozenset({"the", "this", "that", "my", "our", "your"})
 
 
-def document_words(source: str, title: str) -> set[str]:
-    """The words a question may name a document by: its path's and its title's (`name_document`'s)."""
-    return set(words(_stem_name(source))) | set(tokenize(title))
+@lru_cache(maxsize=65536)
+def document_words(source: str, title: str) -> frozenset[str]:
+    """The words a question may name a document by: its path's and its title's (`name_document`'s); read
+    once per document, not for every question."""
+    return frozenset(words(_stem_name(source))) | frozenset(tokenize(title))
 
 
 def mask_named(text: str, titles: dict[str, str]) -> str:
@@ -115,7 +117,7 @@ def mask_named(text: str, titles: dict[str, str]) -> str:
     return mask_words(text, vocab)
 
 
-def mask_words(text: str, vocab: set[str]) -> str:
+def mask_words(text: str, vocab: Collection[str]) -> str:
     """Runs of ``text``'s words that are in ``vocab`` (stop words between two of them included, and a
     determiner before) replaced by "the file" ("文件" in Chinese)."""
     pieces = list(_PIECE.finditer(text))
@@ -337,17 +339,24 @@ def name_document(question: str, titles: dict[str, str]) -> Named:
     """
     asked = set(words(question)) | set(tokenize(question))
     lowered = question.lower()
-    vocab = {s: set(words(_stem_name(s))) | set(tokenize(t)) for s, t in titles.items()}
+    vocab = {s: document_words(s, t) for s, t in titles.items()}
     df: dict[str, int] = {}
     for ws in vocab.values():
         for w in ws:
             df[w] = df.get(w, 0) + 1
+    by_length: dict[int, list[difflib.SequenceMatcher]] = {}  # one matcher per question word, reused
+    for a in asked:
+        if len(a) >= 4:
+            by_length.setdefault(len(a), []).append(difflib.SequenceMatcher(None, "", a))
+    matched = {  # each word once, compared only with question words of about its length
+        w
+        for w in df
+        if w in asked
+        or (len(w) >= 5 and any(_similar(m, w) for n in (len(w) - 1, len(w), len(w) + 1) for m in by_length.get(n, ())))
+    }
     scores = {}
     for s, ws in vocab.items():
-        score = 0.0
-        for w in ws:
-            if w in asked or (len(w) >= 5 and any(_near(w, a) for a in asked if len(a) >= 4)):
-                score += math.log((len(titles) + 1) / df[w])
+        score = sum(math.log((len(titles) + 1) / df[w]) for w in ws & matched)
         base = s.rsplit("/", 1)[-1].lower()
         if base in lowered or _stem_name(base) in lowered.split() or re.sub(r"\.\w+$", "", base) in words(question):
             score += 10.0
@@ -361,7 +370,16 @@ def name_document(question: str, titles: dict[str, str]) -> Named:
 
 
 def _near(a: str, b: str) -> bool:
-    return abs(len(a) - len(b)) <= 1 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
+    """Nearly the same word: lengths within one, and difflib's similarity at least 0.85."""
+    return abs(len(a) - len(b)) <= 1 and _similar(difflib.SequenceMatcher(None, "", b), a)
+
+
+def _similar(matcher: difflib.SequenceMatcher, a: str) -> bool:
+    """difflib's similarity of ``a`` to the matcher's word at least 0.85; its cheap upper bound first (most
+    pairs share too few letters to need the exact ratio). The matcher indexes its word once, so one matcher
+    serves every comparison with that word."""
+    matcher.set_seq1(a)
+    return matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85
 
 
 # --- reading a whole document ------------------------------------------------------------------------
