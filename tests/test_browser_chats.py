@@ -45,7 +45,8 @@ def test_a_saved_conversation_is_reopened_after_a_restart_with_its_citations(bro
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("#rag-question textarea")
-        _shows(page, "#rag-chats-list", QUESTION)
+        # Listed after the page's first refresh, which waits for the restarted app's models as a first answer does
+        _shows(page, "#rag-chats-list", QUESTION, timeout=90_000)
         assert _conversations(page) == [QUESTION]
         assert page.locator("#rag-chat .rag-msg").count() == 0  # a fresh chat until one is opened
         page.locator("#rag-chats-list label").filter(has_text=QUESTION).click()

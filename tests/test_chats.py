@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 
+import gradio as gr
 import pytest
 
 from rag import RAG
@@ -305,6 +306,11 @@ def test_a_conversation_saved_by_one_app_process_is_reopened_by_the_next(seeded,
     assert last[4] == current
     reopened = on.chats.store.get(f"browser:{browser}", current)
     assert [t.question for t in reopened.turns] == [ISSUED, "And who issued it?"]
+    # The list refreshed after that turn fills an empty title box, and leaves alone a title being typed.
+    listed, title, export = on.chats.listing(browser, current, "", Request())
+    assert title == ISSUED and listed.value == current and export
+    listed, title, export = on.chats.listing(browser, current, "A new name, half typed", Request())
+    assert title == gr.skip() and listed.value == current and export
 
 
 class _Request:

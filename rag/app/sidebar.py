@@ -104,8 +104,13 @@ class Sidebar:
             browser = uuid.uuid4().hex
         return browser, self._choices(owner_of(request, browser), "")
 
-    def listing(self, browser: str | None, current: str, request: gr.Request):
-        """After a turn: the list (the open conversation selected), its title and its export link."""
+    def listing(self, browser: str | None, current: str, shown: str, request: gr.Request):
+        """After a turn: the list (the open conversation selected), its title and its export link.
+
+        The title box is filled only while it is empty (the turn that created the conversation): after a
+        follow-up it already shows the title, or a new one the person is typing, which must not be
+        overwritten when the answer's bookkeeping lands a moment later.
+        """
         owner = owner_of(request, browser)
         if not owner or not current:
             return self._choices(owner, ""), gr.skip(), ""
@@ -113,7 +118,7 @@ class Sidebar:
             title = self.store.get(owner, current).title
         except ChatError:
             return self._choices(owner, ""), "", ""
-        return self._choices(owner, current), title, self._export(owner, current)
+        return self._choices(owner, current), title if not shown.strip() else gr.skip(), self._export(owner, current)
 
     def _choices(self, owner: str | None, current: str) -> gr.Radio:
         chats = self.store.list(owner) if owner else []

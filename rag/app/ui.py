@@ -179,7 +179,7 @@ def build(rag: RAG) -> gr.Blocks:
         # After each turn (saved by on.respond), the sidebar lists it, selected, with its export link.
         listed: dict[str, Any] = {
             "fn": on.chats.listing,
-            "inputs": [browser, current],
+            "inputs": [browser, current, title],
             "outputs": [saved, title, export],
         }
         question.submit(on.respond, ask_inputs, ask_outputs, **answering).then(**listed, **private)
