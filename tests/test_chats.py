@@ -390,3 +390,38 @@ def test_the_app_killed_while_saving_an_answer_keeps_no_torn_turn(seeded, tmp_pa
     [chat] = chats.list(f"browser:{browser}")
     [turn] = chats.get(f"browser:{browser}", chat.id).turns
     assert turn.question == ISSUED and turn.citations and "rag-cite rag-n-1" in turn.html
+
+
+def test_a_pdf_page_picture_is_stored_once_however_many_answers_show_it(tmp_path):
+    """The page view of a PDF citation is an inline picture of ~tens of KB: saved with every answer it would
+    grow the file by that much each time; it is kept once, reopened in place, and goes with the last
+    conversation that shows it."""
+    from rag.app import pageview
+    from tests.test_pageview import harbour_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    harbour_pdf(docs / "harbour.pdf")
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    answer = rag.ask("In which year was the north breakwater rebuilt, and with what stone?")
+    html = render_answer(answer, pageview.page_views(answer.citations, rag.settings))
+    picture = re.search(r'src="(data:image/png;base64,[^"]+)"', html)
+    assert picture and len(picture[1]) > 10_000  # a real rendered page
+
+    path = tmp_path / "chats.sqlite3"
+    store = ChatStore(path)
+    first = store.save_turn("user:alice", None, answer.question, answer, html)
+    store.save_turn("user:alice", first, answer.question, answer, html)
+    second = store.save_turn("user:alice", None, answer.question, answer, html)
+    with sqlite3.connect(path) as db:  # three answers showing it, one copy of it
+        assert db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
+        stored = db.execute("SELECT SUM(LENGTH(html)) FROM turns").fetchone()[0]
+        stored += db.execute("SELECT SUM(LENGTH(data)) FROM images").fetchone()[0]
+        assert stored < 3 * (len(html) - len(picture[1]) + 100) + len(picture[1])
+    assert [t.html for t in store.get("user:alice", first).turns] == [html, html]  # reopened as shown
+    store.delete("user:alice", first)
+    assert store.get("user:alice", second).turns[0].html == html  # still shown by the other conversation
+    store.delete("user:alice", second)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0

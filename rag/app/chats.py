@@ -5,6 +5,9 @@ reopened conversation's citations open their passages exactly as before), and wh
 answer text and, per citation, its source, page, section and quoted sentence). Every query names its
 owner, so one user never reads, renames, deletes or exports another's conversation, even by its id.
 
+The page pictures of PDF citations (inline ``data:`` images of ~85 KB each) are kept once per picture, by
+their hash, however many answers show them, and leave with the last conversation that shows them.
+
 A turn is written in one transaction: a process killed mid-write (even ``kill -9``) leaves the whole turn
 or none of it, never a turn without its citations or a conversation without its first turn.
 
@@ -20,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import hashlib
 import re
 import secrets
 import sqlite3
@@ -53,7 +57,16 @@ CREATE TABLE IF NOT EXISTS citations (
     source TEXT NOT NULL, page INTEGER, section TEXT, quote TEXT NOT NULL,
     PRIMARY KEY (conversation, turn, n),
     FOREIGN KEY (conversation, turn) REFERENCES turns (conversation, n) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS images (sha TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS turn_images (
+    conversation TEXT NOT NULL, turn INTEGER NOT NULL, sha TEXT NOT NULL REFERENCES images (sha),
+    PRIMARY KEY (conversation, turn, sha),
+    FOREIGN KEY (conversation, turn) REFERENCES turns (conversation, n) ON DELETE CASCADE);
+CREATE INDEX IF NOT EXISTS turn_images_by_sha ON turn_images (sha);
 """
+# An answer's inline picture (a PDF page view) and the reference it is stored as.
+_INLINE_IMAGE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]+")
+_IMAGE_REF = re.compile(r"rag-image:([0-9a-f]{64})")
 
 # Test hook: tests/test_chats.py kills a process at an exact point of a turn's transaction with
 # RAG_TEST_EXIT_AT_CHAT_WRITE=N: right after the Nth statement that writes (the commit counts as one), the
@@ -209,12 +222,20 @@ class ChatStore:
                 self._own(db, owner, conversation)
             n = db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM turns WHERE conversation = ?", (conversation,))
             turn = n.fetchone()[0]
+            images = {hashlib.sha256(m.encode("ascii")).hexdigest(): m for m in _INLINE_IMAGE.findall(html)}
+            html = _INLINE_IMAGE.sub(lambda m: "rag-image:" + hashlib.sha256(m[0].encode("ascii")).hexdigest(), html)
             db.execute(
                 "INSERT INTO turns (conversation, n, question, answer, html, answered, cited, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation, turn, question, answer.text, html, int(answer.answered), len(answer.citations), now),
             )
             _wrote()
+            for sha, data in images.items():  # each picture once in the file, however many turns show it
+                db.execute("INSERT OR IGNORE INTO images (sha, data) VALUES (?, ?)", (sha, data))
+                db.execute(
+                    "INSERT INTO turn_images (conversation, turn, sha) VALUES (?, ?, ?)", (conversation, turn, sha)
+                )
+                _wrote()
             for c in answer.citations:
                 db.execute(
                     "INSERT INTO citations (conversation, turn, n, source, page, section, quote)"
@@ -251,6 +272,7 @@ class ChatStore:
         with self._writing() as db:
             self._own(db, owner, conversation)
             db.execute("DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation, owner))
+            db.execute("DELETE FROM images WHERE sha NOT IN (SELECT sha FROM turn_images)")  # shown nowhere now
 
     @staticmethod
     def _own(db: sqlite3.Connection, owner: str, conversation: str) -> None:
@@ -289,8 +311,21 @@ class ChatStore:
                 (conversation,),
             ):
                 cited.setdefault(turn, []).append(SavedCitation(n, source, quote, page, section))
+            images = dict(
+                db.execute(
+                    "SELECT DISTINCT images.sha, images.data FROM turn_images JOIN images USING (sha)"
+                    " WHERE turn_images.conversation = ?",
+                    (conversation,),
+                ).fetchall()
+            )
             turns = [
-                Turn(question, answer, html, bool(answered), cited.get(n, []))
+                Turn(
+                    question,
+                    answer,
+                    _IMAGE_REF.sub(lambda m: images.get(m[1], m[0]), html),
+                    bool(answered),
+                    cited.get(n, []),
+                )
                 for n, question, answer, html, answered in db.execute(
                     "SELECT n, question, answer, html, answered FROM turns WHERE conversation = ? ORDER BY n",
                     (conversation,),
