@@ -99,10 +99,15 @@ class Sidebar:
     # --- what the sidebar shows ---------------------------------------------------------------------
 
     def start(self, browser: str | None, request: gr.Request):
-        """On page load: give a new browser its id, then list its conversations. Outputs: browser, list."""
-        if not getattr(request, "username", None) and not _browser_id(browser):
-            browser = uuid.uuid4().hex
-        return browser, self._choices(owner_of(request, browser), "")
+        """On page load: list the browser's (or the signed-in user's) conversations. Output: the list.
+
+        A browser without an id has nothing to list, and gets its id with its first answer (`keep`), the one
+        place ids are made: the load event may run after that first answer (the page's first refresh waits
+        for a cold app's models), with the id it read before the answer brought one, and an id made here
+        then replaced the one the conversation was saved under.
+        """
+        owner = owner_of(request, browser)
+        return gr.skip() if owner is None else self._choices(owner, "")
 
     def listing(self, browser: str | None, current: str, shown: str, request: gr.Request):
         """After a turn: the list (the open conversation selected), its title and its export link.

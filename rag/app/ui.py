@@ -217,6 +217,6 @@ def build(rag: RAG) -> gr.Blocks:
         rescan.click(on.on_rescan, None, doc_status, **docs).then(on.refresh, None, listing, **private)
         # The saved conversations are listed once the page's first refresh has redrawn the chat (its examples):
         # a conversation opened before that redraw had its opened citations closed again by it.
-        demo.load(on.refresh, None, listing, **private).then(on.chats.start, browser, [browser, saved], **private)
+        demo.load(on.refresh, None, listing, **private).then(on.chats.start, browser, saved, **private)
         gr.api(on.ask, api_name="ask", concurrency_id="answer")
     return demo
