@@ -222,8 +222,14 @@ class ChatStore:
                 self._own(db, owner, conversation)
             n = db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM turns WHERE conversation = ?", (conversation,))
             turn = n.fetchone()[0]
-            images = {hashlib.sha256(m.encode("ascii")).hexdigest(): m for m in _INLINE_IMAGE.findall(html)}
-            html = _INLINE_IMAGE.sub(lambda m: "rag-image:" + hashlib.sha256(m[0].encode("ascii")).hexdigest(), html)
+            images: dict[str, str] = {}  # sha256 -> the picture's data: URL
+
+            def by_reference(m: re.Match) -> str:
+                sha = hashlib.sha256(m[0].encode("ascii")).hexdigest()
+                images[sha] = m[0]
+                return f"rag-image:{sha}"
+
+            html = _INLINE_IMAGE.sub(by_reference, html)
             db.execute(
                 "INSERT INTO turns (conversation, n, question, answer, html, answered, cited, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
