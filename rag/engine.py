@@ -225,12 +225,17 @@ class RAG:
 
     def standalone(self, question: str, history: History | None = None) -> str:
         """What is searched for ``question``: a follow-up made standalone, a greeting before it dropped, and
-        a word the corpus never uses but spells one letter away from a word it does, corrected."""
-        query = condense(question, history, self.llm) if history else question
+        a word the corpus never uses but spells one letter away from a word it does, corrected.
+
+        Spelling is judged against the corpus's words only when most of the corpus is English, like the
+        question: a Chinese manual uses few English words, so "stays" was "corrected" to "stats" there."""
+        query = focus(condense(question, history, self.llm) if history else question)
         if self._store is None or self.store._chunks is None:
             self._require_store()
+        if self._retriever().chinese_share() > 0.5:
+            return query
         index = self.keyword_index()
-        return correct_spelling(focus(query), index.doc_freq.keys(), lambda w: index.doc_freq.get(w, 0))
+        return correct_spelling(query, index.doc_freq.keys(), lambda w: index.doc_freq.get(w, 0))
 
     def ask(
         self, question: str, k: int | None = None, documents: Sequence[str] | None = None, folder: str | None = None

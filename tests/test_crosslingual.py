@@ -71,6 +71,17 @@ def test_english_question_rules_do_not_fire_on_chinese():
     )
 
 
+def test_every_latin_word_of_a_chinese_question_is_a_name():
+    """Chinese text switches to Latin letters for names, commands and acronyms: a lower-case command the
+    corpus never mentions means it is not about it, which an English question's plain word would not."""
+    known = {"lamma", "ferri", "pier", "wg0.conf", "etc"}
+    q = Question.parse("怎么用 ferrytrack 查看 Lamma 渡轮的位置？配置在 /etc/wg0.conf 吗？")
+    assert q.names == ["ferrytrack", "Lamma", "etc", "wg0.conf"]  # a path read part by part
+    assert q.unknown_names(known) == ["ferrytrack"]
+    assert Question.parse("Can ferrytrack show where the Lamma ferry is?").unknown_names(known) == []
+    assert Question.parse("Lamma 的 ferries 几点开？").unknown_names(known) == []  # a plural of a known word
+
+
 def test_messages_follow_the_question_script():
     assert variant("How late?") == "en"
     assert variant("图书馆几点开门？") == "hans"
@@ -133,23 +144,43 @@ def test_english_question_finds_the_chinese_passage(bilingual):
     assert "xl" in hits.passages[0].ranks  # the English model alone cannot read the Chinese passage
 
 
-def test_an_english_question_counts_keyword_hits_in_chinese_passages_by_the_words_the_corpus_knows(bilingual):
-    """Across languages only names and commands can match words: for an English question, a Chinese
-    passage's keyword rank weighs the share of the question's words the corpus uses at all, an English
-    passage's weighs fully."""
+def test_an_english_question_counts_keyword_hits_by_the_words_the_corpus_knows(bilingual):
+    """Across languages only names and commands can match words: wherever the cross-lingual index is
+    searched, every passage's keyword rank weighs the share of the question's words the corpus uses at all
+    (in a Chinese corpus an English passage is a table or code whose words match by accident)."""
     rag, _ = bilingual
-    question = "How many books can a reader borrow at the library at once?"
-    hits = rag.search(question)
-    share = rag.keyword_index().known_share(question)
-    assert 0 < share < 0.5  # an English question over a mostly Chinese corpus
-    s = rag.settings
-    for p in hits.passages:
-        keyword = share if language(p.text) != "en" else 1.0
-        weights = {"dense": s.dense_weight, "xl": s.dense_weight, "bm25": keyword}
-        assert p.scores["fused"] == pytest.approx(sum(weights[n] / (s.rrf_k + r) for n, r in p.ranks.items()))
-    chinese = [p for p in hits.passages if language(p.text) == "zh" and "bm25" in p.ranks]
-    assert chinese  # the case this test is about happened
-    assert hits.passages[0].source == "library.txt"
+    s, keyword = rag.settings, set()
+    library, ferry = "How many books can a reader borrow from the library at once?", "Ferry tickets for adults?"
+    for question in (library, ferry):
+        hits = rag.search(question)
+        share = rag.keyword_index().known_share(question)
+        assert 0 < share < 1
+        for p in hits.passages:
+            weights = {"dense": s.dense_weight, "xl": s.dense_weight, "bm25": share}
+            assert p.scores["fused"] == pytest.approx(sum(weights[n] / (s.rrf_k + r) for n, r in p.ranks.items()))
+        keyword |= {language(p.text) for p in hits.passages if "bm25" in p.ranks}
+    assert keyword == {"en", "zh"}  # the case this test is about happened, in both languages
+    assert rag.search(library).passages[0].source == "library.txt"
+
+
+def test_spelling_is_not_corrected_against_a_corpus_mostly_in_another_language(bilingual):
+    """Two of the three chunks are Chinese: the corpus's few English words are no dictionary, so an English
+    word it lacks ("cast") is left alone, though a word one letter away ("cost") is there."""
+    rag, _ = bilingual
+    assert rag._retriever().chinese_share() == pytest.approx(2 / 3)
+    question = "When does the nigth ferry leave?"
+    index = rag.keyword_index()
+    assert "night" in correct_spelling(question, index.doc_freq.keys(), lambda w: 1)  # what the rule would do
+    assert rag.standalone(question) == question
+    assert rag.standalone("Hi! When does the nigth ferry leave?") == question  # the greeting still goes
+
+
+def test_a_chinese_question_naming_a_command_the_documents_never_mention_is_declined(bilingual):
+    rag, _ = bilingual
+    answer = rag.ask("怎么用 ferrytrack 查看夜班渡轮现在开到哪里了？")
+    assert not answer.answered and "ferrytrack" in answer.text
+    answer = rag.ask("去 Lamma 岛的夜班渡轮几点开？")  # a name the documents use: answered as before
+    assert answer.answered and "23:30" in answer.text
 
 
 def test_traditional_question_over_simplified_document(bilingual):

@@ -88,6 +88,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-
 _IDENTIFIER = re.compile(
     r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._:]\w|[A-Z]\w*-\w|\w-\w*[A-Z]|^--\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$"
 )
+_LATIN_WORDS = re.compile(r"(?<![\w.-])(?:--?)?[A-Za-z][\w+]*(?:[._:-][\w+]+)*")
 _NAMES = re.compile(
     r"(?<![\w.-])(?:--)?\w+(?:[._:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+"
     r"|\b(?:1[5-9]|20)\d\d\b"
@@ -125,6 +126,7 @@ class Question:
     terms: frozenset[str]
     kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
     names: list[str]
+    lang: str = "en"  # `rag.language.language` of the text
 
     @classmethod
     def parse(cls, text: str) -> Question:
@@ -133,9 +135,12 @@ class Question:
         kinds, asked = (_KINDS_ZH, simplified(text)) if lang == "zh" else (_KINDS, text)
         kind = next((k for k, pattern in kinds if pattern.search(asked)), None) if lang != "other" else None
         latin = _HAN.sub(" ", text)  # names are read from the Latin-script words only
-        first = latin.split(maxsplit=1)[0] if latin.split() and lang != "zh" else ""
-        names = [m for m in _NAMES.findall(latin) if m != first]
-        return cls(text, terms, kind, names)
+        if lang == "zh":  # in Chinese text every Latin-script word is a name, a command or an acronym
+            names = _LATIN_WORDS.findall(latin)
+        else:
+            first = latin.split(maxsplit=1)[0] if latin.split() else ""
+            names = [m for m in _NAMES.findall(latin) if m != first]
+        return cls(text, terms, kind, names, lang)
 
     def fits(self, sentence: str) -> bool:
         """Could ``sentence`` answer this kind of question? (A date for "when", a name for "who", ...)"""
@@ -160,12 +165,15 @@ class Question:
 
         ``known`` is the corpus's vocabulary as the keyword index tokenizes it (stems, and identifiers
         whole). Only a name shaped like an identifier counts (``WireGuard``, ``ext4``, ``asyncio.Runner``,
-        ``--leak-check``, ``SFC``): an unknown plain word (a greeting, a synonym, a word in another
-        language) proves nothing and is left to the reader's ``unknown`` feature. A name is known when the
+        ``--leak-check``, ``SFC``): an unknown plain English word (a greeting, a synonym, a word in another
+        language) proves nothing and is left to the reader. In a Chinese question every Latin-script word
+        is taken for a name (``mokutil``, ``Flathub``): Chinese text switches script for names, commands
+        and acronyms, not for ordinary words. A name is known when the
         corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
         ("PostgreSQL" in a corpus that says "Postgres").
         """
-        return [n for n in self.names if len(n) >= 3 and _IDENTIFIER.search(n) and _never_seen(n, known)]
+        named = (n for n in self.names if len(n) >= 3 and (self.lang == "zh" or _IDENTIFIER.search(n)))
+        return [n for n in named if _never_seen(n, known)]
 
 
 def _never_seen(name: str, known: Collection[str]) -> bool:
