@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
-CHUNKER_VERSION = 7
+CHUNKER_VERSION = 8
 
 
 class Settings(BaseSettings):

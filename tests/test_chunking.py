@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import LoadedDocument, Section
+from rag.ingest.loaders import LoadedDocument, Section, Term
 from rag.text import split_sentences
 
 
@@ -14,6 +14,23 @@ def words(texts: list[str]) -> list[int]:
 def chunks_of(text: str, size: int, overlap: int = 0, sections: list[Section] | None = None) -> list:
     doc = LoadedDocument(text=text, sections=sections or [Section(0, None, None)])
     return Chunker(words, size, overlap).split(doc, "doc.txt")
+
+
+def test_a_chunk_starting_inside_a_definition_is_headed_by_its_term():
+    """An option's description continued in a second chunk no longer says which option it describes; its
+    heading does (and so the text the embedder reads, and the citation's location)."""
+    entry = "--keep\n\nKeep the old copy. It is renamed with a suffix. The suffix is set in the config."
+    text = "Options of the tool.\n\n" + entry + "\n\nAfter the list."
+    start = text.index("--keep")
+    term = Term(start, start + len(entry), "--keep")
+    doc = LoadedDocument(text=text, sections=[Section(0, None, "OPTIONS")], terms=[term])
+    chunks = Chunker(words, 8, 0).split(doc, "tool.html")
+    headings = {c.text: c.section for c in chunks}
+    assert headings["The suffix is set in the config."] == "OPTIONS › --keep"
+    assert headings["After the list."] == "OPTIONS"
+    assert all(c.section == "OPTIONS" for c in chunks if c.text.startswith(("Options", "--keep")))
+    deep = next(c for c in chunks if c.text == "The suffix is set in the config.")
+    assert "OPTIONS › --keep" in deep.embedding_text().split("\n\n")[0].split("\n")  # read above the chunk
 
 
 def test_every_chunk_is_an_exact_slice_within_the_size():

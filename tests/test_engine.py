@@ -87,3 +87,35 @@ def test_a_section_shared_by_many_documents_is_found_by_its_documents_title(tmp_
             found = rag.search(f"What does the --keep option of {name} do?", k=4, fusion=fusion).passages
             options = [p.source for p in found if p.section == "OPTIONS"]
             assert options[:1] == [f"{name}.md"], (name, fusion, options)
+
+
+def test_a_chunk_deep_in_an_options_entry_is_found_by_the_option_it_describes(tmp_path):
+    """Two options of one HTML manual page whose long descriptions end alike: the chunk holding each one's
+    last paragraph no longer contains the option's name, but is headed by it (`rag.ingest.loaders.Term`),
+    so a question naming one option finds that option's paragraph first, in both lists, and cites it there."""
+    from .conftest import ingested
+
+    shared = "".join(
+        f"<p>Step {n}: the tool compares the file with the copy it made before, checks its size and its "
+        f"modification time, and writes a line about it to the log before it moves on to the next file.</p>"
+        for n in range(1, 9)
+    )
+    last = "<p>The renamed copy gets the suffix that is set in the configuration file.</p>"
+    lists = "".join(
+        f"<h2>{heading}</h2><dl><dt>{option}</dt><dd><p>{what}</p>{shared}{last}</dd></dl>"
+        for heading, option, what in (
+            ("OPTIONS", "--keep-local", "Keeps the local copy."),
+            ("MORE OPTIONS", "--keep-remote", "Keeps the remote copy."),
+        )
+    )
+    page = f"<html><body><h1>tool(1)</h1>{lists}</body></html>"
+    rag = ingested(tmp_path, {"tool.html": page}, crosslingual="off")
+    for option in ("--keep-local", "--keep-remote"):
+        for fusion in ("dense", "bm25"):
+            found = rag.search(f"With {option}, where does the suffix of the renamed copy come from?", fusion=fusion)
+            ends = [p for p in found.passages if "suffix that is set" in p.text]
+            assert ends and option not in ends[0].text  # the case: the paragraph does not name its option
+            assert ends[0].section.endswith(f"OPTIONS › {option}"), (option, fusion, [p.section for p in ends])
+    answer = rag.ask("With --keep-remote, where does the suffix of the renamed copy come from?")
+    assert answer.answered and "suffix that is set" in answer.text
+    assert answer.citations[0].location == "tool.html, § MORE OPTIONS › --keep-remote"

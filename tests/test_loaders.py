@@ -178,6 +178,29 @@ def test_html_sections_start_at_headings(tmp_path):
     assert doc.locate(doc.text.index("a")).heading == "One"
 
 
+OPTIONS_PAGE = (
+    "<h2>OPTIONS</h2><p>Options:</p><dl>"
+    "<dt>-n</dt><dt>--dry-run</dt><dd><p>Show what would be done.</p></dd>"
+    "<dt>--keep</dt><dd><p>Keep the old copy.</p><p>It is renamed.</p>"
+    "<dl><dt>keep.suffix</dt><dd>The suffix added.</dd></dl></dd>"
+    "</dl><p>After the list.</p>"
+    '<div class="toc"><dl><dt><a href="#o">1. OPTIONS</a></dt><dd>Every option.</dd></dl></div>'
+    "<dl><dd>A list without terms.</dd></dl>"
+)
+
+
+def test_html_definition_lists_give_terms_covering_their_entries(tmp_path):
+    doc = load_file(tmp_path, "tool.html", OPTIONS_PAGE)
+    assert [t.text for t in doc.terms] == ["keep.suffix", "-n, --dry-run", "--keep"]  # inner list first
+    at = doc.text.index
+    assert doc.term_at(at("Show what")).text == "-n, --dry-run"  # two names of one entry, joined
+    assert doc.term_at(at("It is renamed")).text == "--keep"  # the second paragraph of an entry
+    assert doc.term_at(at("The suffix added")).text == "keep.suffix"  # the innermost entry
+    assert doc.term_at(at("--keep")) is None  # at the term itself: the text already says it
+    assert doc.term_at(at("After the list")) is None and doc.term_at(at("Every option")) is None  # a contents list
+    assert doc.term_at(at("without terms")) is None
+
+
 @pytest.mark.parametrize(
     "head, encoding",
     [

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from rag.index.layout import embedding_text
-from rag.ingest.loaders import LoadedDocument
+from rag.ingest.loaders import LoadedDocument, Section
 from rag.text import split_sentences
 
 _WORD = re.compile(r"\S+\s*")
@@ -61,6 +61,23 @@ def document_title(doc: LoadedDocument, source: str) -> str:
     """
     first = next((s.heading for s in doc.sections if s.heading), None)
     return first or " ".join(re.split(r"[-_.\s]+", PurePosixPath(source).stem)).strip() or source
+
+
+def heading(doc: LoadedDocument, section: Section, start: int) -> str | None:
+    """A chunk's heading: its section's, followed by the definition term it lies inside when it starts past
+    that term (an option's description continued from the chunk before: ``OPTIONS › --force-with-lease``).
+
+    Example:
+        >>> from rag.ingest.loaders import Term
+        >>> text = "--all\n\nFirst.\n\nSecond."
+        >>> doc = LoadedDocument(text, [Section(0, None, "OPTIONS")], terms=[Term(0, len(text), "--all")])
+        >>> heading(doc, doc.sections[0], 0), heading(doc, doc.sections[0], 14)
+        ('OPTIONS', 'OPTIONS › --all')
+    """
+    term = doc.term_at(start)
+    if term is None:
+        return section.heading
+    return f"{section.heading} › {term.text}" if section.heading else term.text
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -116,7 +133,7 @@ class Chunker:
                 piece = text[s:e]
                 cid = chunk_id(source, piece, seen[piece])
                 seen[piece] += 1
-                chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, section.heading, title))
+                chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, heading(doc, section, s), title))
         return chunks
 
     def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:

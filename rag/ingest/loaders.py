@@ -52,18 +52,33 @@ class Section:
     heading: str | None = None
 
 
+@dataclass(frozen=True)
+class Term:
+    """A definition-list entry of an HTML page (``<dt>``/``<dd>``): the term (an option, a function's
+    signature, a word of a glossary) and the stretch of text it covers, from the term to the next term of
+    its list or the list's end. A manual page's option list or an API reference is such a list: text deep
+    in an entry is about its term, though the term is written only once, above it.
+    """
+
+    start: int
+    end: int
+    text: str
+
+
 @dataclass
 class LoadedDocument:
     """A document's clean text and its sections, sorted by start, the first one starting at 0.
 
     ``ocr_pages`` counts the pages read by OCR (they had no text layer); ``empty_pages`` lists the pages
-    that have no text even so (a blank page, a photo), for the ingest summary.
+    that have no text even so (a blank page, a photo), for the ingest summary. ``terms`` are its
+    definition-list entries (`Term`), nested ones after the entry that holds them.
     """
 
     text: str
     sections: list[Section]
     ocr_pages: int = 0
     empty_pages: list[int] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.sections or self.sections[0].start != 0:
@@ -74,6 +89,12 @@ class LoadedDocument:
         if not 0 <= offset <= len(self.text):
             raise ValueError(f"offset ({offset}) is outside the text (0..{len(self.text)})")
         return self.sections[bisect.bisect_right(self.sections, offset, key=lambda s: s.start) - 1]
+
+    def term_at(self, offset: int) -> Term | None:
+        """The innermost definition-list entry that ``offset`` lies inside, past its term; None when there
+        is none (text at the term itself already says it)."""
+        inside = [t for t in self.terms if t.start < offset < t.end]
+        return max(inside, key=lambda t: t.start, default=None)
 
 
 def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> LoadedDocument:
@@ -178,6 +199,7 @@ _BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dial
 _BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
 _BLOCKS |= {"table", "ul"}
 _SPACES = re.compile(r"\s+")
+TERM_CHARS = 100  # a definition term (a long function signature) is cut to this many characters in headings
 _CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
 
 
@@ -188,6 +210,16 @@ def _is_permalink(node) -> bool:
         return False
     classes = node.get("class") or ""
     return "headerlink" in classes or node.get_text().strip() in ("¶", "§", "#", "🔗")
+
+
+def _in_contents(node) -> bool:
+    """True inside a table of contents (class "toc", "contents" or DocBook's "list-of-tables" and the like):
+    its definition lists list sections and tables, they define no terms."""
+    for el in (node, *node.parents):
+        for name in str(el.get("class") or "").lower().split():
+            if name in ("toc", "contents") or name.startswith("list-of-"):
+                return True
+    return False
 
 
 def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -204,6 +236,24 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         if _is_permalink(anchor):
             anchor.decompose()
     doc, inline = _Builder(), list[str]()
+    lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
+
+    def close_term(first: int) -> None:  # the term's text is the blocks added since its <dt> opened
+        flush()
+        if not lists or not (term := " ".join(" ".join(doc.parts[first:]).split())):
+            return
+        entries, start = lists[-1], doc.starts[first]
+        if entries and start == entries[-1][2] + 2:  # right after the last term: two names of one entry
+            entries[-1][1:] = [f"{entries[-1][1]}, {term}", doc.length]  # ("-n, --dry-run")
+        else:
+            entries.append([start, term, doc.length])
+
+    def close_list() -> None:  # each term covers the text up to the next term of its list, the last one to its end
+        flush()
+        entries = lists.pop()
+        ends = [e[0] for e in entries[1:]] + [doc.length]
+        for (start, term, _), end in zip(entries, ends, strict=False):  # (a list may have no terms at all)
+            doc.terms.append(Term(start, end, term if len(term) <= TERM_CHARS else term[:TERM_CHARS] + "…"))
 
     def flush() -> None:  # the inline text gathered so far becomes one paragraph
         lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
@@ -232,6 +282,17 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             flush()
             heading = " ".join(node.get_text(" ").split())
             doc.add(heading, heading=heading, new_section=True)
+            continue
+        if node.name == "dl" and not _in_contents(node):
+            flush()
+            lists.append([])
+            todo.append(close_list)
+            todo.extend(reversed(node.contents))
+            continue
+        if node.name == "dt" and lists and not _in_contents(node):
+            flush()
+            todo.append(functools.partial(close_term, len(doc.parts)))
+            todo.extend(reversed(node.contents))
             continue
         if node.name == "br":
             inline.append("\n")
@@ -416,7 +477,9 @@ class _Builder:
 
     def __init__(self) -> None:
         self.parts: list[str] = []  # joined once at the end: no quadratic string building
+        self.starts: list[int] = []  # where each part starts in the joined text
         self.sections: list[Section] = []
+        self.terms: list[Term] = []
         self.length = 0
 
     def add(self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False) -> None:
@@ -426,12 +489,13 @@ class _Builder:
         if new_section or not self.sections:
             self.sections.append(Section(start, page, heading))
         self.parts.append(text)
+        self.starts.append(start)
         self.length = start + len(text)
 
     def build(self, rel: str, empty_reason: str) -> LoadedDocument:
         if not self.parts:
             raise DocumentError(rel, empty_reason)
-        return LoadedDocument("\n\n".join(self.parts), self.sections)
+        return LoadedDocument("\n\n".join(self.parts), self.sections, terms=self.terms)
 
 
 def _why(e: BaseException) -> str:

@@ -27,12 +27,13 @@ from rag.config import Settings
 from rag.index import layout
 from rag.index.embedding import Embedder
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import LoadedDocument, Section, load
+from rag.ingest.loaders import LoadedDocument, Section, Term, load
 from rag.ingest.pipeline import scan
 from rag.limits import MB, Limits
 
 SECTIONS = "sections"  # Document metadata: rag's sections as JSON, [[start, page, heading], ...]
-_RAG_KEYS = {"source", "file_hash", SECTIONS}
+TERMS = "terms"  # ... and its definition-list entries, [[start, end, term], ...]
+_RAG_KEYS = {"source", "file_hash", SECTIONS, TERMS}
 
 
 def to_document(loaded: LoadedDocument, source: str, file_hash: str | None = None) -> Document:
@@ -40,6 +41,8 @@ def to_document(loaded: LoadedDocument, source: str, file_hash: str | None = Non
     in its metadata, which neither an embedding model nor an LLM reads."""
     sections = json.dumps([[s.start, s.page, s.heading] for s in loaded.sections], ensure_ascii=False)
     meta = {"source": source, SECTIONS: sections, **({"file_hash": file_hash} if file_hash else {})}
+    if loaded.terms:
+        meta[TERMS] = json.dumps([[t.start, t.end, t.text] for t in loaded.terms], ensure_ascii=False)
     return Document(
         id_=source,
         text=loaded.text,
@@ -70,7 +73,8 @@ def _loaded(doc: BaseNode) -> LoadedDocument:
     numeric ``page_label`` (one Document per PDF page, as SimpleDirectoryReader reads PDFs)."""
     text = doc.get_content()
     if raw := doc.metadata.get(SECTIONS):
-        return LoadedDocument(text, [Section(s, p, h) for s, p, h in json.loads(raw)])
+        terms = [Term(s, e, t) for s, e, t in json.loads(doc.metadata.get(TERMS) or "[]")]
+        return LoadedDocument(text, [Section(s, p, h) for s, p, h in json.loads(raw)], terms=terms)
     label = str(doc.metadata.get("page_label", ""))
     return LoadedDocument(text, [Section(0, int(label) if label.isdigit() else None, None)])
 
