@@ -69,9 +69,9 @@ def heading(doc: LoadedDocument, section: Section, start: int) -> str | None:
 
     Example:
         >>> from rag.ingest.loaders import Term
-        >>> text = "--all\n\nFirst.\n\nSecond."
+        >>> text = "--all: List all. Then sort them."
         >>> doc = LoadedDocument(text, [Section(0, None, "OPTIONS")], terms=[Term(0, len(text), "--all")])
-        >>> heading(doc, doc.sections[0], 0), heading(doc, doc.sections[0], 14)
+        >>> heading(doc, doc.sections[0], 0), heading(doc, doc.sections[0], text.index("Then"))
         ('OPTIONS', 'OPTIONS › --all')
     """
     term = doc.term_at(start)
