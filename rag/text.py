@@ -20,6 +20,8 @@ from rag.language import language, simplified
 # or bracket may come between: 'He said "stop." Then' is two sentences.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
+# A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
+_ITEM = re.compile(r"\n(?=[ \t]*[*+•‣◦-][ \t]+\S)")
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
@@ -38,16 +40,24 @@ _STOPWORDS = frozenset(
 def split_sentences(
     text: str, start: int = 0, end: int | None = None, *, brackets: bool = False
 ) -> list[tuple[int, int]]:
-    """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets``, punctuation
-    inside a parenthesis or a curly quote does not end a sentence (the answerer quotes whole sentences).
+    """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets`` (how the answerer
+    reads, to quote whole sentences), punctuation inside a parenthesis or a curly quote does not end a
+    sentence, and each item of a bulleted list on its own lines is a sentence even without a full stop.
 
     Example:
         >>> split_sentences("One. Two!\\n\\nThree")
         [(0, 4), (5, 9), (11, 16)]
+        >>> split_sentences("It offers:\\n• speed\\n• safety", brackets=True)
+        [(0, 10), (11, 18), (19, 27)]
     """
     end = len(text) if end is None else end
     spans, pos = [], start
-    for m in _SENTENCE_END.finditer(text, start, end):
+    ends = list(_SENTENCE_END.finditer(text, start, end))
+    if brackets:
+        ends = sorted(ends + list(_ITEM.finditer(text, start, end)), key=lambda m: m.start())
+    for m in ends:
+        if m.start() < pos:
+            continue  # a list item's line break inside a blank line already counted
         if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
         spans.append((pos, m.start()))

@@ -123,6 +123,17 @@ def test_markdown_sections_start_at_atx_headings(tmp_path):
     assert doc.locate(len(doc.text)).heading == "Deep heading"
 
 
+def test_markdown_html_comments_are_dropped_outside_code_blocks(tmp_path):
+    text = (
+        "# Tool\n\n<!-- YAML\nadded: v1.2\n-->\n\nRuns it <!-- inline -->fast.\n\n```html\n<!-- an example -->\n```\n"
+    )
+    doc = load_file(tmp_path, "tool.md", text)
+    assert doc.text == "# Tool\n\nRuns it fast.\n\n```html\n<!-- an example -->\n```"
+    assert doc.sections == [Section(0, None, "Tool")]
+    with pytest.raises(DocumentError, match="empty file"):
+        load_file(tmp_path, "hidden.md", "<!-- nothing a reader sees -->\n")
+
+
 def test_markdown_starting_with_a_heading_has_no_empty_first_section(tmp_path):
     doc = load_file(tmp_path, "notes.markdown", "# Title\nBody\n#hashtag is not a heading")
     assert doc.sections == [Section(0, None, "Title")]

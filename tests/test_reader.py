@@ -29,6 +29,15 @@ def test_questions_cut_off_sentences_and_instructions_are_never_spans():
     assert got == ["It is fast."]
 
 
+def test_headings_are_never_spans_and_each_list_item_is_one():
+    got = texts("## `tool.eol`\n\nThe end-of-line marker:\n* `\\n` on POSIX\n* `\\r\\n` on Windows\n\nSee also.")
+    assert "## `tool.eol`" not in got  # a markdown heading says where, not what
+    assert got[0] == "The end-of-line marker:\n* `\\n` on POSIX\n* `\\r\\n` on Windows"  # the lead-in and its items
+    assert "* `\\r\\n` on Windows" in got  # an item alone, not glued to the item before it
+    section = [s.text for s in reader.spans([Passage("Fees\n\nA licence costs $100.", "a.html", 0.0, section="Fees")])]
+    assert section == ["A licence costs $100."]  # the passage's own heading, standing as a line
+
+
 def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():
     got = texts("3 Copying commands\nIf you want to copy a command, save it first.\n12")
     assert got == ["If you want to copy a command, save it first."]

@@ -15,8 +15,8 @@ the question at all. Below the fitted threshold rag says the documents do not co
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
-sentence that is itself a question is never a span, nor is the rest of a sentence on its own (cut by the
-passage's start, or a clause after a colon or semicolon).
+sentence that is itself a question is never a span, nor is a heading, nor the rest of a sentence on its own
+(cut by the passage's start, or a clause after a colon or semicolon).
 
 Example:
     >>> spans([Passage("Run this: make all. Is it fast? Yes, it is fast.", "a.txt", 0.0)])[0].text
@@ -107,6 +107,17 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+_MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
+_ITEM = re.compile(r"[*+•‣◦-][ \t]+\S")  # a list item (`rag.text.split_sentences` makes each one a sentence)
+
+
+def _is_heading(text: str, p: Passage) -> bool:
+    """A markdown heading line ("## `os.EOL`"), or the passage's own section heading standing as a line: a
+    location, which the citation already gives, not an answer."""
+    line = " ".join(text.split())
+    return bool(_MARKDOWN_HEADING.match(line)) or (p.section is not None and line == " ".join(p.section.split()))
+
+
 def spans(passages: list[Passage]) -> list[Span]:
     """Candidate answers: sentences, a lead-in joined with the sentence or block after it; no questions."""
     out = []
@@ -114,13 +125,20 @@ def spans(passages: list[Passage]) -> list[Span]:
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
-            if _is_question(text) or not _LETTER.search(text) or is_instruction(text):
-                continue  # a question, a bare number (a page's), an instruction to an assistant
+            if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, p):
+                continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
             lead_in = text.endswith((":", "："))
-            k = j  # a lead-in takes what it introduces; a clause ending in ";" takes the clauses after it
-            while k + 1 < len(sentences) and k - j < 3 and p.text[s : sentences[k][1]].endswith((":", "：", ";", "；")):
+            k = j  # a lead-in takes what it introduces (a list: its items); a clause ending in ";" the clauses after it
+            while (
+                k + 1 < len(sentences)
+                and k - j < 3
+                and (
+                    p.text[s : sentences[k][1]].endswith((":", "：", ";", "；"))
+                    or (lead_in and _ITEM.match(p.text, sentences[k + 1][0]))
+                )
+            ):
                 k += 1
             if lead_in and k == j:
                 continue  # a lead-in with nothing after it in this passage says nothing

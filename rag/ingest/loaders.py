@@ -165,8 +165,29 @@ def _read_text(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     return LoadedDocument(_plain_text(data, rel), [Section(0)])
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _without_comments(text: str) -> str:
+    """Markdown without its HTML comments (``<!-- YAML added: v0.1.90 -->``, which no reader of the rendered
+    page sees), except inside fenced code blocks, where a comment is part of an example."""
+    runs: list[tuple[bool, list[str]]] = []  # (inside a code block, its lines), a comment may span lines
+    fence = None
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        code = fence is not None or m is not None
+        if m:
+            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
+        if runs and runs[-1][0] == code:
+            runs[-1][1].append(line)
+        else:
+            runs.append((code, [line]))
+    return _clean("\n".join("\n".join(ls) if code else _HTML_COMMENT.sub("", "\n".join(ls)) for code, ls in runs))
+
+
 def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
-    text = _plain_text(data, rel)
+    if not (text := _without_comments(_plain_text(data, rel))):
+        raise DocumentError(rel, "empty file")
     sections, offset, fence = [], 0, None
     for line in text.split("\n"):
         if m := _FENCE.match(line):  # a "# comment" inside a fenced code block is not a heading
