@@ -21,7 +21,8 @@ from rag.language import language, simplified
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
 # A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
-_ITEM = re.compile(r"\n(?=[ \t]*[*+•‣◦-][ \t]+\S)")
+BULLET = re.compile(r"[*+•‣◦-][ \t]+\S")
+_ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".

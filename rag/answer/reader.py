@@ -37,7 +37,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import split_sentences, tokenize
+from rag.text import BULLET, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -108,14 +108,13 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
-_ITEM = re.compile(r"[*+•‣◦-][ \t]+\S")  # a list item (`rag.text.split_sentences` makes each one a sentence)
 
 
-def _is_heading(text: str, p: Passage) -> bool:
-    """A markdown heading line ("## `os.EOL`"), or the passage's own section heading standing as a line: a
-    location, which the citation already gives, not an answer."""
+def _is_heading(text: str, heading: str | None) -> bool:
+    """A markdown heading line ("## `os.EOL`"), or the passage's own section ``heading`` (whitespace folded)
+    standing as a line: a location, which the citation already gives, not an answer."""
     line = " ".join(text.split())
-    return bool(_MARKDOWN_HEADING.match(line)) or (p.section is not None and line == " ".join(p.section.split()))
+    return bool(_MARKDOWN_HEADING.match(line)) or line == heading
 
 
 def spans(passages: list[Passage]) -> list[Span]:
@@ -123,9 +122,10 @@ def spans(passages: list[Passage]) -> list[Span]:
     out = []
     for i, p in enumerate(passages):
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
+        heading = " ".join(p.section.split()) if p.section else None
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
-            if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, p):
+            if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, heading):
                 continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
@@ -136,7 +136,7 @@ def spans(passages: list[Passage]) -> list[Span]:
                 and k - j < 3
                 and (
                     p.text[s : sentences[k][1]].endswith((":", "：", ";", "；"))
-                    or (lead_in and _ITEM.match(p.text, sentences[k + 1][0]))
+                    or (lead_in and BULLET.match(p.text, sentences[k + 1][0]))
                 )
             ):
                 k += 1

@@ -20,7 +20,7 @@ import io
 import re
 import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,16 +168,22 @@ def _read_text(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
+def _lines(text: str) -> Iterator[tuple[str, bool]]:
+    """Each line of markdown, and whether it belongs to a fenced code block (its fences included)."""
+    fence = None
+    for line in text.split("\n"):
+        if m := _FENCE.match(line):
+            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
+            yield line, True
+        else:
+            yield line, fence is not None
+
+
 def _without_comments(text: str) -> str:
     """Markdown without its HTML comments (``<!-- YAML added: v0.1.90 -->``, which no reader of the rendered
     page sees), except inside fenced code blocks, where a comment is part of an example."""
     runs: list[tuple[bool, list[str]]] = []  # (inside a code block, its lines), a comment may span lines
-    fence = None
-    for line in text.split("\n"):
-        m = _FENCE.match(line)
-        code = fence is not None or m is not None
-        if m:
-            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
+    for line, code in _lines(text):
         if runs and runs[-1][0] == code:
             runs[-1][1].append(line)
         else:
@@ -188,11 +194,9 @@ def _without_comments(text: str) -> str:
 def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     if not (text := _without_comments(_plain_text(data, rel))):
         raise DocumentError(rel, "empty file")
-    sections, offset, fence = [], 0, None
-    for line in text.split("\n"):
-        if m := _FENCE.match(line):  # a "# comment" inside a fenced code block is not a heading
-            fence = m[1] if fence is None else (None if m[1].startswith(fence) else fence)
-        elif fence is None and (m := _ATX_HEADING.fullmatch(line)):
+    sections, offset = [], 0
+    for line, code in _lines(text):
+        if not code and (m := _ATX_HEADING.fullmatch(line)):  # a "# comment" in a code block is no heading
             sections.append(Section(offset, None, m[1] or None))
         offset += len(line) + 1
     if not sections or sections[0].start != 0:
