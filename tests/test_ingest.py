@@ -107,6 +107,29 @@ def test_pdf_pages_and_markdown_sections_are_kept(tmp_path, mode):
     assert (setup.source, setup.section, setup.page) == ("guide.md", "Setup", None)
 
 
+def test_readmes_compressed_files_and_rst_are_ingested_with_their_titles(tmp_path, mode):
+    """A folder as Debian's /usr/share/doc holds it: README without a suffix, gzip-compressed files, a
+    capitalised qualifier, reStructuredText; an unknown type is skipped with its suffix named."""
+    import gzip
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "README").write_text("Tidepool\n========\n\nTidepool keeps a log of every crab it counts.\n")
+    (docs / "NEWS.Debian.gz").write_bytes(gzip.compress(b"Version 2 counts starfish as well as crabs.\n"))
+    (docs / "guide.rst").write_text("Setup\n=====\n\nPour seawater into the basin before counting.\n")
+    (docs / "data.bin").write_bytes(b"\x00\x01")
+    report = RAG().ingest()
+    assert "data.bin" in {rel for rel, _ in report.skipped} and not report.failed, report
+    rag = RAG()
+    assert [(p.source, p.section) for p in (rag.retrieve(q, k=1)[0] for q in ("log of crabs", "count starfish"))] == [
+        ("README", "Tidepool"),
+        ("NEWS.Debian.gz", None),
+    ]
+    basin = rag.retrieve("seawater basin", k=1)[0]
+    assert (basin.source, basin.section) == ("guide.rst", "Setup")
+    assert basin.text.startswith("Setup\n\nPour seawater")  # the underline is gone from the stored text
+
+
 def test_a_chunk_deep_in_a_section_is_embedded_under_its_heading(tmp_path, mode):
     """Two sections end with the same paragraph; only the heading above tells the two chunks apart."""
     import numpy as np

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
@@ -71,7 +72,10 @@ def make_pdf(pages: list[list[str]], user_password: str | None = None, owner_pas
 
 
 def test_every_supported_suffix_has_a_reader():
-    assert set(loaders._READERS) == SUPPORTED_SUFFIXES
+    assert set(loaders._READERS) <= SUPPORTED_SUFFIXES
+    assert {loaders.format_of(f"a{suffix}" if suffix != ".gz" else "a.txt.gz") for suffix in SUPPORTED_SUFFIXES} <= set(
+        loaders._READERS
+    )
 
 
 # --- plain text -------------------------------------------------------------------------------------
@@ -551,10 +555,95 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     assert errors[0].reason == "cannot read: not a regular file (a FIFO, socket or device)"
 
 
-@pytest.mark.parametrize("name, suffix", [("photo.xyz", "'.xyz'"), ("archive.tar.GZ", "'.gz'"), ("README", "")])
+@pytest.mark.parametrize(
+    "name, suffix", [("photo.xyz", "'.xyz'"), ("archive.tar.GZ", "'.tar.gz'"), ("a.out", "'.out'")]
+)
 def test_unsupported_file_type(tmp_path, name, suffix):
     reason = load_error(write(tmp_path, name, "text")).reason
-    assert reason == f"unsupported file type {suffix}".rstrip()
+    assert reason == f"unsupported file type {suffix}"
+
+
+# --- text files as Unix names them, compressed files ------------------------------------------------
+
+README = "Frobnicator\n===========\n\nThe frobnicator turns widgets.\n\nInstallation\n------------\n\nRun it.\n"
+
+
+@pytest.mark.parametrize("name", ["README", "NEWS.Debian", "INSTALL.unix", "copyright", "changelog.Debian"])
+def test_text_files_without_a_format_suffix_are_read_as_text(tmp_path, name):
+    doc = load_file(tmp_path, name, README)
+    assert doc.text == "Frobnicator\n\nThe frobnicator turns widgets.\n\nInstallation\n\nRun it."
+    assert doc.locate(doc.text.index("Run it")).heading == "Installation"
+
+
+def test_a_binary_file_without_a_suffix_is_refused_as_binary(tmp_path):
+    assert load_error(write(tmp_path, "core", bytes(range(256)) * 40)).reason == "binary content, not text"
+
+
+@pytest.mark.parametrize("inner", ["guide.md", "README", "notes.txt"])
+def test_a_gzip_file_is_read_as_what_it_compresses(tmp_path, inner):
+    doc = load_file(tmp_path, inner + ".gz", gzip.compress(README.encode()))
+    assert "The frobnicator turns widgets." in doc.text
+    assert doc.locate(doc.text.index("Run it")).heading == "Installation"
+
+
+def test_a_compressed_pdf_keeps_its_pages(tmp_path):
+    doc = load_file(tmp_path, "manual.pdf.gz", gzip.compress(make_pdf([["First page."], ["Second page."]])))
+    assert doc.locate(doc.text.index("Second")).page == 2
+
+
+def test_bad_gzip_files_are_refused_with_the_reason(tmp_path):
+    assert load_error(write(tmp_path, "a.txt.gz", b"not gzip at all")).reason.startswith("not a readable gzip file")
+    cut = gzip.compress(b"some text " * 1000)[:40]
+    assert load_error(write(tmp_path, "b.txt.gz", cut)).reason.startswith("not a readable gzip file")
+    bomb = gzip.compress(b"a" * 5000)  # ~40 bytes that unpack to 5,000: refused without unpacking it all
+    reason = load_error(write(tmp_path, "c.txt.gz", bomb), max_bytes=1000).reason
+    assert reason == "too large once decompressed (more than the limit of 0.0 MB)"
+
+
+# --- underlined titles: reStructuredText, setext markdown, plain-text READMEs -------------------------
+
+RST = """=========
+ The Tool
+=========
+
+Usage
+=====
+
+Call ``tool --fast``.
+
+Options
+-------
+
+Name     Meaning
+-------  -----------
+--fast   go fast
+
+A sentence that ends a paragraph
+----
+
+Done.
+"""
+
+
+def test_rst_titles_start_sections_and_their_adornments_are_dropped(tmp_path):
+    for name in ("tool.rst", "tool.rst.txt"):
+        doc = load_file(tmp_path, name, RST)
+        assert "=====" not in doc.text and doc.text.startswith("The Tool\n\nUsage\n\nCall")
+        heading = [doc.locate(doc.text.index(t)).heading for t in ("Call", "--fast   go", "Done.")]
+        assert heading == ["Usage", "Options", "Options"]  # a table's ruler and a short rule are no titles
+        assert "-------  -----------" in doc.text and "----" in doc.text.split("paragraph")[1]
+
+
+def test_markdown_setext_titles_are_sections_but_not_inside_code(tmp_path):
+    md = "Intro\n=====\n\nHello.\n\n```\nnot a title\n---\n```\n\n## Setup\n\nRun it.\n\nMore\n----\n\nEnd.\n"
+    doc = load_file(tmp_path, "a.md", md)
+    assert [doc.locate(doc.text.index(t)).heading for t in ("Hello", "not a title", "Run it", "End.")] == [
+        "Intro",
+        "Intro",
+        "Setup",
+        "More",
+    ]
+    assert "not a title\n---" in doc.text and "## Setup" in doc.text and "=====" not in doc.text
 
 
 def test_error_names_the_relative_path(tmp_path):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import DocumentError, RagError
-from rag.ingest.loaders import SUPPORTED_SUFFIXES, load
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, format_of, load, suffix_of
 from rag.limits import MB, Limits
 
 MAX_NAME_BYTES = 255  # the limit of ext4, APFS and NTFS for one path component
@@ -83,12 +83,11 @@ def safe_name(name: str) -> str:
 
 
 def check_type(name: str) -> None:
-    """`UploadError` unless ``name`` has a suffix rag can read."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    """`UploadError` unless rag can read a file called ``name`` (`rag.ingest.loaders.format_of`)."""
+    if format_of(name) is None:
         kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        what = f"'{suffix}' files are" if suffix else "files without an extension are"
-        raise UploadError(name, f"{what} not supported (supported: {kinds})")
+        kinds += ", and text files without a suffix such as README"
+        raise UploadError(name, f"'{suffix_of(name)}' files are not supported (supported: {kinds})")
 
 
 def check_size(name: str, size: int, max_file_mb: float) -> None:
@@ -138,7 +137,7 @@ def add_files(
 
 def _place(src: Path, target: Path, name: str, max_file_mb: float, limits: Limits | None) -> None:
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as private:
-        checked = Path(private) / f"upload{target.suffix}"  # the loader picks its reader by the suffix
+        checked = Path(private) / target.name  # the loader picks its reader by the name
         shutil.copyfile(src, checked)
         try:  # the loader's own checks: a .pdf that is not a PDF, a document without any text, a zip bomb ...
             load(checked, name, int(max_file_mb * MB), limits)
@@ -199,7 +198,7 @@ def has_documents(docs_dir: Path) -> bool:
             continue
         seen.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(not f.startswith(".") and Path(f).suffix.lower() in SUPPORTED_SUFFIXES for f in files):
+        if any(format_of(f) is not None for f in files):
             return True
     return False
 

@@ -2,8 +2,10 @@
 
 A PDF page without a text layer (a scan) and an image file are read with OCR (`rag.ingest.ocr`), a page at a time.
 
-`load` reads a file, picks the reader for its suffix and returns a `LoadedDocument`: the text, and the
-`Section`s that let a chunk at any offset be cited as ``guide.pdf, p. 3`` or ``notes.md, § Setup``.
+`load` reads a file, picks the reader for its name (`format_of`) and returns a `LoadedDocument`: the text,
+and the `Section`s that let a chunk at any offset be cited as ``guide.pdf, p. 3`` or ``notes.md, § Setup``.
+A ``.gz`` file is read as the file it compresses, and the plain-text files Unix and Debian name without a
+format suffix (``README``, ``copyright``, ``NEWS.Debian``) as text.
 Every failure is a `DocumentError` whose reason a person can act on; the ingest records it and goes on.
 
 Example:
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gzip
 import io
 import re
 import stat
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from docx.table import _Row
 
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | ocr.IMAGE_SUFFIXES
+SUPPORTED_SUFFIXES |= {".rst", ".text", ".gz"}  # reStructuredText and text; .gz: what it compresses (`format_of`)
 ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
 
 
@@ -111,11 +116,13 @@ def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> 
     Raises:
         DocumentError: with a short reason, e.g. ``"a.pdf: has 3,000 pages, more than 2,000; not read"``.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(rel, f"unsupported file type '{suffix}'" if suffix else "unsupported file type")
+    suffix = format_of(path.name)
+    if suffix is None:
+        raise DocumentError(rel, f"unsupported file type '{suffix_of(path.name)}'")
     limits = limits or Limits()
     data = _read_bytes(path, rel, max_bytes)
+    if path.name.lower().endswith(".gz"):
+        data = _gunzip(data, rel, max_bytes)
     if suffix == ".pdf" or suffix in ocr.IMAGE_SUFFIXES:
         return parse(suffix, data, rel, limits)  # these readers isolate each step: the text layer, each page's OCR
     if suffix == ".docx" or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
@@ -123,6 +130,59 @@ def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> 
             parse, suffix, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
         )
     return parse(suffix, data, rel, limits)
+
+
+def format_of(name: str) -> str | None:
+    """The suffix of the reader rag reads a file called ``name`` with, or None when it has none.
+
+    ``name.gz`` is read as ``name`` (Debian compresses most of /usr/share/doc). Plain text also covers the
+    files Unix names without a format suffix: no suffix at all (``README``, ``copyright``), an upper-case
+    first part (``README.api``, ``INSTALL.unix``) or a capitalised qualifier (``changelog.Debian``); their
+    content is checked for binary bytes when they are read. ``x.rst.txt`` (Sphinx's page sources) is
+    reStructuredText.
+
+    Example:
+        >>> [format_of(n) for n in ("a.PDF", "notes.md.gz", "README", "NEWS.Debian.gz", "b.rst.txt", "c.xyz")]
+        ['.pdf', '.md', '.txt', '.txt', '.rst', None]
+    """
+    base = name.rsplit("/", 1)[-1]
+    if base.lower().endswith(".gz"):
+        base = base[:-3]
+    if not base or base.startswith("."):
+        return None
+    lower = base.lower()
+    suffix = Path(lower).suffix
+    if lower.endswith(".rst.txt") or suffix == ".rst":
+        return ".rst"
+    if suffix in _READERS:
+        return suffix
+    if suffix == ".text":
+        return ".txt"
+    first, qualifier = base.split(".", 1)[0], Path(base).suffix[1:]
+    if not suffix or (first.isalpha() and first.isupper()) or (qualifier[:1].isupper() and qualifier.isalpha()):
+        return ".txt"
+    return None
+
+
+def suffix_of(name: str) -> str:
+    """How a file's type shows in a message: ``'.xyz'``, or ``'.tar.gz'`` for a compressed one."""
+    path = Path(name.lower())
+    return "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+
+
+def _gunzip(data: bytes, rel: str, max_bytes: int) -> bytes:
+    """The file a ``.gz`` holds, refused past ``max_bytes`` (read no further: a small file can unpack to
+    gigabytes)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            out = f.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as e:  # a bad header, a cut file, a corrupt stream
+        raise DocumentError(rel, f"not a readable gzip file ({e})") from None
+    if len(out) > max_bytes:
+        raise DocumentError(rel, f"too large once decompressed (more than the limit of {max_bytes / 2**20:.1f} MB)")
+    if not out.strip():
+        raise DocumentError(rel, "empty file")
+    return out
 
 
 def parse(suffix: str, data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -162,7 +222,57 @@ _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 def _read_text(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
-    return LoadedDocument(_plain_text(data, rel), [Section(0)])
+    return _underlined(_plain_text(data, rel).split("\n"))
+
+
+# A title's underline (or overline): one punctuation character repeated, as reStructuredText, setext
+# markdown and plain-text READMEs write them ("Installation\n============").
+_ADORNMENT = re.compile(r"([=\-~^*+#\"'`:._])\1{2,}")
+
+
+def _underlined(
+    lines: list[str], adornments: str = "=-~^*+#\"'`:._", code: list[bool] | None = None, atx: bool = False
+) -> LoadedDocument:
+    """Text whose titles are underlined (and maybe overlined): each title starts a section, its adornment
+    lines are dropped (they are decoration, not text). A title is one unindented line (inset is allowed
+    under an overline) of at most 100 characters with a letter in it, after a blank line (or the start),
+    underlined at least about as long as itself; a table's ruler (``----  ----``) or a line of dashes under
+    a paragraph is not one.
+
+    For markdown, ``code`` marks the lines of fenced code blocks (never titles) and ``atx`` also takes
+    ``## Title`` lines as titles (kept in the text, as written)."""
+    code = code or [False] * len(lines)
+    out: list[str] = []
+    sections, offset, i = [Section(0)], 0, 0
+
+    def adorned(k: int, width: int = 3) -> bool:
+        line = lines[k].rstrip() if 0 <= k < len(lines) and not code[k] else ""
+        return bool(_ADORNMENT.fullmatch(line)) and line[0] in adornments and len(line) >= width
+
+    def title(k: int, inset: bool = False) -> str | None:  # inset: under an overline, it may be indented
+        line = lines[k].rstrip() if k < len(lines) and not code[k] else ""
+        line = line.strip() if inset else line
+        ok = line[:1].strip() and len(line) <= 100 and any(ch.isalpha() for ch in line) and not adorned(k)
+        return line.strip() if ok and (k == 0 or not lines[k - 1].strip() or adorned(k - 1)) else None
+
+    while i < len(lines):
+        titled, heading, kept, used = True, None, lines[i], 1
+        if atx and not code[i] and (m := _ATX_HEADING.fullmatch(lines[i])):
+            heading = m[1] or None
+        elif adorned(i) and (t := title(i + 1, inset=True)) and adorned(i + 2) and lines[i + 2][0] == lines[i][0]:
+            heading, kept, used = t, t, 3  # overline, title, underline
+        elif (t := title(i)) and adorned(i + 1, max(3, int(0.8 * len(t)))):
+            heading, kept, used = t, t, 2  # title, underline
+        else:
+            titled = False
+        if titled:
+            sections.append(Section(offset, None, heading))
+        out.append(kept)
+        offset += len(kept) + 1
+        i += used
+    if len(sections) > 1 and sections[1].start == 0:
+        sections.pop(0)
+    return LoadedDocument("\n".join(out).rstrip("\n"), sections)
 
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -194,14 +304,8 @@ def _without_comments(text: str) -> str:
 def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     if not (text := _without_comments(_plain_text(data, rel))):
         raise DocumentError(rel, "empty file")
-    sections, offset = [], 0
-    for line, code in _lines(text):
-        if not code and (m := _ATX_HEADING.fullmatch(line)):  # a "# comment" in a code block is no heading
-            sections.append(Section(offset, None, m[1] or None))
-        offset += len(line) + 1
-    if not sections or sections[0].start != 0:
-        sections.insert(0, Section(0))
-    return LoadedDocument(text, sections)
+    lines, code = zip(*_lines(text), strict=True)
+    return _underlined(list(lines), "=-", list(code), atx=True)  # "## Setup" and setext's "Setup\n====="
 
 
 def _plain_text(data: bytes, rel: str) -> str:
@@ -540,6 +644,7 @@ _READERS = {
     ".txt": _read_text,
     ".md": _read_markdown,
     ".markdown": _read_markdown,
+    ".rst": _read_text,  # reStructuredText: plain text whose titles are underlined
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,

@@ -32,7 +32,7 @@ from rag.errors import DocumentError, RagError, StoreLockedError
 from rag.index.embedding import Embedder
 from rag.index.store import FileRecord, Store, ingest_lock, now
 from rag.ingest.chunking import Chunk, Chunker
-from rag.ingest.loaders import SUPPORTED_SUFFIXES, load
+from rag.ingest.loaders import format_of, load, suffix_of
 from rag.limits import MB, Limits
 from rag.types import IngestReport
 
@@ -103,8 +103,8 @@ def scan(
                 continue
             path = Path(root) / name
             rel = path.relative_to(docs_dir).as_posix()
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append((rel, f"unsupported file type '{path.suffix or name}'"))
+            if format_of(name) is None:
+                skipped.append((rel, f"unsupported file type '{suffix_of(name)}'"))
                 continue
             if outside(str(path)):
                 skipped.append((rel, OUTSIDE))
