@@ -75,6 +75,33 @@ def split_sentences(
     return out
 
 
+# A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
+# have been wrapped (a short line, an indented one, a command or a list item keeps its line break).
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PROSE_LINE = re.compile(r"[\"'“‘(]?[^\W\d_][^\n]{38,}[\w,]")
+
+
+def unwrap(text: str) -> str:
+    """``text`` with the line breaks that only wrap a paragraph made spaces, so a quote reads as a sentence:
+    a break after a long prose line ending in a word or comma, before a line starting flush with a letter.
+
+    Example:
+        >>> unwrap("Make it clearer that grep can now output matching text before\\nreporting a match.")
+        'Make it clearer that grep can now output matching text before reporting a match.'
+        >>> unwrap("To install it, run:\\n  make install\\nthen restart.")
+        'To install it, run:\\n  make install\\nthen restart.'
+    """
+    lines = text.split("\n")
+    out = lines[:1]
+    for line in lines[1:]:
+        if _PROSE_LINE.fullmatch(out[-1]) and line[:1].isalpha() and not BULLET.match(line):
+            cjk = _CJK.match(out[-1][-1]) and _CJK.match(line)  # wrapped Chinese joins without a space
+            out[-1] += ("" if cjk else " ") + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _inside_brackets(text: str, start: int, end: int) -> bool:
     """True when ``text[start:end]`` leaves a bracket ( or [ or a curly quote “ opened in its last 120
     characters unclosed: punctuation there belongs to the bracketed part, not to the sentence."""

@@ -119,3 +119,22 @@ def test_a_chunk_deep_in_an_options_entry_is_found_by_the_option_it_describes(tm
     answer = rag.ask("With --keep-remote, where does the suffix of the renamed copy come from?")
     assert answer.answered and "suffix that is set" in answer.text
     assert answer.citations[0].location == "tool.html, § MORE OPTIONS › --keep-remote"
+
+
+def test_a_quote_from_wrapped_text_reads_as_one_line_and_its_citation_stays_exact(tmp_path):
+    """A README wrapped at 72 columns: the answer quotes the sentence on one line (no break mid-sentence);
+    the citation's quote is the document's own text, line breaks and all, at its offsets."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    wrapped = (
+        "Tidepool counts the crabs of a rock pool every morning at low tide and\n"
+        "writes the count to a log file that the harbour office reads at noon.\n"
+    )
+    (docs / "README").write_text("Tidepool\n========\n\n" + wrapped + "\n    tidepool --count\n")
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store", crosslingual="off")
+    rag.ingest()
+    answer = rag.ask("When does the harbour office read the crab count log?")
+    assert answer.answered, answer.text
+    assert " ".join(wrapped.split()) + " [1]" in answer.text and "\n" not in answer.text
+    quote = answer.citations[0]
+    assert quote.quote == wrapped.rstrip("\n")  # two lines, as written

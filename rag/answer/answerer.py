@@ -29,7 +29,7 @@ from rag.answer.question import Question
 from rag.language import language
 from rag.llms.base import LLM
 from rag.messages import say
-from rag.text import split_sentences, tokenize
+from rag.text import split_sentences, tokenize, unwrap
 from rag.types import Answer, Citation, Passage, Sentence
 
 NOT_FOUND = "The documents do not contain an answer to this question."
@@ -221,8 +221,9 @@ class Answerer:
         chosen[1:] = sorted(chosen[1:], key=lambda c: (c.passage != best.passage, c.passage, c.start))
         p = round(probability, 3)
         citations = [_citation(n, passages[c.passage], c.start, c.end, p) for n, c in enumerate(chosen, 1)]
-        sentences = [Sentence(c.text, [n], True, p) for n, c in enumerate(chosen, 1)]
-        text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, 1))
+        quotes = [unwrap(c.text) for c in chosen]  # read as sentences; the citation keeps the exact offsets
+        sentences = [Sentence(q, [n], True, p) for n, q in enumerate(quotes, 1)]
+        text = " ".join(f"{q} [{n}]" for n, q in enumerate(quotes, 1))
         return Answer(question, text, citations, True, sentences, passages)
 
     def outside(self, question: str, passages: list[Passage]) -> Answer | None:
