@@ -634,6 +634,17 @@ def test_rst_titles_start_sections_and_their_adornments_are_dropped(tmp_path):
         assert "-------  -----------" in doc.text and "----" in doc.text.split("paragraph")[1]
 
 
+def test_a_changelogs_separator_rule_and_an_underlined_sentence_are_not_titles(tmp_path):
+    text = (
+        "Release notes\n=============\n\n"
+        "a.  The parser is faster.\n" + "-" * 78 + "\nThis document details the changes in version 2.\n\n"
+        "See the list below:\n-------------------\n\nDone.\n"
+    )
+    doc = load_file(tmp_path, "CHANGES", text)
+    assert {doc.locate(doc.text.index(t)).heading for t in ("parser", "This document", "Done")} == {"Release notes"}
+    assert "-" * 78 in doc.text  # a separator is text, kept where it was
+
+
 def test_markdown_setext_titles_are_sections_but_not_inside_code(tmp_path):
     md = "Intro\n=====\n\nHello.\n\n```\nnot a title\n---\n```\n\n## Setup\n\nRun it.\n\nMore\n----\n\nEnd.\n"
     doc = load_file(tmp_path, "a.md", md)

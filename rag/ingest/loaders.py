@@ -236,8 +236,9 @@ def _underlined(
     """Text whose titles are underlined (and maybe overlined): each title starts a section, its adornment
     lines are dropped (they are decoration, not text). A title is one unindented line (inset is allowed
     under an overline) of at most 100 characters with a letter in it, after a blank line (or the start),
-    underlined at least about as long as itself; a table's ruler (``----  ----``) or a line of dashes under
-    a paragraph is not one.
+    underlined at least about as long as itself, not ending like a sentence or a lead-in (``.``, ``:``); a
+    table's ruler (``----  ----``), a line of dashes under a paragraph, or a rule across the page with text
+    right under it (a changelog's separator) is not one.
 
     For markdown, ``code`` marks the lines of fenced code blocks (never titles) and ``atx`` also takes
     ``## Title`` lines as titles (kept in the text, as written)."""
@@ -253,7 +254,11 @@ def _underlined(
         line = lines[k].rstrip() if k < len(lines) and not code[k] else ""
         line = line.strip() if inset else line
         ok = line[:1].strip() and len(line) <= 100 and any(ch.isalpha() for ch in line) and not adorned(k)
+        ok = ok and not line.endswith((".", ",", ";", ":"))  # a sentence or a lead-in, not a title
         return line.strip() if ok and (k == 0 or not lines[k - 1].strip() or adorned(k - 1)) else None
+
+    def separator(k: int, width: int) -> bool:  # a rule across the page with text right under it
+        return len(lines[k].rstrip()) > max(60, 2 * width) and k + 1 < len(lines) and bool(lines[k + 1].strip())
 
     while i < len(lines):
         titled, heading, kept, used = True, None, lines[i], 1
@@ -261,7 +266,7 @@ def _underlined(
             heading = m[1] or None
         elif adorned(i) and (t := title(i + 1, inset=True)) and adorned(i + 2) and lines[i + 2][0] == lines[i][0]:
             heading, kept, used = t, t, 3  # overline, title, underline
-        elif (t := title(i)) and adorned(i + 1, max(3, int(0.8 * len(t)))):
+        elif (t := title(i)) and adorned(i + 1, max(3, int(0.8 * len(t)))) and not separator(i + 1, len(t)):
             heading, kept, used = t, t, 2  # title, underline
         else:
             titled = False
