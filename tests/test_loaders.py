@@ -597,7 +597,7 @@ def test_bad_gzip_files_are_refused_with_the_reason(tmp_path):
     assert load_error(write(tmp_path, "b.txt.gz", cut)).reason.startswith("not a readable gzip file")
     bomb = gzip.compress(b"a" * 5000)  # ~40 bytes that unpack to 5,000: refused without unpacking it all
     reason = load_error(write(tmp_path, "c.txt.gz", bomb), max_bytes=1000).reason
-    assert reason == "too large once decompressed (more than the limit of 0.0 MB)"
+    assert reason == "too large once decompressed (over the limit of 1000 bytes)"
 
 
 # --- underlined titles: reStructuredText, setext markdown, plain-text READMEs -------------------------

@@ -178,11 +178,8 @@ def _gunzip(data: bytes, rel: str, max_bytes: int) -> bytes:
             out = f.read(max_bytes + 1)
     except (OSError, EOFError, zlib.error) as e:  # a bad header, a cut file, a corrupt stream
         raise DocumentError(rel, f"not a readable gzip file ({e})") from None
-    if len(out) > max_bytes:
-        raise DocumentError(rel, f"too large once decompressed (more than the limit of {max_bytes / 2**20:.1f} MB)")
-    if not out.strip():
-        raise DocumentError(rel, "empty file")
-    return out
+    limit = f"{max_bytes / 2**20:.1f} MB" if max_bytes >= 2**17 else f"{max_bytes} bytes"
+    return _within(out, rel, max_bytes, f"too large once decompressed (over the limit of {limit})")
 
 
 def parse(suffix: str, data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -208,8 +205,13 @@ def _read_bytes(path: Path, rel: str, max_bytes: int) -> bytes:
             data = f.read(max_bytes + 1)  # + 1: notice a file that grew after the stat
     except OSError as e:
         raise DocumentError(rel, f"cannot read: {_why(e)}") from e
+    return _within(data, rel, max_bytes, f"too large ({_size(len(data), max_bytes)})")
+
+
+def _within(data: bytes, rel: str, max_bytes: int, too_large: str) -> bytes:
+    """``data``, unless it is over ``max_bytes`` (refused with the reason ``too_large``) or empty."""
     if len(data) > max_bytes:
-        raise DocumentError(rel, f"too large ({_size(len(data), max_bytes)})")
+        raise DocumentError(rel, too_large)
     if not data.strip():
         raise DocumentError(rel, "empty file")
     return data
