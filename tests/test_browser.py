@@ -150,8 +150,11 @@ def test_chat_cite_upload_delete(app_url, browser, tmp_path):
     assert "hashkey-interview.txt" in _documents(page)
     new = tmp_path / "lighthouse.txt"
     new.write_text(FACT + "\n", encoding="utf-8")
-    page.set_input_files("#rag-upload input[type=file]", str(new))
+    song = tmp_path / "song.mp3"  # not a document: refused by name, while the rest of the batch is added
+    song.write_bytes(b"ID3\x04\x00")
+    page.set_input_files("#rag-upload input[type=file]", [str(new), str(song)])
     _shows(page, "#rag-doc-status", "Added lighthouse.txt", timeout=60_000)
+    _shows(page, "#rag-doc-status", "Refused song.mp3: '.mp3' files are not supported")
     _shows(page, "#rag-documents", "lighthouse.txt")
     page.screenshot(path=SHOTS / "documents.png")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from pathlib import Path
@@ -125,18 +126,25 @@ def test_add_files_saves_good_files_and_refuses_bad_ones_without_touching_anythi
             ("guide.pdf", _upload(tmp_path, b"not a pdf at all")),  # would replace a document: must not
             (".hidden.txt", _upload(tmp_path, "hidden")),
             ("empty.txt", _upload(tmp_path, b"")),
+            ("README", _upload(tmp_path, "Notes\n=====\n\nA text file named the Unix way.")),
+            ("core", _upload(tmp_path, bytes(range(256)) * 3)),  # no suffix, but not text
+            ("bomb.txt.gz", _upload(tmp_path, gzip.compress(b"a" * 100_000))),  # 100 kB from a few hundred bytes
         ],
         docs,
         max_file_mb=0.001,  # 1000 bytes: big.txt is over
     )
 
-    assert result.saved == ["new notes.md"] and result.replaced == []
+    assert result.saved == ["new notes.md", "README"] and result.replaced == []
     refused = dict(result.refused)
-    assert set(refused) == {"../../escape.txt", "tool.exe", "big.txt", "guide.pdf", ".hidden.txt", "empty.txt"}
+    assert set(refused) == {
+        *("../../escape.txt", "tool.exe", "big.txt", "guide.pdf", ".hidden.txt", "empty.txt", "core", "bomb.txt.gz")
+    }
+    assert refused["core"] == "binary content, not text" and "once decompressed" in refused["bomb.txt.gz"]
     assert "too large" in refused["big.txt"] and "'.exe'" in refused["tool.exe"]
     assert "PDF" in refused["guide.pdf"] or "pdf" in refused["guide.pdf"]
     after = _listing(docs)
     assert after.pop("new notes.md") == b"# Notes\n\nThe launch code word is PELICAN."
+    assert after.pop("README").startswith(b"Notes\n=====")
     assert after == before  # nothing else changed: no partial or staged file left, nothing replaced
     assert not (tmp_path / "escape.txt").exists()
 

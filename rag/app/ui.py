@@ -133,10 +133,12 @@ def build(rag: RAG) -> gr.Blocks:
                     elem_id="rag-documents",
                 )
                 upload = gr.File(
-                    label=f"Add documents (drop files here; {', '.join(sorted(uploads.SUPPORTED_SUFFIXES))}; "
-                    f"up to {s.max_file_mb:g} MB each)",
+                    label=f"Add documents (drop files here; {', '.join(sorted(uploads.SUPPORTED_SUFFIXES))}, "
+                    f"text files such as README; up to {s.max_file_mb:g} MB each)",
                     file_count="multiple",
-                    file_types=sorted(uploads.SUPPORTED_SUFFIXES),
+                    # Any file: rag checks each one itself (`uploads.check_type`) and refuses the others by
+                    # name, where Gradio's own filter refused the whole batch and could not admit a README.
+                    file_types=None,
                     type="filepath",
                     elem_id="rag-upload",
                 )
