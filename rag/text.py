@@ -75,15 +75,18 @@ def split_sentences(
     return out
 
 
+WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
 # A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
 # have been wrapped (a short line, an indented one, a command or a list item keeps its line break).
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_PROSE_LINE = re.compile(r"[\"'“‘(]?[^\W\d_][^\n]{38,}[\w,]")
+_PROSE_LINE = re.compile(rf"[\"'“‘(]?[^\W\d_][^\n]{{{WRAP_MIN_LINE - 2},}}[\w,]")
 
 
 def unwrap(text: str) -> str:
     """``text`` with the line breaks that only wrap a paragraph made spaces, so a quote reads as a sentence:
     a break after a long prose line ending in a word or comma, before a line starting flush with a letter.
+    Stricter than the PDF loader's `rag.ingest.loaders.reflow`, which rejoins a page's lines as it reads
+    them: plain text and markdown carry code and commands, so their text is kept as written and only the
+    quote in an answer is joined.
 
     Example:
         >>> unwrap("Make it clearer that grep can now output matching text before\\nreporting a match.")
@@ -95,7 +98,7 @@ def unwrap(text: str) -> str:
     out = lines[:1]
     for line in lines[1:]:
         if _PROSE_LINE.fullmatch(out[-1]) and line[:1].isalpha() and not BULLET.match(line):
-            cjk = _CJK.match(out[-1][-1]) and _CJK.match(line)  # wrapped Chinese joins without a space
+            cjk = CJK.match(out[-1][-1]) and CJK.match(line)  # wrapped Chinese joins without a space
             out[-1] += ("" if cjk else " ") + line
         else:
             out.append(line)

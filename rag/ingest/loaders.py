@@ -33,12 +33,16 @@ from rag.errors import DocumentError
 from rag.ingest import ocr, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
+from rag.text import WRAP_MIN_LINE
 
 if TYPE_CHECKING:
     from docx.table import _Row
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}) | ocr.IMAGE_SUFFIXES
-SUPPORTED_SUFFIXES |= {".rst", ".text", ".gz"}  # reStructuredText and text; .gz: what it compresses (`format_of`)
+# .gz: the file it compresses; files without a format suffix (README) are text too (`format_of`)
+SUPPORTED_SUFFIXES = (
+    frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".docx", ".gz"})
+    | ocr.IMAGE_SUFFIXES
+)
 ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
 
 
@@ -534,7 +538,6 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
 # of a paragraph) or after sentence-ending punctuation stays.
 _WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
 _HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
-_WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
 
 
 def reflow(text: str) -> str:
@@ -551,7 +554,7 @@ def reflow(text: str) -> str:
     for line in lines[1:]:
         previous = out[-1]
         joined = previous + "\n" + line
-        if len(previous.rsplit("\n", 1)[-1]) >= _WRAP_MIN_LINE and len(previous) > 0:
+        if len(previous.rsplit("\n", 1)[-1]) >= WRAP_MIN_LINE and len(previous) > 0:
             if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous[:-1] + line
                 continue
