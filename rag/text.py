@@ -161,3 +161,20 @@ def tokenize(text: str) -> list[str]:
     if language(text) == "other":
         return words + [w for w in wholes if len(w) > 2] + cjk
     return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def one_edit(word: str) -> set[str]:
+    """Every string one letter away from ``word``: a letter deleted, changed, inserted, or two swapped.
+
+    Example:
+        >>> sorted(w for w in one_edit("tset") if w in {"test", "set", "tests"})
+        ['set', 'test']
+    """
+    candidates = {word[:i] + word[i + 1 :] for i in range(len(word))}  # deletions
+    candidates |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in _LETTERS}  # substitutions
+    candidates |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS}  # insertions
+    candidates |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}  # swaps
+    return candidates

@@ -308,11 +308,12 @@ def test_unreachable_backend_is_one_clear_error(rag):
         dead.ask("When was the policy statement issued?")
 
 
-def test_a_plain_word_the_documents_lack_is_no_proof_they_are_silent(rag):
-    """ "garbled" and "nginx" are both absent from the seeds; neither is shaped like a name (WireGuard, ext4,
-    asyncio.run), so rag never claims the documents do not mention them: the reader decides."""
-    for question in ("Why does my terminal look garbled after a crash?", "How do I configure nginx as a proxy?"):
+def test_an_ordinary_word_the_documents_lack_is_no_proof_they_are_silent_but_a_name_is(rag):
+    """ "garbled" and "headcount" are absent from the seeds but ordinary English (a synonym proves nothing):
+    the reader decides. "zstd" is absent from both the seeds and English: a name, declined as such."""
+    for question in ("Why does my terminal look garbled after a crash?", "What is the team's headcount?"):
         assert "never mention" not in rag.ask(question).text
+    assert rag.ask("Does the exchange compress its logs with zstd?").text.endswith("They never mention “zstd”.")
 
 
 def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.language import language, simplified
-from rag.text import tokenize
+from rag.lexicon import ordinary
+from rag.text import one_edit, tokenize
 
 # Function words and question phrasing, beyond the keyword index's short stop list.
 _PHRASING = frozenset(
@@ -88,6 +89,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-
 _IDENTIFIER = re.compile(
     r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._:]\w|[A-Z]\w*-\w|\w-\w*[A-Z]|^--\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$"
 )
+_PLAIN_WORD = re.compile(r"(?<![\w.'-])[A-Za-z]{3,}(?![\w'-]|\.\w)")  # letters only, not part of an identifier
 _LATIN_WORDS = re.compile(r"(?<![\w.-])(?:--?)?[A-Za-z][\w+]*(?:[._:-][\w+]+)*")
 _NAMES = re.compile(
     r"(?<![\w.-])(?:--)?\w+(?:[._:-]\w+)+|(?<![\w'])[A-Z][\w'+-]*[\w+]|\b[a-z]+[A-Z]\w*|\b[a-z]+\d\w*|\b\w+_\w+"
@@ -164,16 +166,21 @@ class Question:
         """Identifier-like names in the question that the corpus never mentions, so it cannot be about them.
 
         ``known`` is the corpus's vocabulary as the keyword index tokenizes it (stems, and identifiers
-        whole). Only a name shaped like an identifier counts (``WireGuard``, ``ext4``, ``asyncio.Runner``,
-        ``--leak-check``, ``SFC``): an unknown plain English word (a greeting, a synonym, a word in another
-        language) proves nothing and is left to the reader. In a Chinese question every Latin-script word
-        is taken for a name (``mokutil``, ``Flathub``): Chinese text switches script for names, commands
-        and acronyms, not for ordinary words. A name is known when the
+        whole). A name is a word shaped like an identifier (``WireGuard``, ``ext4``, ``asyncio.Runner``,
+        ``--leak-check``, ``SFC``) or, in an English question, a word English does not know either
+        (``ufw``, ``zram``: `rag.lexicon.ordinary`). An unknown ordinary word (a greeting, a synonym such as
+        "headcount", a word in another language) proves nothing and is left to the reader. In a Chinese
+        question every Latin-script word is taken for a name (``mokutil``, ``Flathub``): Chinese text
+        switches script for names, commands and acronyms, not for ordinary words. A name is known when the
         corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
         ("PostgreSQL" in a corpus that says "Postgres").
         """
-        named = (n for n in self.names if len(n) >= 3 and (self.lang == "zh" or _IDENTIFIER.search(n)))
-        return [n for n in named if _never_seen(n, known)]
+        named = [n for n in self.names if len(n) >= 3 and (self.lang == "zh" or _IDENTIFIER.search(n))]
+        unknown = [n for n in named if _never_seen(n, known)]
+        if self.lang == "en":  # a plain word the corpus never uses and English does not know is a name too
+            plain = dict.fromkeys(w for w in _PLAIN_WORD.findall(self.text) if w not in named)
+            unknown += [w for w in plain if _never_seen(w, known) and not ordinary(w)]
+        return unknown
 
 
 def _never_seen(name: str, known: Collection[str]) -> bool:
@@ -198,7 +205,6 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
 # A short exclamation before the question itself: "Hi!", "Hello there!", "你好！".
 _OPENING = re.compile(r"^\s*(?:[^\s.!?:,！？。，]+(?:\s+[^\s.!?:,！？。，]+){0,2})\s*(?:!+\s+|！+\s*)(?=\S)")
 _WORD = re.compile(r"[^\W\d_]{5,}")
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def focus(text: str) -> str:
@@ -216,20 +222,6 @@ def focus(text: str) -> str:
 def _long(question: str) -> bool:
     """Long enough to stand alone: three words, or six characters of Chinese (written without spaces)."""
     return len(question.split()) >= 3 or (language(question) == "zh" and len(question.strip()) >= 6)
-
-
-def one_edit(word: str) -> set[str]:
-    """Every string one letter away from ``word``: a letter deleted, changed, inserted, or two swapped.
-
-    Example:
-        >>> sorted(w for w in one_edit("tset") if w in {"test", "set", "tests"})
-        ['set', 'test']
-    """
-    candidates = {word[:i] + word[i + 1 :] for i in range(len(word))}  # deletions
-    candidates |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in _LETTERS}  # substitutions
-    candidates |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS}  # insertions
-    candidates |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}  # swaps
-    return candidates
 
 
 def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from starlette.middleware import Middleware
 
-from rag import messages
+from rag import lexicon, messages
 from rag.app.examples import examples_for
 from rag.app.guard import HostCheck, LoginThrottle
 from rag.app.render import CSS, HEAD
@@ -95,9 +95,9 @@ def guards(settings: Settings, host: str) -> list[Middleware]:
 
 
 def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
-    """Load the embedding model and the keyword index (and an HTTP model backend's client libraries), then find
-    the example questions, before the first person arrives: most of a cold start. ``background``: in a daemon
-    thread, returned."""
+    """Load the embedding model, the keyword index and English word frequencies (and an HTTP model backend's
+    client libraries), then find the example questions, before the first person arrives: most of a cold
+    start. ``background``: in a daemon thread, returned."""
     if background:
         try:  # open the store here, once: two threads creating Chroma's client at once can break it
             _ = rag.store
@@ -109,6 +109,7 @@ def warm_up(rag: RAG, background: bool = False) -> threading.Thread | None:
     try:
         rag.search("warm up", k=1)
         examples_for(rag).get()
+        lexicon.zipf("warm")  # English word frequencies (~0.2 s), read when a question names an unknown word
     except Exception:  # noqa: BLE001 - nothing ingested yet is fine; the first question will say so
         log.debug("warm-up skipped", exc_info=True)
     if rag.settings.llm in ("openai", "ollama"):
