@@ -5,7 +5,7 @@ How common a word is in English comes from `wordfreq` (word frequencies over Wik
 books and the web; a Zipf value is log10 of occurrences per billion words: "the" is 7.7, "headcount" 2.4,
 "nginx" 2.2, "zram" 0). A word is ordinary when it is at least `RARE`, or is made from a common word the
 way English makes words: an affix ("unfragmented", "curvier", British "sanitise"), two words run together
-("passwordless", "subfolder", "keybinding"), or a typo of a common word ("chnage"). What is left is a
+("passwordless", "subfolder", "keybinding"), or a typo of an English word ("chnage", "reatach"). What is left is a
 name, a product, a command or jargon no dictionary would list; `rag.answer.question` asks the corpus
 about it.
 
@@ -23,7 +23,7 @@ from rag.text import one_edit
 # Zipf frequency under which a word is rare in English: ~0.2 occurrences per million words. Chosen on the
 # development batches' questions (every unknown word they use); "headcount" (2.4) is ordinary, "nginx" (2.2) not.
 RARE = 2.3
-COMMON = 3.0  # a word this frequent is one everybody knows: a part or a typo's correction must be one
+COMMON = 3.0  # a word this frequent is one everybody knows: each part of a compound must be one
 _PREFIXES = ("un", "non", "re", "pre", "de", "dis", "mis", "over", "under", "sub", "super", "multi", "inter", "auto")
 _SUFFIXES = (  # ending, what the word it comes from ends with instead
     ("iest", "y"),
@@ -80,4 +80,4 @@ def ordinary(word: str) -> bool:
     word = word.lower()
     if zipf(word) >= RARE or _derived(word, RARE) or _compound(word):
         return True
-    return len(word) >= 5 and any(zipf(v) >= COMMON for v in one_edit(word))  # a typo of a common word
+    return len(word) >= 5 and any(zipf(v) >= RARE for v in one_edit(word))  # a typo of an English word
