@@ -309,9 +309,9 @@ def test_unreachable_backend_is_one_clear_error(rag):
 
 
 def test_an_ordinary_word_the_documents_lack_is_no_proof_they_are_silent_but_a_name_is(rag):
-    """ "garbled" and "headcount" are absent from the seeds but ordinary English (a synonym proves nothing):
+    """ "printer" and "headcount" are absent from the seeds but ordinary English (a synonym proves nothing):
     the reader decides. "zstd" is absent from both the seeds and English: a name, declined as such."""
-    for question in ("Why does my terminal look garbled after a crash?", "What is the team's headcount?"):
+    for question in ("Why does the office printer jam so often?", "What is the team's headcount?"):
         assert "never mention" not in rag.ask(question).text
     assert rag.ask("Does the exchange compress its logs with zstd?").text.endswith("They never mention “zstd”.")
 
