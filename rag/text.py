@@ -166,8 +166,10 @@ def tokenize(text: str) -> list[str]:
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def one_edit(word: str) -> set[str]:
-    """Every string one letter away from ``word``: a letter deleted, changed, inserted, or two swapped.
+@functools.lru_cache(maxsize=4096)
+def one_edit(word: str) -> frozenset[str]:
+    """Every string one letter away from ``word``: a letter deleted, changed, inserted, or two swapped
+    (remembered: a word the corpus lacks is looked up in it, then in English, `rag.lexicon`).
 
     Example:
         >>> sorted(w for w in one_edit("tset") if w in {"test", "set", "tests"})
@@ -177,4 +179,4 @@ def one_edit(word: str) -> set[str]:
     candidates |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in _LETTERS}  # substitutions
     candidates |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS}  # insertions
     candidates |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}  # swaps
-    return candidates
+    return frozenset(candidates)
