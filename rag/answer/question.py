@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.language import language, simplified
-from rag.lexicon import ordinary
+from rag.lexicon import RARE, ordinary, zipf
 from rag.text import one_edit, tokenize
 
 # Function words and question phrasing, beyond the keyword index's short stop list.
@@ -224,14 +224,25 @@ def _long(question: str) -> bool:
     return len(question.split()) >= 3 or (language(question) == "zh" and len(question.strip()) >= 6)
 
 
+# How much more common in English a word one edit away must be than a word English knows for that word to
+# be read as a typo of it: 10**1.5, ~30 times (people mistype perhaps one word in a few dozen). Without this,
+# "online" became "onlie" (a non-word whose stem is "only"'s) and "cluster" "clutter" wherever the corpus
+# lacked them; with it "manger" (2.99) still becomes "manager" (4.97).
+TYPO_ODDS = 1.5
+
+
 def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
     """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
     most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
-    letters, identifiers and words with no such neighbour are left alone.
+    letters, identifiers and words with no such neighbour are left alone, and so is a word English knows
+    (`rag.lexicon.zipf` at least `rag.lexicon.RARE`: "staking" is no typo of "stating") unless the
+    neighbour is far more common (`TYPO_ODDS`): the corpus lacking a word is no sign it was mistyped.
 
     Example:
         >>> correct_spelling("delete old braches", {"branch", "delet", "old"}, lambda w: 1)
         'delete old branches'
+        >>> correct_spelling("is staking allowed", {"state", "allow"}, lambda w: 1)
+        'is staking allowed'
     """
 
     def fix(m: re.Match) -> str:
@@ -239,8 +250,14 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
         stems = tokenize(word)
         if not stems or any(s in known for s in stems) or _IDENTIFIER.search(word):
             return word
+        typed = zipf(word.lower())
+        bar = typed + TYPO_ODDS if typed >= RARE else typed  # an unknown word: any neighbour as common
         found = [
-            (frequency(s), c) for c in one_edit(word.lower()) if len(c) >= 4 for s in tokenize(c)[:1] if s in known
+            (frequency(s), c)
+            for c in one_edit(word.lower())
+            if len(c) >= 4
+            for s in tokenize(c)[:1]
+            if s in known and zipf(c) >= bar
         ]
         return max(found)[1] if found else word
 
