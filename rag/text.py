@@ -20,6 +20,9 @@ from rag.language import language, simplified
 # or bracket may come between: 'He said "stop." Then' is two sentences.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
+# Latin abbreviations inside a sentence ("for example, e.g. the mailmap"): never the end of one; "etc." is,
+# unless the sentence goes on in lower case.
+_ABBREVIATION = re.compile(r"(?<![\w.])(?:e\.g|i\.e|cf|vs|viz|etc)\.$", re.I)
 # A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
 BULLET = re.compile(r"[*+•‣◦-][ \t]+\S")
 _ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
@@ -50,6 +53,8 @@ def split_sentences(
         [(0, 4), (5, 9), (11, 16)]
         >>> split_sentences("It offers:\\n• speed\\n• safety", brackets=True)
         [(0, 10), (11, 18), (19, 27)]
+        >>> split_sentences("Tools, e.g. tar, etc. run. Fine.", brackets=True)
+        [(0, 26), (27, 32)]
     """
     end = len(text) if end is None else end
     spans, pos = [], start
@@ -61,6 +66,9 @@ def split_sentences(
             continue  # a list item's line break inside a blank line already counted
         if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
+        if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, pos, m.start())):
+            if not a.group().lower().startswith("etc") or text[m.end()].islower():
+                continue  # "… a tool, e.g. git log, …" is one sentence
         spans.append((pos, m.start()))
         pos = m.end()
     spans.append((pos, end))

@@ -38,6 +38,16 @@ def test_headings_are_never_spans_and_each_list_item_is_one():
     assert section == ["A licence costs $100."]  # the passage's own heading, standing as a line
 
 
+def test_a_latin_abbreviation_does_not_end_a_span():
+    got = texts("Pick a pager, e.g. less or most, in the settings. Plain text, images etc. are shown. Done, etc. Next.")
+    assert got == [
+        "Pick a pager, e.g. less or most, in the settings.",  # not "Pick a pager, e.g." and a lower-case rest
+        "Plain text, images etc. are shown.",
+        "Done, etc.",  # "etc." before a capital ends its sentence
+        "Next.",
+    ]
+
+
 def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():
     got = texts("3 Copying commands\nIf you want to copy a command, save it first.\n12")
     assert got == ["If you want to copy a command, save it first."]
