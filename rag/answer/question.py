@@ -226,8 +226,8 @@ def _long(question: str) -> bool:
 
 # How much more common in English a word one edit away must be than a word English knows for that word to
 # be read as a typo of it: 10**1.5, ~30 times (people mistype perhaps one word in a few dozen). Without this,
-# "online" became "onlie" (a non-word whose stem is "only"'s) and "cluster" "clutter" wherever the corpus
-# lacked them; with it "manger" (2.99) still becomes "manager" (4.97).
+# ordinary words the corpus lacked became other words one letter away, or non-words whose stem is a corpus
+# word's ("staking" became "stating"); with it the common misspelling "recieve" (2.75) still becomes "receive" (4.85).
 TYPO_ODDS = 1.5
 
 
