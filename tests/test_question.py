@@ -87,6 +87,14 @@ def test_a_plain_word_is_a_name_only_when_english_does_not_know_it_either():
     assert Question.parse("Wie viele Dateien kopiert rsync?").unknown_names(known) == []
 
 
+def test_a_string_value_in_the_askers_own_code_is_data_not_a_name():
+    known = set(tokenize("Mount the disk, then copy the files to the server with rsync."))
+    assert Question.parse('Why does copy("backup/week.tar") stop at once?').unknown_names(known) == []
+    assert Question.parse("Can I mount with label='Photos2024' set?").unknown_names(known) == []
+    # the same name asked about, not passed as a value, is still one the corpus never mentions
+    assert Question.parse("Can I copy week.tar with Photos2024?").unknown_names(known) == ["week.tar", "Photos2024"]
+
+
 def test_a_name_one_letter_from_a_corpus_word_is_a_typo_or_plural_not_a_new_name():
     known = set(tokenize("Install SnapStore packages with the UTF-encodings tool on ext4 and Python3.12."))
     # letters swapped, a letter missing, a plural: the corpus does mention them

@@ -89,6 +89,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-
 _IDENTIFIER = re.compile(
     r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|\w[._:]\w|[A-Z]\w*-\w|\w-\w*[A-Z]|^--\w|^[A-Z]{3,}$|^(1[5-9]|20)\d\d$"
 )
+# A string value in code: quoted right after "(", "=" or "," (an argument, an assignment), on one line.
+_LITERAL = re.compile(r"""(?<=[(=,])\s*(["'])[^"'\n]{1,200}\1""")
 _PLAIN_WORD = re.compile(r"(?<![\w.'-])[A-Za-z]{3,}(?![\w'-]|\.\w)")  # letters only, not part of an identifier
 _LATIN_WORDS = re.compile(r"(?<![\w.-])(?:--?)?[A-Za-z][\w+]*(?:[._:-][\w+]+)*")
 _NAMES = re.compile(
@@ -173,12 +175,18 @@ class Question:
         question every Latin-script word is taken for a name (``mokutil``, ``Flathub``): Chinese text
         switches script for names, commands and acronyms, not for ordinary words. A name is known when the
         corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
-        ("PostgreSQL" in a corpus that says "Postgres").
+        ("PostgreSQL" in a corpus that says "Postgres"). What the question's own code passes as a string
+        (``open("notes/todo.txt")``, ``name='demo'``) is the asker's data, not a topic, and names nothing.
+
+        Example:
+            >>> Question.parse('Why does open("data/todo.txt") fail?').unknown_names({"open", "fail"})
+            []
         """
-        named = [n for n in self.names if len(n) >= 3 and (self.lang == "zh" or _IDENTIFIER.search(n))]
+        asked = _LITERAL.sub(" ", self.text)  # names in the asker's own string values are not topics
+        named = [n for n in self.names if len(n) >= 3 and (self.lang == "zh" or _IDENTIFIER.search(n)) and n in asked]
         unknown = [n for n in named if _never_seen(n, known)]
         if self.lang == "en":  # a plain word the corpus never uses and English does not know is a name too
-            plain = dict.fromkeys(w for w in _PLAIN_WORD.findall(self.text) if w not in named)
+            plain = dict.fromkeys(w for w in _PLAIN_WORD.findall(asked) if w not in named)
             unknown += [w for w in plain if _never_seen(w, known) and not ordinary(w)]
         return unknown
 
