@@ -167,6 +167,12 @@ def test_chat_makes_a_follow_up_standalone(rag):
     assert answer.answered and "billion" in answer.text
 
 
+def test_searching_corrects_typos_but_not_words_english_knows(rag):
+    # real store, real keyword index: the seed says "compliant" but never "complaint", an English word too
+    assert rag.standalone("Did a client file a complaint?") == "Did a client file a complaint?"
+    assert rag.standalone("How big is the insurance coverge?") == "How big is the insurance coverage?"  # a typo
+
+
 def test_condense_swaps_a_prepositional_phrase():
     history = [("How many licences were granted in Hong Kong?", "...")]
     assert condense("and in Singapore?", history) == "How many licences were granted in Singapore?"

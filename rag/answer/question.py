@@ -243,7 +243,7 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
     """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
     most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
     letters, identifiers and words with no such neighbour are left alone, and so is a word English knows
-    (`rag.lexicon.zipf` at least `rag.lexicon.RARE`: "staking" is no typo of "stating") unless the
+    (`rag.lexicon.zipf` at least `rag.lexicon.RARE`: "complaint" is no typo of "compliant") unless the
     neighbour is far more common (`TYPO_ODDS`): the corpus lacking a word is no sign it was mistyped.
 
     Example:
