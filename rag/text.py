@@ -66,7 +66,8 @@ def split_sentences(
             continue  # a list item's line break inside a blank line already counted
         if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
-        if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, pos, m.start())):
+        tail = max(pos, m.start() - 4)  # an abbreviation is at most four characters before the break
+        if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, tail, m.start())):
             if not a.group().lower().startswith("etc") or text[m.end()].islower():
                 continue  # "… a tool, e.g. git log, …" is one sentence
         spans.append((pos, m.start()))
