@@ -67,6 +67,8 @@ _KINDS: list[tuple[str, re.Pattern]] = [
                 r"\b(what|which) (percentage|proportion|share|number|amount|size|rate|factor)\b",
             ],
         ),
+        # "Which release dropped it?", "since which kernel version", "what minimum Python version": a version.
+        ("version", [r"\b(what|which)\s+(\w+\s+){0,2}(version|release)s?\b"]),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
     ]
@@ -77,6 +79,7 @@ _KINDS_ZH: list[tuple[str, re.Pattern]] = [
     ("money", re.compile(r"多少钱|价格|价钱|费用|成本|收入|估值|薪")),
     ("year", re.compile(r"哪一?年|何年|年份")),
     ("quantity", re.compile(r"多少|几[个位次天年种]?|多[大长久高快远]|百分之|比例")),
+    ("version", re.compile(r"(哪|什么|哪一)个?(版本|发行版|发布)")),
     ("date", re.compile(r"什么时候|何时|哪一?天|几月|日期")),
     ("name", re.compile(r"谁|哪家|哪个公司|哪个人")),
 ]
@@ -121,6 +124,14 @@ _EVIDENCE = {
         re.I,
     ),
     "quantity": re.compile(rf"\d|\b({_NUMBER_WORDS})\b|%", re.I),
+    # A version number (2.6.30, v1.8.4, 3.0; not a section number, "Section 9.6.3") or a numbered version or
+    # release ("version 2"; "Debian 12" is not one: release names and numbers without the word are left to the
+    # other features).
+    "version": re.compile(
+        r"(?<!section )(?<!chapter )(?<!figure )(?<!table )(?<!example )(?<![§\d.])\bv?\d+\.\d+(\.\d+)*\b"
+        r"|\b(version|release|v)\s?\d+\b|版本?\s?\d",
+        re.I,
+    ),
 }
 
 
@@ -128,7 +139,7 @@ _EVIDENCE = {
 class Question:
     text: str
     terms: frozenset[str]
-    kind: str | None  # "money", "year", "date", "quantity", "name" or None (anything)
+    kind: str | None  # "money", "year", "quantity", "version", "date", "name" or None (anything)
     names: list[str]
     lang: str = "en"  # `rag.language.language` of the text
 
