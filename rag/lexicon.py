@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 
+import re
+
 from rag.text import one_edit
 
 # Zipf frequency under which a word is rare in English: ~0.2 occurrences per million words. Chosen on the
@@ -81,3 +83,44 @@ def ordinary(word: str) -> bool:
     if zipf(word) >= RARE or _derived(word, RARE) or _compound(word):
         return True
     return len(word) >= 5 and any(zipf(v) >= RARE for v in one_edit(word))  # a typo of an English word
+
+
+# British and American spellings of the same word, one systematic difference each way: colour / color,
+# initialise / initialize, analyse / analyze, licence / license, centre / center, catalogue / catalog,
+# labelled / labeled. Hong Kong writes British English; most software documentation is American.
+_VARIANTS = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in [
+        (r"our(?=(s|ed|ing|ite|ites|able|ful|less)?$)", "or"),
+        (r"(?<=[^aeiou])or(?=(s|ed|ing|ite|ites|able|ful|less)?$)", "our"),
+        (r"is(?=(e|es|ed|ing|er|ers|ation|ations)$)", "iz"),
+        (r"iz(?=(e|es|ed|ing|er|ers|ation|ations)$)", "is"),
+        (r"ys(?=(e|es|ed|ing)$)", "yz"),
+        (r"yz(?=(e|es|ed|ing)$)", "ys"),
+        (r"ence(?=s?$)", "ense"),
+        (r"ense(?=s?$)", "ence"),
+        (r"(?<=[^aeiou])tre(?=s?$)", "ter"),
+        (r"(?<=[^aeiou])ter(?=s?$)", "tre"),
+        (r"ogue(?=s?$)", "og"),
+        (r"og(?=s?$)", "ogue"),
+        (r"(?<=[aeiou])ll(?=(ed|ing|er|ers)$)", "l"),
+        (r"(?<=[aeiou])l(?=(ed|ing|er|ers)$)", "ll"),
+    ]
+]
+
+
+def spelling_variants(word: str) -> list[str]:
+    """The other side's spelling of ``word`` (lower case), British for American and American for British:
+    each systematic difference applied once. Not every result is a word ("motor" -> "motour"): callers keep
+    one only where a corpus uses it.
+
+    Example:
+        >>> spelling_variants("colour"), spelling_variants("initialised"), spelling_variants("licence")
+        (['color'], ['initialized'], ['license'])
+    """
+    out = []
+    for pattern, replacement in _VARIANTS:
+        variant = pattern.sub(replacement, word, count=1)
+        if variant != word and variant not in out:
+            out.append(variant)
+    return out

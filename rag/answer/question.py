@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.language import language, simplified
-from rag.lexicon import RARE, ordinary, zipf
+from rag.lexicon import RARE, ordinary, spelling_variants, zipf
 from rag.text import one_edit, tokenize
 
 # Function words and question phrasing, beyond the keyword index's short stop list.
@@ -251,8 +251,10 @@ TYPO_ODDS = 1.5
 
 
 def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str], int]) -> str:
-    """``text`` with each word the corpus never uses replaced by the corpus word one edit away from it (the
-    most frequent such word), so a typo ("braches", "comand") still finds what it meant. Words under five
+    """``text`` with each word the corpus never uses replaced by its other spelling where the corpus uses
+    that one (British "colour" for a corpus that says "color", `rag.lexicon.spelling_variants`, and the
+    reverse), or else by the corpus word one edit away from it (the most frequent such word), so a typo
+    ("braches", "comand") still finds what it meant. Words under five
     letters, identifiers and words with no such neighbour are left alone, and so is a word English knows
     (`rag.lexicon.zipf` at least `rag.lexicon.RARE`: "complaint" is no typo of "compliant") unless the
     neighbour is far more common (`TYPO_ODDS`): the corpus lacking a word is no sign it was mistyped.
@@ -262,6 +264,8 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
         'delete old branches'
         >>> correct_spelling("is staking allowed", {"state", "allow"}, lambda w: 1)
         'is staking allowed'
+        >>> correct_spelling("Initialise the colour", {"initi", "color"}, lambda w: 1)
+        'Initialize the color'
     """
 
     def fix(m: re.Match) -> str:
@@ -269,6 +273,9 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
         stems = tokenize(word)
         if not stems or any(s in known for s in stems) or _IDENTIFIER.search(word):
             return word
+        for variant in spelling_variants(word.lower()):  # the corpus spells it the other side's way
+            if (vs := tokenize(variant)) and all(s in known for s in vs):
+                return variant if word.islower() else variant.capitalize() if word[0].isupper() else variant
         typed = zipf(word.lower())
         bar = typed + TYPO_ODDS if typed >= RARE else typed  # an unknown word: any neighbour as common
         found = [
