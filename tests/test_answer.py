@@ -171,6 +171,8 @@ def test_searching_corrects_typos_but_not_words_english_knows(rag):
     # real store, real keyword index: the seed says "compliant" but never "complaint", an English word too
     assert rag.standalone("Did a client file a complaint?") == "Did a client file a complaint?"
     assert rag.standalone("How big is the insurance coverge?") == "How big is the insurance coverage?"  # a typo
+    # British spelling, and the seed spells it the American way
+    assert rag.standalone("Who still applies for licences?") == "Who still applies for licenses?"
 
 
 def test_condense_swaps_a_prepositional_phrase():

@@ -26,6 +26,10 @@ def test_phrasing_words_are_not_terms():
         ("Why were insurers willing to raise the limit?", None),
         ("Which package installs security updates?", None),
         ("Which installation image should I download?", None),
+        ("Since which release does the tool sign its packages?", "version"),
+        ("What is the minimum compiler version it needs?", "version"),
+        ("In what year did the second version come out?", "year"),  # the year asked for, not the version
+        ("这个工具从哪个版本开始支持签名？", "version"),
     ],
 )
 def test_kind_of_answer(question, kind):
@@ -48,6 +52,10 @@ def test_kind_of_answer(question, kind):
         ("In which city is the exchange based?", "It has opened in Dubai.", True),
         ("Who opened the exchange?", "It opened in May.", False),
         ("Why did it rise?", "Anything at all.", True),  # a "why" question rules no sentence out
+        ("Which release added signing?", "Signing was added in 2.4.1.", True),
+        ("Which release added signing?", "New in version 3: signing.", True),
+        ("Which release added signing?", "See Section 4.2.1 on signing.", False),  # a section number
+        ("Which release added signing?", "Signing is on by default.", False),
     ],
 )
 def test_a_sentence_fits_the_kind_of_answer(question, sentence, fits):
@@ -126,6 +134,18 @@ def test_a_typo_is_corrected_to_a_corpus_word_one_edit_away():
         "delete remote branches with a command"
     )
     assert correct_spelling("WireGurd and zzzzzz", known, lambda w: 1) == "WireGurd and zzzzzz"  # nothing near
+
+
+def test_a_british_spelling_finds_the_american_one_the_corpus_uses_and_the_reverse():
+    american = set(tokenize("Set the color of the center line, then initialize the catalog."))
+    question = "How do I set the colour of the centre line and initialise the catalogue?"
+    assert correct_spelling(question, american, lambda w: 1) == (
+        "How do I set the color of the center line and initialize the catalog?"
+    )
+    british = set(tokenize("Set the colour of the centre line."))
+    assert correct_spelling("Colors of center lines", british, lambda w: 1) == "Colours of centre lines"
+    # a word with no other spelling the corpus uses is left as it is ("motor" is no "motour")
+    assert correct_spelling("the motor color", american, lambda w: 1) == "the motor color"
 
 
 def test_a_word_english_knows_is_not_a_typo_of_a_corpus_word():

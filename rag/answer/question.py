@@ -68,7 +68,7 @@ _KINDS: list[tuple[str, re.Pattern]] = [
             ],
         ),
         # "Which release dropped it?", "since which kernel version", "what minimum Python version": a version.
-        ("version", [r"\b(what|which)\s+(\w+\s+){0,2}(version|release)s?\b"]),
+        ("version", [r"\b(what|which)\s+((is|are|was|were)\s+the\s+)?(\w+\s+){0,2}(version|release)s?\b"]),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
     ]
