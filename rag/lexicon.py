@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import functools
-
 import re
 
 from rag.text import one_edit

@@ -7,7 +7,8 @@ offline here), so it reads a question the way classic question-answering systems
   to *phrase* a question ("according to", "describe", "roughly", "kind of"). Those phrasing words rarely
   appear in the answer, and counting them made every paraphrased question look unanswered.
 * **expected kind**: "when"/"what year" wants a date, "how many"/"what share" a quantity, "what price"/"in
-  dollars" an amount of money, "who"/"which company" a name.
+  dollars" an amount of money, "which version"/"since which release" a version number, "who"/"which
+  company" a name.
 * **names**: capitalised words and identifiers in the question (``SFC``, ``WireGuard``, ``missing_ok``).
   An identifier-like one the documents never mention at all means they are not about it: rag says so
   instead of quoting a sentence about something else.
