@@ -39,13 +39,28 @@ def test_headings_are_never_spans_and_each_list_item_is_one():
 
 
 def test_a_latin_abbreviation_does_not_end_a_span():
-    got = texts("Pick a pager, e.g. less or most, in the settings. Plain text, images etc. are shown. Done, etc. Next.")
+    got = texts("Pick a pager, e.g. less or most, in the settings. Plain text, images etc. are shown. Done, etc. Next up.")
     assert got == [
         "Pick a pager, e.g. less or most, in the settings.",  # not "Pick a pager, e.g." and a lower-case rest
         "Plain text, images etc. are shown.",
         "Done, etc.",  # "etc." before a capital ends its sentence
-        "Next.",
+        "Next up.",
     ]
+
+
+def test_a_diagram_drawn_in_characters_and_a_lone_word_are_never_spans():
+    diagram = (
+        "The tunnel runs like this.\n\n"
+        "+--------+     forwarded      +---------+\n"
+        "| laptop | ------------------ | gateway |\n"
+        "+--------+                    +---------+\n\n"
+        "Start it with the tunnel option. INSTALL.\n\nSee the manual."
+    )
+    assert texts(diagram) == ["The tunnel runs like this.", "Start it with the tunnel option.", "See the manual."]
+    # a table in markdown, a command with its option, and a Chinese sentence are kept
+    assert texts("| Option | Default |\n|--------|---------|\n| Tunnel | no |") != []
+    assert texts("Build it. make -j4") == ["Build it.", "make -j4"]
+    assert texts("隧道默认关闭。") == ["隧道默认关闭。"]
 
 
 def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():

@@ -108,6 +108,24 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
+# Drawn in characters: runs of rule, edge and corner characters, and lone vertical bars (box sides).
+_DRAWN = re.compile(r"[-=_+|~*#:.\u2500-\u257f]{2,}|[|\u2502]")
+_DRAWN_RUN = re.compile(r"[-=_+|~*#\u2500-\u257f]{3,}")
+_CJK_TEXT = re.compile(r"[\u3400-\u9fff]")
+
+
+def _is_picture(text: str) -> bool:
+    """A diagram or a table's borders drawn in characters ("+-------+  | gateway |  +-------+"): two or more
+    runs of rule characters, and what is drawn is at least three tenths of what is not a space."""
+    ink = len(text) - sum(c.isspace() for c in text)
+    drawn = sum(len(m) for m in _DRAWN.findall(text))
+    return len(_DRAWN_RUN.findall(text)) >= 2 and drawn >= 0.3 * ink
+
+
+def _is_fragment(text: str) -> bool:
+    """A single word ("INSTALL.", "cc."): a stray piece of a line, not a sentence. (Chinese is written without
+    spaces: a sentence of it is never one word here.)"""
+    return not _CJK_TEXT.search(text) and len(text.split()) < 2
 
 
 def _is_heading(text: str, heading: str | None) -> bool:
@@ -127,6 +145,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             text = p.text[s:e]
             if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, heading):
                 continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
+            if _is_picture(text) or _is_fragment(text):
+                continue  # a diagram drawn in characters, a word standing alone
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
             lead_in = text.endswith((":", "："))
