@@ -60,6 +60,7 @@ def test_a_diagram_drawn_in_characters_and_a_lone_word_are_never_spans():
     # a table in markdown, a command with its option, and a Chinese sentence are kept
     assert texts("| Option | Default |\n|--------|---------|\n| Tunnel | no |") != []
     assert texts("Build it. make -j4") == ["Build it.", "make -j4"]
+    assert texts("Run:\n\nmake install") == ["Run:\n\nmake install"]  # a one-word lead-in with its command
     assert texts("隧道默认关闭。") == ["隧道默认关闭。"]
 
 

@@ -123,9 +123,10 @@ def _is_picture(text: str) -> bool:
 
 
 def _is_fragment(text: str) -> bool:
-    """A single word ("INSTALL.", "cc."): a stray piece of a line, not a sentence. (Chinese is written without
-    spaces: a sentence of it is never one word here.)"""
-    return not _CJK_TEXT.search(text) and len(text.split()) < 2
+    """A single word ("INSTALL.", "cc."): a stray piece of a line, not a sentence; but a one-word lead-in
+    ("Run:") still takes what it introduces. (Chinese is written without spaces: a sentence of it is never
+    one word here.)"""
+    return not _CJK_TEXT.search(text) and len(text.split()) < 2 and not text.endswith((":", "："))
 
 
 def _is_heading(text: str, heading: str | None) -> bool:
