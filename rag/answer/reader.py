@@ -108,18 +108,22 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
-# Drawn in characters: runs of rule, edge and corner characters, and lone vertical bars (box sides).
-_DRAWN = re.compile(r"[-=_+|~*#:.\u2500-\u257f]{2,}|[|\u2502]")
+# Drawn in characters: runs of rule, edge and corner characters, a bar or a colon standing alone (a box's
+# side, a dotted line going down).
+_DRAWN = re.compile(r"[-=_+|~*#:.\u2500-\u257f]{2,}|(?<!\S)[|:\u2502](?!\S)")
 _DRAWN_RUN = re.compile(r"[-=_+|~*#\u2500-\u257f]{3,}")
+_LONE_COLON = re.compile(r"(?<!\S):(?!\S)")
 _CJK_TEXT = re.compile(r"[\u3400-\u9fff]")
 
 
 def _is_picture(text: str) -> bool:
-    """A diagram or a table's borders drawn in characters ("+-------+  | gateway |  +-------+"): two or more
-    runs of rule characters, and what is drawn is at least three tenths of what is not a space."""
+    """A diagram or a ruled table drawn in characters ("+-------+  | gateway |  +-------+"): what is drawn is
+    at least three tenths of what is not a space, with two runs of rule characters, or one and colons
+    standing alone (a dotted line going down, never prose's colon after a word)."""
     ink = len(text) - sum(c.isspace() for c in text)
     drawn = sum(len(m) for m in _DRAWN.findall(text))
-    return len(_DRAWN_RUN.findall(text)) >= 2 and drawn >= 0.3 * ink
+    runs = len(_DRAWN_RUN.findall(text))
+    return drawn >= 0.3 * ink and (runs >= 2 or (runs == 1 and len(_LONE_COLON.findall(text)) >= 2))
 
 
 def _is_fragment(text: str) -> bool:
@@ -146,8 +150,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             text = p.text[s:e]
             if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, heading):
                 continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
-            if _is_picture(text) or _is_fragment(text):
-                continue  # a diagram drawn in characters, a word standing alone
+            if _is_fragment(text):
+                continue  # a word standing alone
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
             lead_in = text.endswith((":", "："))
@@ -166,6 +170,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             e = sentences[k][1]
             if k > j and is_instruction(p.text[s:e]):
                 continue  # "IMPORTANT:" joined with the order it introduces
+            if _is_picture(p.text[s:e]):
+                continue  # a diagram drawn in characters (a colon in it is no lead-in)
             out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
     return out
 
