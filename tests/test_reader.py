@@ -57,6 +57,9 @@ def test_a_diagram_drawn_in_characters_and_a_lone_word_are_never_spans():
         "Start it with the tunnel option. INSTALL.\n\nSee the manual."
     )
     assert texts(diagram) == ["The tunnel runs like this.", "Start it with the tunnel option.", "See the manual."]
+    # a label ending in ":" inside a diagram is no lead-in: joined with the rest of the drawing it is a picture
+    plan = "+------+\n   uplink   :     | hub |\n   backup   :     +-----+\n            :        |\n            :"
+    assert texts(plan) == []
     # a table in markdown, a command with its option, and a Chinese sentence are kept
     assert texts("| Option | Default |\n|--------|---------|\n| Tunnel | no |") != []
     assert texts("Build it. make -j4") == ["Build it.", "make -j4"]
