@@ -18,7 +18,7 @@ from rag.app.uploads import add_files
 from rag.errors import DocumentError
 from rag.ingest.loaders import load
 from rag.limits import MB, Limits
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, SEEDS, text_pdf
 
 PARAGRAPH = b"<w:p><w:r><w:t>bomb</w:t></w:r></w:p>"
 
@@ -122,6 +122,23 @@ def test_a_parse_past_the_memory_ceiling_fails_in_its_worker_not_in_this_process
     assert str(info.value) == "big.docx: needs more than 400 MB of memory to read (RAG_PARSE_MEMORY_MB); not read"
     small = docx_bomb(tmp_path / "small.docx", 0.01)
     assert "bomb" in load(small, "small.docx", 20 * MB, open_limits).text
+
+
+def test_a_users_script_without_a_main_guard_still_has_its_pdfs_parsed(tmp_path):
+    """The parse worker is a spawned process, and a spawned process imports its parent's main module again:
+    a plain script calling ``RAG().ingest()`` (no ``if __name__ == "__main__":``) ran a second ingest inside
+    the worker, which waited for the store its parent had locked, and every PDF failed ("did not start")."""
+    docs = Path(os.environ["RAG_DOCS_DIR"])
+    docs.mkdir(parents=True)
+    (docs / "ferry.pdf").write_bytes(text_pdf("The ferry to Peng Chau leaves at nine."))
+    script = tmp_path / "my_ingest.py"
+    script.write_text("from rag import RAG\nprint(RAG().ingest().summary())\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "+1 added" in done.stdout and "0 failed" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "StoreLockedError" not in done.stderr
 
 
 def test_an_uploaded_bomb_is_refused_and_leaves_nothing_in_the_documents_folder(tmp_path):

@@ -14,8 +14,11 @@ Example:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
+import sys
 import threading
+import types
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -94,7 +97,9 @@ def _pool(memory_mb: int, rel: str) -> ProcessPoolExecutor:
             context = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(1, context, initializer=_ceiling, initargs=(memory_mb,))
             try:  # a worker that cannot even start must not read as "this file needs too much memory"
-                pool.submit(int).result(STARTUP_SECONDS)
+                with _main_left_behind():
+                    started = pool.submit(int)  # the worker process is started here, synchronously
+                started.result(STARTUP_SECONDS)
             except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, a timeout: the reason is the same
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise DocumentError(
@@ -104,6 +109,21 @@ def _pool(memory_mb: int, rel: str) -> ProcessPoolExecutor:
                 ) from None
             _pools[memory_mb] = pool
         return _pools[memory_mb]
+
+
+@contextlib.contextmanager
+def _main_left_behind():
+    """Start a spawned worker without the caller's main module. A spawned process imports the parent's
+    ``__main__`` again, so a user's script that calls ``RAG(...).ingest()`` without an ``if __name__ ==
+    "__main__":`` guard would run again inside the worker, and wait there for the store its parent holds
+    locked. The worker only runs rag's own parsers, which it imports by name."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _discard(memory_mb: int, pool: ProcessPoolExecutor, kill: bool) -> None:
