@@ -687,3 +687,27 @@ def test_html_table_cells_are_separated_and_prose_pipes_kept(tmp_path):
         "<table><tr><th>Key</th><th></th><th>Meaning</th></tr><tr><td>F1</td><td>x</td><td>help</td></tr></table>"
     )
     assert load_file(tmp_path, "t.html", html).text == "Use ls | grep foo |\n\nKey | | Meaning\nF1 | x | help"
+
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # fonts-dejavu-core, which fontconfig pulls in
+
+
+def test_ligatures_in_a_pdf_and_in_a_text_file_are_spelled_out(tmp_path):
+    """PDFs set by TeX often carry "ﬁ" and "ﬂ" as single characters: "ﬁle" matched no "file" in the keyword
+    index, and the embedding model has no word piece for it."""
+    assert DEJAVU.exists(), f"{DEJAVU} is not installed (apt-get install fonts-dejavu-core)"
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))
+    pdf.add_font("DejaVu", fname=str(DEJAVU))  # a font with the ligature glyphs, embedded with their code points
+    pdf.set_font("DejaVu", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "The conﬁguration ﬁle is deﬁned on the ﬁrst ﬂoor.")
+    path = tmp_path / "ligatures.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    assert "ﬁ" in PdfReader(path).pages[0].extract_text()  # the PDF really holds the ligature characters
+    text = load(path, "ligatures.pdf", LIMIT).text
+    assert " ".join(text.split()) == "The configuration file is defined on the first floor."
+    note = tmp_path / "note.txt"
+    note.write_text("Eﬀects of the ﬁrst oﬃce.", encoding="utf-8")
+    assert load(note, "note.txt", LIMIT).text == "Effects of the first office."

@@ -527,7 +527,7 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
             raise
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
-        texts.append(reflow(text))
+        texts.append(reflow(unligate(text)))
         length += len(text)
         limits.check_text(rel, length)
     return texts
@@ -538,6 +538,18 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
 # of a paragraph) or after sentence-ending punctuation stays.
 _WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
 _HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+
+
+# Typeset ligatures as PDFs often carry them (U+FB00-FB06): "ﬁle" is "file" to a reader, to the keyword index
+# and to the embedding model (which has no word piece for it).
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+)
+
+
+def unligate(text: str) -> str:
+    """Ligature characters spelled out: ``"deﬁned in the ﬁrst ﬂoor"`` -> ``"defined in the first floor"``."""
+    return text.translate(_LIGATURES)
 
 
 def reflow(text: str) -> str:
@@ -602,12 +614,13 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _clean(text: str) -> str:
-    """One newline style, no control characters or trailing spaces, at most one blank line in a row.
+    """One newline style, no control characters, ligatures or trailing spaces, at most one blank line in a row.
 
     Example: ``"a \\r\\nb\\x07\\n\\n\\n\\nc\\n"`` -> ``"a\\nb\\n\\nc"``
     """
     # A form feed separates pages in text exported from PDFs: a line break, not nothing.
     text = CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"))
+    text = unligate(text)
     return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text)).strip("\n")
 
 
