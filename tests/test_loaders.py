@@ -711,3 +711,14 @@ def test_ligatures_in_a_pdf_and_in_a_text_file_are_spelled_out(tmp_path):
     note = tmp_path / "note.txt"
     note.write_text("Eﬀects of the ﬁrst oﬃce.", encoding="utf-8")
     assert load(note, "note.txt", LIMIT).text == "Effects of the first office."
+
+
+def test_a_numbered_heading_keeps_its_own_line_when_the_pdf_is_reflowed():
+    page = "4.2 Choosing between the two ferry piers\nBoth piers sell tickets for the night\nferry to the islands."
+    assert loaders.reflow(page) == (
+        "4.2 Choosing between the two ferry piers\nBoth piers sell tickets for the night ferry to the islands."
+    )
+    # a wrapped line that begins with a number is still joined to the next
+    assert loaders.reflow("2024 was the year the ferry company moved to a\nnew pier.") == (
+        "2024 was the year the ferry company moved to a new pier."
+    )

@@ -538,6 +538,9 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
 # of a paragraph) or after sentence-ending punctuation stays.
 _WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
 _HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+# A numbered heading ("3.1 Required glyphs for text encodings") is a line of its own even when it is long
+# and the paragraph under it starts with a capital.
+_NUMBERED_HEADING = re.compile(r"\d+(\.\d+)*\.?\s+[A-Z][^\n]{0,80}")
 
 
 # Typeset ligatures as PDFs often carry them (U+FB00-FB06): "ﬁle" is "file" to a reader, to the keyword index
@@ -570,7 +573,9 @@ def reflow(text: str) -> str:
             if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous[:-1] + line
                 continue
-            if _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
+            last = previous.rsplit("\n", 1)[-1]
+            heading = _NUMBERED_HEADING.fullmatch(last) and line[:1].isupper()
+            if not heading and _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous + " " + line
                 continue
         out.append(line)
