@@ -714,7 +714,7 @@ def test_ligatures_in_a_pdf_and_in_a_text_file_are_spelled_out(tmp_path):
 
 
 def test_a_numbered_heading_keeps_its_own_line_when_the_pdf_is_reflowed():
-    page = "4.2 Choosing between the two ferry piers\nBoth piers sell tickets for the night\nferry to the islands."
+    page = "4.2 Choosing between the two ferry piers\nBoth piers sell tickets for the night ferry to the\nislands."
     assert loaders.reflow(page) == (
         "4.2 Choosing between the two ferry piers\nBoth piers sell tickets for the night ferry to the islands."
     )
