@@ -276,7 +276,7 @@ def correct_spelling(text: str, known: Collection[str], frequency: Callable[[str
             return word
         for variant in spelling_variants(word.lower()):  # the corpus spells it the other side's way
             if (vs := tokenize(variant)) and all(s in known for s in vs):
-                return variant if word.islower() else variant.capitalize() if word[0].isupper() else variant
+                return variant.capitalize() if word[0].isupper() else variant
         typed = zipf(word.lower())
         bar = typed + TYPO_ODDS if typed >= RARE else typed  # an unknown word: any neighbour as common
         found = [

@@ -38,7 +38,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, split_sentences, tokenize
+from rag.text import BULLET, CJK, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -114,7 +114,6 @@ _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
 _DRAWN = re.compile(r"[-=_+|~*#:.\u2500-\u257f]{2,}|(?<!\S)[|:\u2502](?!\S)")
 _DRAWN_RUN = re.compile(r"[-=_+|~*#\u2500-\u257f]{3,}")
 _LONE_COLON = re.compile(r"(?<!\S):(?!\S)")
-_CJK_TEXT = re.compile(r"[\u3400-\u9fff]")
 
 
 def _is_picture(text: str) -> bool:
@@ -131,7 +130,7 @@ def _is_fragment(text: str) -> bool:
     """A single word ("INSTALL.", "cc."): a stray piece of a line, not a sentence; but a one-word lead-in
     ("Run:") still takes what it introduces. (Chinese is written without spaces: a sentence of it is never
     one word here.)"""
-    return not _CJK_TEXT.search(text) and len(text.split()) < 2 and not text.endswith((":", "："))
+    return not CJK.search(text) and len(text.split()) < 2 and not text.endswith((":", "："))
 
 
 def _is_heading(text: str, heading: str | None) -> bool:

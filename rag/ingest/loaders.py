@@ -527,7 +527,7 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
             raise
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
-        texts.append(reflow(unligate(text)))
+        texts.append(reflow(text))
         length += len(text)
         limits.check_text(rel, length)
     return texts
@@ -564,16 +564,16 @@ def reflow(text: str) -> str:
         ...        "needs their num-\\nber.")
         '2.2 Describing types\\nTo allow each argument to be defined independently, the parser needs their number.'
     """
-    lines = text.split("\n")
+    lines = unligate(text).split("\n")  # "de-\nﬁned" is joined as "defined"
     out = [lines[0]] if lines else []
     for line in lines[1:]:
         previous = out[-1]
         joined = previous + "\n" + line
-        if len(previous.rsplit("\n", 1)[-1]) >= WRAP_MIN_LINE and len(previous) > 0:
+        last = previous.rsplit("\n", 1)[-1]
+        if len(last) >= WRAP_MIN_LINE and len(previous) > 0:
             if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous[:-1] + line
                 continue
-            last = previous.rsplit("\n", 1)[-1]
             heading = _NUMBERED_HEADING.fullmatch(last) and line[:1].isupper()
             if not heading and _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous + " " + line
