@@ -9,6 +9,7 @@ import pytest
 from rag import RAG, Answer, Passage, RagError
 from rag.answer.answerer import NOT_FOUND, UNVERIFIED, Answerer
 from rag.answer.conversation import condense
+from tests.conftest import ingested
 
 
 @pytest.fixture(scope="module")
@@ -399,3 +400,27 @@ def test_the_sentence_after_the_best_one_comes_with_it(tmp_path):
     first = answer.citations[0]
     after = next(c for c in answer.citations if "fifty metres" in c.quote)
     assert after.passage_id == first.passage_id and after.quote_start > first.quote_end
+
+
+FERRY_SERVICE = (
+    "Harbour ferry timetable service\n\n"
+    "The night ferry to Peng Chau leaves the Central pier every evening and stops at Mui Wo on the way. "
+    "Night sailings to Peng Chau were added in release 2.4 of the timetable service. "
+    "The timetable service is run by the harbour office and lists every pier.\n\n"
+    "Network plan of the ticket gates:\n\n"
+    "+--------+      card reader      +---------+\n"
+    "| gate A |----------------------| gate B  |\n"
+    "+--------+         :             +---------+\n"
+    "                   :\n"
+    "To open a gate for a wheelchair, press the blue button on gate A and hold it for three seconds.\n"
+)
+
+
+def test_a_version_is_quoted_first_for_a_which_release_question_and_a_diagram_never(tmp_path):
+    # real store, real embedding model: the reader's version kind and its picture rule, end to end
+    rag = ingested(tmp_path, {"ferry.txt": FERRY_SERVICE})
+    answer = rag.ask("Since which release does the night ferry stop at Peng Chau?")
+    assert answer.answered and "release 2.4" in answer.citations[0].quote
+    answer = rag.ask("How do I open a gate for a wheelchair at the ticket gates?")
+    assert answer.answered and "blue button" in answer.text
+    assert "+--------+" not in answer.text and "card reader" not in answer.text  # the drawing is not quoted
