@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -77,6 +78,20 @@ def test_an_image_file_is_a_document(tmp_path, suffix, kind):
     assert words(doc.text) == words(STORMS)
     assert doc.sections[0].page is None  # one picture: no page numbers to cite
     assert doc.ocr_pages == 1
+
+
+def test_a_palette_png_with_transparency_is_read_without_a_warning(tmp_path):
+    """Icons and diagrams in HTML documentation folders are often palette PNGs whose transparency is a byte
+    table; Pillow warns on every such file unless it goes through RGBA, and the warnings filled the ingest log."""
+    page = render_page(STORMS).convert("P")
+    out = io.BytesIO()
+    page.save(out, "PNG", transparency=bytes([255] + [0] * 255))
+    reopened = Image.open(io.BytesIO(out.getvalue()))
+    assert reopened.mode == "P" and isinstance(reopened.info["transparency"], bytes)  # the case Pillow warns on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        doc = load(write(tmp_path, "icon.png", out.getvalue()), "icon.png", LIMIT, Limits(memory_mb=0))
+    assert words(doc.text) == words(STORMS)
 
 
 def test_pages_of_a_multipage_tiff_are_numbered(tmp_path):

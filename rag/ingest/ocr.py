@@ -113,6 +113,8 @@ def _read_image_page(data: bytes, number: int, rel: str, limits: Limits) -> str:
     try:
         image.seek(number - 1)
         _check_pixels(image, rel, limits)
+        if image.mode == "P" and "transparency" in image.info:  # Pillow warns converting these to "L"
+            image = image.convert("RGBA")
         image = image.convert("L")  # decodes; a truncated or corrupt file fails here
     except MemoryError:
         raise
