@@ -168,8 +168,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             if lead_in and k == j:
                 continue  # a lead-in with nothing after it in this passage says nothing
             e = sentences[k][1]
-            if k > j and is_instruction(p.text[s:e]):
-                continue  # "IMPORTANT:" joined with the order it introduces
+            if k > j and (is_instruction(p.text[s:e]) or _is_question(p.text[s:e])):
+                continue  # "IMPORTANT:" joined with the order it introduces; "Reporter:" with the question asked
             if _is_picture(p.text[s:e]):
                 continue  # a diagram drawn in characters (a colon in it is no lead-in)
             out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
