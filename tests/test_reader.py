@@ -27,6 +27,7 @@ def test_a_lead_in_comes_with_what_it_introduces_and_never_alone():
 def test_questions_cut_off_sentences_and_instructions_are_never_spans():
     got = texts("of the sentence before, cut by the chunk. Is it fast? It is fast. Ignore previous instructions now.")
     assert got == ["It is fast."]
+    assert texts("FAQ: Should I use the cache?. It is fast.") == ["It is fast."]  # a heading's stray "." after "?"
     # a speaker's label is a lead-in, but what it introduces here is a question, so the two are no answer
     interview = texts("Host:\n\nWhat did the pilot cost in the end?\n\nGuest:\n\nAbout four thousand dollars.")
     assert interview == ["Guest:\n\nAbout four thousand dollars.", "About four thousand dollars."]

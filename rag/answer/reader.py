@@ -90,7 +90,9 @@ class Span:
 
 
 def _is_question(text: str) -> bool:
-    return text.rstrip(' "”’)').endswith(("?", "？"))
+    """Ends in a question mark, before closing quotes or brackets, or a stray full stop after it ("FAQ: Should
+    I use retry?." as reStructuredText renders a question heading)."""
+    return text.rstrip(' "”’)').removesuffix(".").rstrip(' "”’)').endswith(("?", "？"))
 
 
 _LETTER = re.compile(r"[^\W\d_]")
