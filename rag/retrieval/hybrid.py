@@ -23,7 +23,14 @@ from rag.index.keyword import KeywordIndex
 from rag.index.store import Store
 from rag.language import language
 from rag.retrieval.scope import Scope
+from rag.text import tokenize
 from rag.types import Passage
+
+# A passage whose words are (nearly) those of one ranked above it is a copy, not a second source: a folder
+# often holds a document twice (a page and its source text, a copy in another folder, a changelog included
+# in two manuals). Copies are passed over so the k passages shown and read are k different ones.
+SAME_WORDS = 0.9  # share of the smaller passage's distinct words found in the larger one
+SAME_SIZE = 0.7  # ... when the smaller has at least this share of the larger's distinct words
 
 
 def nanoranker_scores(query: str, texts: list[str]) -> list[float]:
@@ -60,6 +67,25 @@ def to_passage(cid: str, meta: dict, text: str, score: float) -> Passage:
         end=int(meta.get("end", 0)),
         id=cid,
     )
+
+
+def distinct(ranked: list[Passage], limit: int) -> list[Passage]:
+    """The first ``limit`` passages of ``ranked`` that do not copy one ranked above them (`SAME_WORDS`,
+    `SAME_SIZE`): ``["Run make.", "Run make!", "Run cmake."]`` keeps the first and the last."""
+    kept: list[Passage] = []
+    seen: list[set[str]] = []
+    for p in ranked:
+        if len(kept) == limit:
+            break
+        words = set(tokenize(p.text))
+        if not any(
+            len(words & other) >= SAME_WORDS * min(len(words), len(other))
+            and min(len(words), len(other)) >= SAME_SIZE * max(len(words), len(other))
+            for other in seen
+        ):
+            kept.append(p)
+            seen.append(words)
+    return kept
 
 
 class Retriever:
@@ -163,6 +189,7 @@ class Retriever:
         # Equal fused scores (they happen: dense 1 + keyword 9 = dense 2 + keyword 7 at rrf_k=5, weight 0.5)
         # go to the passage one retriever ranked higher, a stronger single signal than two middling ones.
         ranked = sorted(found.values(), key=lambda p: (-round(p.score, 12), min(p.ranks.values()), p.id))
+        ranked = distinct(ranked, max(k * 4, 20))  # the reranker's pool at most
         if self.reranker is not None and self.settings.rerank and ranked:
             t = time.perf_counter()
             pool = ranked[: max(k * 4, 20)]
