@@ -1,12 +1,15 @@
 """Fusion logic on hand-built candidate lists (a stand-in store and keyword index; the real ones are used by
-the engine, ingest and upload tests)."""
+the engine, ingest and upload tests), and copies passed over, on hand-built passages and over a real store."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rag.config import Settings
-from rag.retrieval.hybrid import Retriever
+from rag.retrieval.hybrid import Retriever, distinct
+from rag.types import Passage
+
+from .conftest import ingested
 
 
 class _Store:
@@ -52,3 +55,38 @@ def test_a_full_dense_list_leaves_farther_keyword_candidates_without_a_dense_ran
     finally:
         _Store.vecs["c"] = np.array([0.95, 0.3122])
     assert ranks["c"] == {"bm25": 1} and [p.id for p in found.passages] == ["b", "c"]
+
+
+def _passages(*texts: str) -> list[Passage]:
+    return [Passage(t, f"{i}.txt", 0.0, id=str(i)) for i, t in enumerate(texts)]
+
+
+def test_a_passage_that_copies_one_ranked_above_it_is_passed_over():
+    page = "To renew the certificate, stop the proxy, run certbot renew and start the proxy again."
+    source = "To renew the certificate: stop the proxy, run ``certbot renew``, and start the proxy again!"
+    other = "The proxy reads its certificate from /etc/proxy/cert.pem when it starts."
+    longer = page + " Renewal fails when port 80 is taken by another server, web cache or load balancer."
+    got = distinct(_passages(page, source, other, longer), limit=10)
+    assert [p.id for p in got] == ["0", "2", "3"]  # the copy in other markup goes; a longer passage holding it stays
+    assert [p.id for p in distinct(_passages(page, other, longer), limit=2)] == ["0", "1"]
+
+
+def test_a_document_kept_twice_in_the_folder_fills_the_top_passages_once(tmp_path):
+    """Over the real store: a page and its source text in the same folder (as Sphinx output ships them)."""
+    manual = (
+        "Rotating the logs. The daemon writes its log to /var/log/tidepool.log. Send it SIGHUP to make it "
+        "reopen the file after logrotate has moved it away. Without the signal it keeps writing to the old file."
+    )
+    rag = ingested(
+        tmp_path,
+        {
+            "logs.html": f"<html><body><h1>Logs</h1><p>{manual}</p></body></html>",
+            "logs.txt": f"Logs\n====\n\n{manual}\n",
+            "tuning.txt": "Tuning the daemon. Raise the worker count when the queue grows; each worker takes 40 MB.",
+        },
+        crosslingual="off",
+    )
+    passages = rag.search("How do I make the daemon reopen its log file?", k=3).passages
+    assert "SIGHUP" in passages[0].text
+    assert sum("SIGHUP" in p.text for p in passages) == 1  # the copy does not take a second place
+    assert any(p.source == "tuning.txt" for p in passages)

@@ -78,7 +78,7 @@ def distinct(ranked: list[Passage], limit: int) -> list[Passage]:
         if len(kept) == limit:
             break
         words = set(tokenize(p.text))
-        if not any(
+        if not words or not any(  # a passage without words (a bare number, a symbol) can't be told a copy
             len(words & other) >= SAME_WORDS * min(len(words), len(other))
             and min(len(words), len(other)) >= SAME_SIZE * max(len(words), len(other))
             for other in seen
