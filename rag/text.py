@@ -84,6 +84,21 @@ def split_sentences(
     return out
 
 
+# Chinese and Japanese characters and their punctuation (not Korean, which puts spaces between words).
+_IDEOGRAPHIC = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_IDEOGRAPHIC_GAP = re.compile(f"(?<=[{_IDEOGRAPHIC}])[ \t]+(?=[{_IDEOGRAPHIC}])")
+# A line of Chinese broken at the margin inside a sentence: it ends in a character that is no punctuation,
+# the next line (indented as it is) goes on with one. Such lines are short in characters (two columns each).
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_IDEOGRAPHIC_WRAP = re.compile(rf"(?m)^([ \t]*)([^\n]{{12,}}[{_HAN}])\n\1(?=[{_HAN}])")
+
+
+def close_gaps(text: str) -> str:
+    """Without the spaces a PDF's text layer or OCR puts between Chinese characters: ``"记录 了"`` -> ``"记录了"``
+    (Chinese is written without spaces; one between two of its characters is typesetting, not a word break)."""
+    return _IDEOGRAPHIC_GAP.sub("", text)
+
+
 WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
 # A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
 # have been wrapped (a short line, an indented one, a command or a list item keeps its line break).
@@ -102,7 +117,12 @@ def unwrap(text: str) -> str:
         'Make it clearer that grep can now output matching text before reporting a match.'
         >>> unwrap("To install it, run:\\n  make install\\nthen restart.")
         'To install it, run:\\n  make install\\nthen restart.'
+        >>> unwrap("    软件可以直接制作约九成的软件包，所以打包也不\\n    是看起来那样复杂。")
+        '    软件可以直接制作约九成的软件包，所以打包也不是看起来那样复杂。'
     """
+    joined = 1
+    while joined:  # wrapped Chinese, even indented, joins without a space (a pass joins every other line)
+        text, joined = _IDEOGRAPHIC_WRAP.subn(r"\1\2", text)
     lines = text.split("\n")
     out = lines[:1]
     for line in lines[1:]:

@@ -722,3 +722,16 @@ def test_a_numbered_heading_keeps_its_own_line_when_the_pdf_is_reflowed():
     assert loaders.reflow("2024 was the year the ferry company moved to a\nnew pier.") == (
         "2024 was the year the ferry company moved to a new pier."
     )
+
+
+def test_spaces_between_chinese_characters_are_closed_in_pdf_and_html_text(tmp_path):
+    # as pdfium reads a justified line of a Chinese manual: gaps inside words, a space beside Latin text
+    page = "通过这项特点，估 计 debhelper 软件可以直接制作约 90% 的软件包。所以打包也不是看起来那 样复杂。"
+    assert loaders.reflow(page) == (
+        "通过这项特点，估计 debhelper 软件可以直接制作约 90% 的软件包。所以打包也不是看起来那样复杂。"
+    )
+    assert loaders.reflow("Read the ferry timetable before you go.") == "Read the ferry timetable before you go."
+    # HTML source wraps Chinese paragraphs like any other; the line break is no space between two characters
+    html = tmp_path / "guide.html"
+    html.write_text("<html><body><p>所以打包也不\n    是看起来那样复杂。 Run dh_make\n  first.</p></body></html>", "utf-8")
+    assert load(html, "guide.html", LIMIT).text == "所以打包也不是看起来那样复杂。 Run dh_make first."

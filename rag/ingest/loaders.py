@@ -33,7 +33,7 @@ from rag.errors import DocumentError
 from rag.ingest import ocr, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
-from rag.text import WRAP_MIN_LINE
+from rag.text import WRAP_MIN_LINE, close_gaps
 
 if TYPE_CHECKING:
     from docx.table import _Row
@@ -399,7 +399,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         lines = "".join(inline).split("\n")  # only <br> and rows made newlines: source whitespace became " "
         # Table cells end with a marker that becomes " | " between cells; the one after a row's last cell
         # (or after a cell that held only blocks) is dropped, so a row reads "Name | Fee".
-        lines = [" ".join(line.split()).strip(f" {_CELL}").replace(_CELL, "|") for line in lines]
+        lines = [close_gaps(" ".join(line.split())).strip(f" {_CELL}").replace(_CELL, "|") for line in lines]
         doc.add("\n".join(lines))
         inline.clear()
 
@@ -579,7 +579,7 @@ def reflow(text: str) -> str:
                 out[-1] = previous + " " + line
                 continue
         out.append(line)
-    return "\n".join(out)
+    return close_gaps("\n".join(out))  # "估 计", "那 样": a PDF's spacing between Chinese characters
 
 
 def _read_docx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rag.errors import DocumentError
+from rag.text import close_gaps
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -149,13 +150,9 @@ def recognise(image: Image, rel: str, where: str, limits: Limits) -> str:
     return tidy(text)
 
 
-_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"  # ideographs and their punctuation
-_CJK_GAP = re.compile(f"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
-
-
 def tidy(text: str) -> str:
     """Tesseract's text without the spaces it puts between Chinese characters (``"记录 了"`` -> ``"记录了"``)."""
-    return _CJK_GAP.sub("", text)
+    return close_gaps(text)
 
 
 def _installed() -> frozenset[str] | None:
