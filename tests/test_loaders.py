@@ -733,5 +733,5 @@ def test_spaces_between_chinese_characters_are_closed_in_pdf_and_html_text(tmp_p
     assert loaders.reflow("Read the ferry timetable before you go.") == "Read the ferry timetable before you go."
     # HTML source wraps Chinese paragraphs like any other; the line break is no space between two characters
     html = tmp_path / "guide.html"
-    html.write_text("<html><body><p>所以打包也不\n    是看起来那样复杂。 Run dh_make\n  first.</p></body></html>", "utf-8")
+    html.write_text("<p>所以打包也不\n    是看起来那样复杂。 Run dh_make\n  first.</p>", "utf8")
     assert load(html, "guide.html", LIMIT).text == "所以打包也不是看起来那样复杂。 Run dh_make first."
