@@ -86,11 +86,12 @@ def split_sentences(
 
 # Chinese and Japanese characters and their punctuation (not Korean, which puts spaces between words).
 _IDEOGRAPHIC = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_IDEOGRAPHIC_GAP = re.compile(f"(?<=[{_IDEOGRAPHIC}])[ \t]+(?=[{_IDEOGRAPHIC}])")
-# A line of Chinese broken at the margin inside a sentence: it ends in a character that is no punctuation,
-# the next line (indented as it is) goes on with one. Such lines are short in characters (two columns each).
+_IDEOGRAPHIC_GAP = re.compile(f"(?<=[{_IDEOGRAPHIC}])[^\\S\\n]+(?=[{_IDEOGRAPHIC}])")
+# A line of Chinese broken at the margin inside a sentence: it ends in a character that is no punctuation
+# and the next line, however indented, goes on with one (a quote may start mid-line, so indentation can't
+# be compared).
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_IDEOGRAPHIC_WRAP = re.compile(rf"(?m)^([ \t]*)([^\n]{{12,}}[{_HAN}])\n\1(?=[{_HAN}])")
+_IDEOGRAPHIC_WRAP = re.compile(rf"(?<=[{_HAN}])[^\S\n]*\n[^\S\n]*(?=[{_HAN}])")
 
 
 def close_gaps(text: str) -> str:
@@ -117,12 +118,10 @@ def unwrap(text: str) -> str:
         'Make it clearer that grep can now output matching text before reporting a match.'
         >>> unwrap("To install it, run:\\n  make install\\nthen restart.")
         'To install it, run:\\n  make install\\nthen restart.'
-        >>> unwrap("    软件可以直接制作约九成的软件包，所以打包也不\\n    是看起来那样复杂。")
-        '    软件可以直接制作约九成的软件包，所以打包也不是看起来那样复杂。'
+        >>> unwrap("所以打包也不\\n    是看起来那样复杂。")
+        '所以打包也不是看起来那样复杂。'
     """
-    joined = 1
-    while joined:  # wrapped Chinese, even indented, joins without a space (a pass joins every other line)
-        text, joined = _IDEOGRAPHIC_WRAP.subn(r"\1\2", text)
+    text = _IDEOGRAPHIC_WRAP.sub("", text)  # wrapped Chinese, even indented, joins without a space
     lines = text.split("\n")
     out = lines[:1]
     for line in lines[1:]:

@@ -21,6 +21,7 @@ from rag.ingest import loaders
 from rag.ingest.encoding import decode_text
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
+from rag.text import unwrap
 
 LIMIT = 20 * 2**20
 
@@ -735,3 +736,7 @@ def test_spaces_between_chinese_characters_are_closed_in_pdf_and_html_text(tmp_p
     html = tmp_path / "guide.html"
     html.write_text("<p>所以打包也不\n    是看起来那样复杂。 Run dh_make\n  first.</p>", "utf8")
     assert load(html, "guide.html", LIMIT).text == "所以打包也不是看起来那样复杂。 Run dh_make first."
+    # plain text keeps its lines as written; a quote from it joins a wrapped Chinese line, whatever indents it
+    assert unwrap("就要确保其支持变量，虽\n\xa0\xa0\xa0 然默认情况下没有设置。\n  make install") == (
+        "就要确保其支持变量，虽然默认情况下没有设置。\n  make install"
+    )
