@@ -468,6 +468,8 @@ class Store:
     @_reachable
     def get(self, ids: list[str]) -> dict[str, tuple[dict, str]]:
         """Chunks by id, those of documents that are not pending: {id: (metadata, text)}."""
+        if not ids:
+            return {}  # Chroma refuses an empty list of ids
         res = self.chunks.get(ids=ids, include=["metadatas", "documents"])
         metas, texts = res["metadatas"] or [], res["documents"] or []
         found = {i: (dict(m or {}), t) for i, m, t in zip(res["ids"], metas, texts, strict=False)}
