@@ -13,6 +13,7 @@ from rag.index.crosslingual import wanted
 from rag.index.keyword import KeywordIndex
 from rag.language import language, simplified
 from rag.messages import say, variant
+from rag.retrieval.hybrid import XL_FLOOR
 from rag.text import tokenize
 
 # Two small documents written for this test: one English, one Chinese, about different things.
@@ -142,6 +143,19 @@ def test_english_question_finds_the_chinese_passage(bilingual):
     hits = rag.search("How many books can a reader borrow at the library at once?")
     assert hits.passages[0].source == "library.txt"
     assert "xl" in hits.passages[0].ranks  # the English model alone cannot read the Chinese passage
+
+
+def test_an_english_question_takes_only_chinese_passages_the_multilingual_model_finds_close(bilingual):
+    """The cross-lingual index's first hit is some Chinese passage whatever an English question asks; it
+    counts only above XL_FLOOR, so a question about the ferry gets no library passage by that rank alone."""
+    rag, _ = bilingual
+    hits = rag.search("How much does a paper ticket for the night ferry cost?").passages
+    assert hits[0].source == "ferry.txt"
+    assert all(p.scores["xl"] >= XL_FLOOR for p in hits if "xl" in p.ranks)
+    library = [p for p in hits if p.source == "library.txt"]
+    assert not library or "xl" not in library[0].ranks  # its similarity is far below the floor
+    asked = rag.search("How many books can a reader borrow at the library at once?").passages[0]
+    assert asked.source == "library.txt" and asked.scores["xl"] >= XL_FLOOR
 
 
 def test_an_english_question_counts_keyword_hits_by_the_words_the_corpus_knows(bilingual):
