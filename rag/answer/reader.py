@@ -15,7 +15,8 @@ the question at all. Below the fitted threshold rag says the documents do not co
 
 A span is a sentence of a passage, or a lead-in ending in ":" together with what it introduces (the
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
-sentence that is itself a question is never a span, nor is a heading, nor the rest of a sentence on its own
+sentence that is itself a question is never a span (nor a lead-in joined with one, "Reporter:" and what
+was asked), nor is a heading, nor the rest of a sentence on its own
 (cut by the passage's start, or a clause after a colon or semicolon), nor a diagram drawn in characters, nor
 a word standing alone ("INSTALL.").
 
