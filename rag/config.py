@@ -22,8 +22,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
-# 11: no spaces between Chinese characters in PDF and HTML text; 10: ligatures spelled out, numbered PDF
-# headings on their own line; 9: underlined titles
+# 11: PDF text read by PDFium; no spaces between Chinese characters in PDF and HTML text; 10: ligatures
+# spelled out, numbered PDF headings on their own line; 9: underlined titles
 CHUNKER_VERSION = 11
 
 

@@ -740,3 +740,29 @@ def test_spaces_between_chinese_characters_are_closed_in_pdf_and_html_text(tmp_p
     assert unwrap("就要确保其支持变量，虽\n\xa0\xa0\xa0 然默认情况下没有设置。\n  make install") == (
         "就要确保其支持变量，虽然默认情况下没有设置。\n  make install"
     )
+
+
+def test_pdf_text_is_read_by_pdfium_with_its_hyphenation_marks_joined(tmp_path, monkeypatch):
+    """PDFium reads a PDF's text layer (pypdf ran the words of justified DocBook/FOP lines together: see
+    docs/BENCHMARKS.md); it marks a word hyphenated at a line's end with U+FFFE and ends lines with CRLF."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))
+    pdf.set_font("Helvetica", size=10)
+    pdf.add_page()
+    pdf.multi_cell(0, 5, "The ferry company and its manage-\nment sail the night route to the islands twice a week.")
+    data = bytes(pdf.output())
+    layers = loaders._pdfium_text_layers(data, 1)
+    assert layers is not None and "manage\ufffement" not in layers[0] and "\r" not in layers[0]
+    path = tmp_path / "ferry.pdf"
+    path.write_bytes(data)
+    assert load(path, "ferry.pdf", LIMIT).text == (
+        "The ferry company and its management sail the night route to the islands twice a week."
+    )
+    assert loaders._pdfium_text_layers(data, 2) is None  # a page count pypdf disagrees with: pypdf reads it
+
+    def no_pypdf_text(*args, **kwargs):
+        raise AssertionError("pypdf's text extraction was used")
+
+    monkeypatch.setattr("pypdf.PageObject.extract_text", no_pypdf_text)
+    assert "management sail" in load(path, "ferry.pdf", LIMIT, Limits(memory_mb=0)).text  # in-process: patched
