@@ -164,11 +164,7 @@ class Retriever:
             vector = self.embedder.embed_query(query)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            # Where the cross-lingual index is searched, a Chinese passage gets its dense rank there: the English
-            # model can't read it (its closeness here comes from the Latin words in it, which the keyword list
-            # counts already), and a second dense vote put Chinese passages above English ones.
-            read = [h for h in self.store.query(vector, n, sources) if not (xl and language(h[3]) == "zh")]
-            for rank, (cid, sim, meta, text) in enumerate(read, 1):
+            for rank, (cid, sim, meta, text) in enumerate(self.store.query(vector, n, sources), 1):
                 p = found.get(cid) or to_passage(cid, meta, text, sim)
                 found[cid] = p
                 p.ranks["dense"], p.scores["dense"] = rank, sim
@@ -187,7 +183,7 @@ class Retriever:
                 found[cid].ranks["bm25"], found[cid].scores["bm25"] = rank, score
             timings["bm25_ms"] = (time.perf_counter() - t) * 1000
         if fusion == "rrf" and vector is not None:
-            self._exact_dense(found, vector, n, skip_chinese=xl)
+            self._exact_dense(found, vector, n)
 
         weights = {"dense": self.settings.dense_weight, "xl": self.settings.dense_weight, "bm25": 1.0}
         # Across languages only names and commands match words: wherever the cross-lingual index is searched,
@@ -213,7 +209,7 @@ class Retriever:
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return Retrieval(query, ranked[:k], timings, vector, xl_vector, scope)
 
-    def _exact_dense(self, found: dict[str, Passage], vector: np.ndarray, n: int, skip_chinese: bool = False) -> None:
+    def _exact_dense(self, found: dict[str, Passage], vector: np.ndarray, n: int) -> None:
         """Give a keyword candidate that the dense search wrongly left out its dense rank.
 
         Chroma's HNSW index is approximate: now and then it leaves out a chunk, even a just-added one in a
@@ -223,8 +219,7 @@ class Retriever:
         takes its place in the dense ranking; the others stay out of it, as an exact search would leave them.
         """
         dense = [p for p in found.values() if "dense" in p.ranks]
-        unread = (lambda p: language(p.text) == "zh") if skip_chinese else (lambda p: False)  # as in `retrieve`
-        missing = [cid for cid, p in found.items() if "dense" not in p.ranks and not unread(p)]
+        missing = [cid for cid, p in found.items() if "dense" not in p.ranks]
         if not missing:
             return
         floor = min(p.scores["dense"] for p in dense) if len(dense) >= n else -np.inf
