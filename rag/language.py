@@ -24,7 +24,8 @@ from typing import Literal
 
 Language = Literal["en", "zh", "other"]
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han characters (both Chinese scripts), as a class body
+_HAN = re.compile(f"[{HAN}]")
 _LATIN_WORD = re.compile(r"[A-Za-zÀ-ÿ]+")
 # Frequent function words of German, French, Spanish, Italian, Portuguese and Dutch that are not English
 # words: one of them among a text's first words marks it as not English.

@@ -14,7 +14,7 @@ import threading
 
 import snowballstemmer
 
-from rag.language import language, simplified
+from rag.language import HAN, language, simplified
 
 # A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line. A closing quote
 # or bracket may come between: 'He said "stop." Then' is two sentences.
@@ -90,8 +90,7 @@ _IDEOGRAPHIC_GAP = re.compile(f"(?<=[{_IDEOGRAPHIC}])[^\\S\\n]+(?=[{_IDEOGRAPHIC
 # A line of Chinese broken at the margin inside a sentence: it ends in a character that is no punctuation
 # and the next line, however indented, goes on with one (a quote may start mid-line, so indentation can't
 # be compared).
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_IDEOGRAPHIC_WRAP = re.compile(rf"(?<=[{_HAN}])[^\S\n]*\n[^\S\n]*(?=[{_HAN}])")
+_IDEOGRAPHIC_WRAP = re.compile(rf"(?<=[{HAN}])[^\S\n]*\n[^\S\n]*(?=[{HAN}])")
 
 
 def close_gaps(text: str) -> str:
