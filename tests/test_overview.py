@@ -115,6 +115,15 @@ def test_the_router_sends_whole_document_questions_and_leaves_ordinary_ones(rag)
     assert router.intent("When is the cider pressed?")[0] == "question"
 
 
+def test_an_ordinary_chinese_question_asking_which_things_is_not_a_listing(rag):
+    """"哪些" (which ones) asks for options, tools or steps as often as for documents: only a question about
+    documents (文件, 文档) is a listing. Regression: "打包之前应该设置哪些环境变量？" was answered "没有文件提到…"."""
+    router = rag.router()
+    assert router.intent("养蜂之前要准备哪些工具？")[0] == "question"
+    assert router.intent("检查蜂箱时要注意哪些事项？")[0] == "question"
+    assert router.intent("哪些文件提到了蜂王？")[0] == "mention"
+
+
 # --- a real store --------------------------------------------------------------------------------------
 def _body(text: str) -> str:
     return text.rsplit("\n\n", 1)[0]

@@ -90,3 +90,12 @@ def test_a_document_kept_twice_in_the_folder_fills_the_top_passages_once(tmp_pat
     assert "SIGHUP" in passages[0].text
     assert sum("SIGHUP" in p.text for p in passages) == 1  # the copy does not take a second place
     assert any(p.source == "tuning.txt" for p in passages)
+
+
+def test_asking_the_real_store_for_no_chunks_gives_none(tmp_path):
+    """Chroma refuses an empty list of ids; an English question whose cross-lingual hits all fall below the
+    floor asks for none."""
+    rag = ingested(tmp_path, {"tuning.txt": "Raise the worker count when the queue grows."}, crosslingual="off")
+    rag.store.open()
+    assert rag.store.get([]) == {}
+    assert len(rag.store.get([cid for cid, _, _ in rag.store.all_chunks()])) == 1
