@@ -116,7 +116,7 @@ def test_the_router_sends_whole_document_questions_and_leaves_ordinary_ones(rag)
 
 
 def test_an_ordinary_chinese_question_asking_which_things_is_not_a_listing(rag):
-    """"哪些" (which ones) asks for options, tools or steps as often as for documents: only a question about
+    """ "哪些" (which ones) asks for options, tools or steps as often as for documents: only a question about
     documents (文件, 文档) is a listing. Regression: "打包之前应该设置哪些环境变量？" was answered "没有文件提到…"."""
     router = rag.router()
     assert router.intent("养蜂之前要准备哪些工具？")[0] == "question"
