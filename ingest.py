@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     for path, reason in report.skipped:
         if not args.quiet:
             print(f"skipped {path}: {reason}", file=sys.stderr)
+    for path, reason in report.no_text:
+        if not args.quiet:
+            print(f"no text {path}: {reason}", file=sys.stderr)
     for path, reason in report.failed:
         print(f"failed  {path}: {reason}", file=sys.stderr)
     if report.rebuilt:

@@ -181,6 +181,7 @@ class RAG:
         and/or ``folder`` when given (see `rag.retrieval.scope`)."""
         if self._store is None or self.store._chunks is None:
             self._require_store()
+        self.keyword_index()  # first: re-reads the store if another process ingested (at most every 2 s)
         return self._retriever().retrieve(question, k, fusion, self.scope(documents, folder))
 
     def retrieve(

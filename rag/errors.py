@@ -26,6 +26,16 @@ class DocumentError(RagError):
         return (type(self), (self.path, self.reason))
 
 
+class NoTextError(DocumentError):
+    """The file was read and holds no text: an icon, a blank scan, an HTML page of scripts. It is not a
+    failure: the ingest records it with no chunks (so the next run does not read it again) and lists it apart.
+
+    Example:
+        >>> str(NoTextError("icons/home.png", "no text, not even by OCR"))
+        'icons/home.png: no text, not even by OCR'
+    """
+
+
 class StoreError(RagError):
     """The vector store cannot be opened or written (missing folder, unreachable server, ...)."""
 

@@ -51,6 +51,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not a document type
+    # (path, reason): read, but no text in it (an icon, a blank scan); stored with no chunks, not a failure
+    no_text: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0  # chunks in the store after the run
     embedded: int = 0  # chunks embedded by this run
     seconds: float = 0.0
@@ -84,6 +86,8 @@ class IngestReport:
             )
         if not self.dry_run:
             line += f", {self.embedded} embedded in {self.seconds:.1f}s"
+        if self.no_text:
+            line += f"; {len(self.no_text)} without text"
         if self.derived:
             line += f"; {self.derived}"
         return line + self._ocr_line()

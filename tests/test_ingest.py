@@ -393,6 +393,61 @@ def test_scanned_pages_and_images_are_read_once_and_cited_by_page(tmp_path, monk
     assert again.ocr == {} and "OCR" not in again.summary()
 
 
+def test_a_picture_without_text_is_recorded_once_not_failed_on_every_run(tmp_path, monkeypatch):
+    """An icon, a blank scan, a page of scripts: read, no text in them. They are listed apart, not as failures
+    (the CLI exits 0), recorded with no chunks, and not read again by the next run; a document that loses its
+    text keeps none of its old passages."""
+    monkeypatch.setenv("RAG_PARSE_MEMORY_MB", "0")  # in-process, so the second run can take Tesseract away
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    blank_page().save(docs / "icon.png")
+    (docs / "menu.html").write_text("<html><script>let x = 1;</script><nav></nav></html>")
+    (docs / "notes.txt").write_text(KEEPER + "\n")
+    render_page(FERRY).save(docs / "timetable.png")
+    report = RAG().ingest()
+    assert report.failed == [] and report.ok
+    assert sorted(report.no_text) == [("icon.png", "no text, not even by OCR"), ("menu.html", "no text")]
+    assert sorted(report.added) == ["icon.png", "menu.html", "notes.txt", "timetable.png"]
+    assert "; 2 without text" in report.summary()
+    assert {d.source: d.chunks for d in RAG().documents()}["icon.png"] == 0
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    again = RAG().ingest()  # nothing is read again: without Tesseract a re-read of the icon would fail
+    assert again.failed == [] and again.no_text == [] and again.ocr == {}
+    assert sorted(again.unchanged) == ["icon.png", "menu.html", "notes.txt", "timetable.png"]
+
+    blank_page().save(docs / "timetable.png")  # the timetable's picture replaced by a blank one
+    result = run_cli()  # the CLI (its own process, Tesseract found): a file without text is no failure
+    assert result.returncode == 0, result.stderr
+    assert "no text timetable.png: no text, not even by OCR" in result.stderr.splitlines()
+    assert "~1 changed" in result.stdout and "; 1 without text" in result.stdout
+    assert all(p.source != "timetable.png" for p in RAG().retrieve("When does the island ferry leave?", k=5))
+
+
+def test_a_rag_open_in_this_process_sees_what_an_ingest_in_another_process_changed(tmp_path):
+    """The app serves while `python ingest.py` runs in another terminal. Embedded Chroma caches each vector
+    index per process: without reopening, a question met the deleted chunks ("Error finding id", or a passage
+    with no source) and never found the new ones by meaning."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.txt").write_text(FERRY + "\n")
+    (docs / "notes.txt").write_text(KEEPER + "\n")
+    rag = RAG()
+    rag.ingest()
+    question = "When does the island ferry leave the north pier?"
+    assert rag.retrieve(question, k=1)[0].source == "ferry.txt"
+    (docs / "ferry.txt").unlink()
+    (docs / "bus.txt").write_text("The airport bus leaves the harbour terminal every twenty minutes.\n")
+    result = run_cli()
+    assert result.returncode == 0 and "+1 added" in result.stdout and "-1 removed" in result.stdout, result.stdout
+    for fusion in ("dense", "rrf", "dense"):
+        passages = rag.search("When does the airport bus leave the harbour?", k=5, fusion=fusion).passages
+        assert [p.source for p in passages] == ["bus.txt", "notes.txt"], fusion
+        assert "dense" in passages[0].ranks
+    assert "ferry.txt" not in {p.source for p in rag.retrieve(question, k=5)}
+    assert "ferry.txt" not in {d.source for d in rag.documents()}
+
+
 def test_without_tesseract_a_scan_fails_in_one_line_and_the_rest_is_ingested(tmp_path, monkeypatch):
     """The scan is not stored as empty: once Tesseract is installed, the next ingest reads it."""
     monkeypatch.setenv("RAG_PARSE_MEMORY_MB", "0")  # in-process: the patched path holds there

@@ -122,6 +122,8 @@ def _ingest(
     line = ("; ".join(parts) or "no changes") + f" ({report.chunks} chunks in the store)."
     for path, reason in report.failed:
         line += f" Could not read {path}: {reason}."
+    for path, reason in report.no_text:
+        line += f" Found no text in {path} ({reason})."
     for path in report.links_refused:
         line += f" Did not follow {path}: a link to outside the documents folder."
     return line[0].upper() + line[1:]

@@ -30,6 +30,7 @@ question that waits on it forever.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,14 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
+
+# Embedded Chroma keeps each collection's vector index in memory, once per process and store path: what
+# another process writes (`python ingest.py` while the app serves) reaches this one's metadata at once but
+# not its vector index, whose queries then miss the new chunks and fail on deleted ones ("Error finding id",
+# chroma-core/chroma#3792). So a process remembers the state (`Store.state`) its client reflects, and a store
+# that finds the state moved on without this process's doing opens a fresh client (`Store.open`).
+_seen: dict[str, str] = {}  # store path -> the state this process's Chroma client of it reflects
+_seen_lock = threading.Lock()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -111,7 +120,7 @@ class Store:
                 self.client.heartbeat()
             else:
                 settings.store_dir.mkdir(parents=True, exist_ok=True)
-                self.client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+                self.client = self._embedded()
         except Exception as exc:  # chromadb raises many types here; the person needs one line
             if isinstance(exc, FutureTimeout) or _network_error(exc):
                 raise self.unreachable(exc) from None
@@ -121,6 +130,42 @@ class Store:
         self._xl: Collection | None = None
         self._pending: set[str] = set()  # documents whose chunks are being written or removed: never returned
         self._recovered = False
+
+    def _embedded(self, fresh: bool = False):
+        """The embedded client of ``store_dir``. Chroma shares one cached "system" (its in-memory indexes)
+        between the clients of a path in a process; ``fresh`` takes it out of that cache first, so this client
+        reads the store as it is on disk now. The old system is not stopped: a thread may still be reading
+        through it, and it goes when nothing holds it."""
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+        from chromadb.config import Settings as ChromaSettings
+
+        path = str(self.settings.store_dir)
+        if fresh:
+            SharedSystemClient._identifier_to_system.pop(path, None)
+        return chromadb.PersistentClient(
+            path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+
+    def state(self) -> str:
+        """What any process's write changes: the chunks' collection and version (`version`) and the
+        cross-lingual index's collection and last sync."""
+        xl = f"{self._xl.id}:{(self._xl.metadata or {}).get('synced', '')}" if self._xl is not None else "none"
+        return f"{self.version()}|{xl}"
+
+    def _note_state(self) -> None:
+        """After this process changed the store: its client reflects the new state."""
+        if not self.settings.server_mode:
+            with _seen_lock:
+                _seen[str(self.settings.store_dir)] = self.state()
+
+    def _moved_on(self) -> bool:
+        """True when another process changed the store since this process's client last reflected it."""
+        if self.settings.server_mode:
+            return False
+        with _seen_lock:
+            state = self.state()
+            return _seen.setdefault(str(self.settings.store_dir), state) != state
 
     @property
     def location(self) -> str:
@@ -155,6 +200,12 @@ class Store:
         self._chunks = self._get(self.settings.collection)
         self._files = self._get(f"{self.settings.collection}-files")
         self._xl = self._get(self.xl_name)
+        if self._moved_on():
+            self.client = self._embedded(fresh=True)
+            self._chunks = self._get(self.settings.collection)
+            self._files = self._get(f"{self.settings.collection}-files")
+            self._xl = self._get(self.xl_name)
+            self._note_state()
         if self._files is not None:
             self._pending = {meta["source"] for _, meta, _ in self._iter(self._files, ["metadatas"], state="pending")}
         if not self._recovered:
@@ -209,6 +260,7 @@ class Store:
         self._files = self._files or self.client.get_or_create_collection(
             f"{self.settings.collection}-files", embedding_function=None
         )
+        self._note_state()
 
     @_reachable
     def drop(self) -> None:
@@ -217,6 +269,7 @@ class Store:
             if self._get(name) is not None:
                 self.client.delete_collection(name)
         self._chunks = self._files = self._xl = None
+        self._note_state()
 
     @property
     def chunks(self) -> Collection:
@@ -334,6 +387,7 @@ class Store:
             self._xl = self.client.get_or_create_collection(
                 self.xl_name, metadata={"model": model, "hnsw:space": "cosine"}, embedding_function=None
             )
+            self._note_state()
         return self._xl
 
     def describe_xl(self, **meta: int | str) -> None:
@@ -343,6 +397,7 @@ class Store:
         merged.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
         self._xl.modify(metadata=merged)
         self._xl = self._get(self.xl_name)
+        self._note_state()
 
     def xl_ids(self) -> set[str]:
         return {cid for cid, _, _ in self._iter(self._xl, include=["metadatas"])} if self._xl is not None else set()
@@ -367,7 +422,14 @@ class Store:
         if self._xl is None or self._xl.count() == 0:
             return []
         where: Any = {"source": {"$in": sorted(sources)}} if sources is not None else None
-        res = self._xl.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
+
+        def search() -> Any:
+            xl = self._xl
+            return xl.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"]) if xl else None
+
+        res = self._current(search)
+        if res is None:
+            return []
         distances = res["distances"] or [[]]
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], distances[0], strict=False)]
 
@@ -404,6 +466,7 @@ class Store:
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
         self.chunks.modify(metadata=meta)
         self._chunks = self._get(self.settings.collection)
+        self._note_state()
 
     def refresh(self) -> None:
         """Re-read collection metadata (another process may have ingested)."""
@@ -443,14 +506,28 @@ class Store:
         if sources is not None:
             filters.append({"source": {"$in": sorted(sources)}})
         where: Any = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else None)
-        res = self.chunks.query(
-            query_embeddings=[vector], n_results=n, where=where, include=["metadatas", "documents", "distances"]
+        res = self._current(
+            lambda: self.chunks.query(
+                query_embeddings=[vector], n_results=n, where=where, include=["metadatas", "documents", "distances"]
+            )
         )
         distances, metas, texts = res["distances"] or [[]], res["metadatas"] or [[]], res["documents"] or [[]]
-        return [
-            (i, 1.0 - d, dict(m or {}), t)
+        return [  # a chunk another process deleted a moment ago may still be in this client's index: no metadata
+            (i, 1.0 - d, dict(m), t)
             for i, d, m, t in zip(res["ids"][0], distances[0], metas[0], texts[0], strict=False)
+            if m
         ]
+
+    def _current(self, search: Callable[[], Any]) -> Any:
+        """``search()``; when it fails because another process changed the store under this process's client
+        (Chroma: "Error finding id"), once more on a fresh client."""
+        try:
+            return search()
+        except Exception:
+            if not self._moved_on():
+                raise
+        self.open()
+        return search()
 
     @_reachable
     def ids_of(self, sources: Iterable[str]) -> set[str]:

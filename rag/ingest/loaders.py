@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import DocumentError
+from rag.errors import DocumentError, NoTextError
 from rag.ingest import ocr, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
@@ -679,7 +679,7 @@ class _Builder:
 
     def build(self, rel: str, empty_reason: str) -> LoadedDocument:
         if not self.parts:
-            raise DocumentError(rel, empty_reason)
+            raise NoTextError(rel, empty_reason)
         return LoadedDocument("\n\n".join(self.parts), self.sections, terms=self.terms)
 
 

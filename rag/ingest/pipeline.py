@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 from rag.config import Settings
 from rag.crashpoint import CrashPoint
-from rag.errors import DocumentError, RagError, StoreLockedError
+from rag.errors import DocumentError, NoTextError, RagError, StoreLockedError
 from rag.index.embedding import Embedder
 from rag.index.store import FileRecord, Store, ingest_lock, now
 from rag.ingest.chunking import Chunk, Chunker
@@ -249,6 +249,9 @@ class Ingestor:
                 chunks = self.chunker.split(doc, entry.rel)
                 if doc.ocr_pages or doc.empty_pages:
                     report.ocr[entry.rel] = (doc.ocr_pages, doc.empty_pages)
+            except NoTextError as exc:  # read, and nothing to say: stored with no chunks, not read again
+                report.no_text.append((entry.rel, exc.reason))
+                chunks = []
             except DocumentError as exc:
                 report.failed.append((entry.rel, exc.reason))
                 for bucket in (report.added, report.updated):
