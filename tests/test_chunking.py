@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rag.ingest.chunking import Chunker
-from rag.ingest.loaders import LoadedDocument, Section, Term
+from rag.ingest.loaders import LoadedDocument, Section, Term, load
+from rag.limits import Limits
 from rag.text import split_sentences
 
 
@@ -104,6 +105,34 @@ def test_a_chunk_is_embedded_under_its_documents_title_and_its_section():
         assert option.embedding_text() == f"git-stash(1)\n\n{option.text}"
     else:
         assert option.embedding_text() == f"git-stash(1)\nOPTIONS\n\n{option.text}"
+
+
+def test_an_html_page_is_titled_by_its_title_element_unless_its_first_heading_names_it(tmp_path):
+    """A page whose headings are all numbered sections ("1. Overview") is found by what its <title> says; a
+    page whose <title> adds the site's name to its first heading keeps the heading."""
+    pages = {
+        "wal.html": "<title>Write-Ahead Logging</title><h1>1. Overview</h1><p>The default is a rollback journal.</p>"
+        "<h1>3. Activating WAL Mode</h1><p>To convert to WAL mode, use the following pragma:</p>"
+        "<pre>PRAGMA journal_mode=WAL;</pre>",
+        "templates.html": "<title>Templates — Flask Documentation (2.2.x)</title><h1>Templates</h1>"
+        "<p>Jinja2 renders.</p>",
+        "plain.html": "<h2>Getting started</h2><p>Install it first.</p>",
+    }
+    titles = {}
+    for name, html in pages.items():
+        (tmp_path / name).write_text(html)
+        doc = load(tmp_path / name, name, 2**20, Limits(memory_mb=0))
+        chunks = Chunker(words, 12, 0).split(doc, name)
+        titles[name] = {c.title for c in chunks}
+        if name == "wal.html":
+            pragma = next(c for c in chunks if "journal_mode=WAL" in c.text)
+            assert pragma.section == "3. Activating WAL Mode"
+            assert pragma.embedding_text().startswith("Write-Ahead Logging\n3. Activating WAL Mode\n\n")
+    assert titles == {
+        "wal.html": {"Write-Ahead Logging"},
+        "templates.html": {"Templates"},
+        "plain.html": {"Getting started"},
+    }
 
 
 def test_sentences_end_at_punctuation_and_blank_lines():

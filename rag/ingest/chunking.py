@@ -52,15 +52,29 @@ class Chunk:
 
 
 def document_title(doc: LoadedDocument, source: str) -> str:
-    """What a document is called: its first heading, else its file name in words.
+    """What a document is called: the title it declares (an HTML ``<title>``), else its first heading, else
+    its file name in words. Where the declared title and the first heading name one another ("Templates" and
+    "Templates — Flask Documentation"), the heading, the shorter: a site's name is not a document's. Where
+    they differ, the first heading is often only the first section's ("1. Overview").
 
     Example:
         >>> from rag.ingest.loaders import Section
         >>> document_title(LoadedDocument("Some text.", [Section(0)]), "notes/release_notes-2024.txt")
         'release notes 2024'
+        >>> overview = LoadedDocument("1. Overview", [Section(0, None, "1. Overview")], title="Write-Ahead Logging")
+        >>> document_title(overview, "wal.html")
+        'Write-Ahead Logging'
     """
     first = next((s.heading for s in doc.sections if s.heading), None)
+    if doc.title and not (first and _names_one_another(first, doc.title)):
+        return doc.title
     return first or " ".join(re.split(r"[-_.\s]+", PurePosixPath(source).stem)).strip() or source
+
+
+def _names_one_another(a: str, b: str) -> bool:
+    """One holds the other, letters and digits compared ("fetch , and" is "fetch, and")."""
+    a, b = re.sub(r"\W+", "", a.casefold()), re.sub(r"\W+", "", b.casefold())
+    return bool(a and b) and (a in b or b in a)
 
 
 def heading(doc: LoadedDocument, section: Section, start: int) -> str | None:

@@ -80,7 +80,8 @@ class LoadedDocument:
 
     ``ocr_pages`` counts the pages read by OCR (they had no text layer); ``empty_pages`` lists the pages
     that have no text even so (a blank page, a photo), for the ingest summary. ``terms`` are its
-    definition-list entries (`Term`), nested ones after the entry that holds them.
+    definition-list entries (`Term`), nested ones after the entry that holds them. ``title`` is the title the
+    file declares apart from its text (an HTML page's ``<title>``), if any.
     """
 
     text: str
@@ -88,6 +89,7 @@ class LoadedDocument:
     ocr_pages: int = 0
     empty_pages: list[int] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
+    title: str | None = None
 
     def __post_init__(self) -> None:
         if not self.sections or self.sections[0].start != 0:
@@ -447,7 +449,10 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             todo.append(flush)
         todo.extend(reversed(node.contents))
     flush()
-    return doc.build(rel, "no text")
+    loaded = doc.build(rel, "no text")
+    if soup.title is not None:
+        loaded.title = " ".join(soup.title.get_text(" ").split()) or None
+    return loaded
 
 
 # --- PDF and DOCX -----------------------------------------------------------------------------------
