@@ -78,6 +78,11 @@ CORPORA = {
         "the Debian FAQ's 17 chapters, converted to Word documents by pandoc (~0.4 MB of .docx)",
         to_docx=True,
     ),
+    "sqlite-doc": Corpus(
+        "sqlite3-doc",
+        "/usr/share/doc/sqlite3/*.html",
+        "SQLite 3.40's documentation (language, C API, shell, file format, FAQ), 214 HTML pages (~18 MB)",
+    ),
     "postgresql": Corpus(
         "postgresql-doc-15",
         "/usr/share/doc/postgresql-doc-15/html/*.html",

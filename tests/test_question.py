@@ -28,6 +28,8 @@ def test_phrasing_words_are_not_terms():
         ("Which installation image should I download?", None),
         ("Since which release does the tool sign its packages?", "version"),
         ("What is the minimum compiler version it needs?", "version"),
+        ("What is the maximum length of a field name?", "quantity"),
+        ("Which buffer size does the reader use?", "quantity"),
         ("In what year did the second version come out?", "year"),  # the year asked for, not the version
         ("这个工具从哪个版本开始支持签名？", "version"),
     ],
@@ -51,6 +53,8 @@ def test_kind_of_answer(question, kind):
         ("Which company covers HashKey Exchange?", "The cover is written by Lloyd's of London.", True),
         ("In which city is the exchange based?", "It has opened in Dubai.", True),
         ("Who opened the exchange?", "It opened in May.", False),
+        ("Who opened the exchange?", "Then I opened it, and its I/O was fast.", False),  # "I" is no name
+        ("Who opened the exchange?", "Then Ada opened it.", True),
         ("Why did it rise?", "Anything at all.", True),  # a "why" question rules no sentence out
         ("Which release added signing?", "Signing was added in 2.4.1.", True),
         ("Which release added signing?", "New in version 3: signing.", True),

@@ -70,6 +70,15 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         ),
         # "Which release dropped it?", "since which kernel version", "what minimum Python version": a version.
         ("version", [r"\b(what|which)\s+((is|are|was|were)\s+the\s+)?(\w+\s+){0,2}(version|release)s?\b"]),
+        # "What is the maximum length of …", "which buffer size": a quantity (after "version": "the minimum
+        # compiler version" is a version).
+        (
+            "quantity",
+            [
+                r"\b(what|which)\s+((is|are|was|were)\s+the\s+)?(\w+\s+){0,2}"
+                r"(percentage|proportion|share|number|amount|size|length|limit|maximum|minimum)s?\b"
+            ],
+        ),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
         ("name", [r"^\s*who\b", r"\b(which|what)\s+(\w+\s+){0,2}(company|companies|city|country|firm|person)\b"]),
     ]
@@ -166,7 +175,11 @@ class Question:
             asked = self._asked_words
             words = re.findall(r"[\w+-]+", sentence)  # "HashKeyExchange's": the name asked about, run together
             return any(
-                w[0].isupper() and i > 0 and not any(a in w.lower() for a in asked) and not _CALENDAR.fullmatch(w)
+                w[0].isupper()
+                and i > 0
+                and len(w) > 1  # "I", the "I" of "I/O": no name
+                and not any(a in w.lower() for a in asked)
+                and not _CALENDAR.fullmatch(w)
                 for i, w in enumerate(words)
             )
         return bool(_EVIDENCE[self.kind].search(sentence))
