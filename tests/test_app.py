@@ -256,6 +256,21 @@ def test_deleting_the_last_document_empties_the_store_but_a_rescan_of_an_empty_f
     assert rag.documents() == []
 
 
+def test_a_rescan_names_a_picture_without_text_apart_from_failures(seed_docs, tmp_path):
+    """Re-scan's line: a blank picture is "no text" (read, recorded), a broken file "could not read"."""
+    from rag.app.ui import _ingest
+    from tests.conftest import blank_page
+
+    blank_page().save(seed_docs / "icon.png")
+    (seed_docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    rag = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store")
+    line = _ingest(rag)  # what Re-scan does
+    assert "Found no text in icon.png (no text, not even by OCR)." in line
+    assert "Could not read broken.pdf" in line and "Could not read icon.png" not in line
+    assert "icon.png" in {d.source for d in rag.documents()}  # recorded: the next scan does not read it again
+    assert "Found no text" not in _ingest(rag)
+
+
 @pytest.mark.slow
 def test_a_session_can_answer_with_an_llm_server_and_its_unsupported_sentences_are_marked(seeded):
     """A real OpenAI-protocol server (it echoes the prompt, so some sentences quote a passage and some
