@@ -436,6 +436,10 @@ def test_a_rag_open_in_this_process_sees_what_an_ingest_in_another_process_chang
     rag.ingest()
     question = "When does the island ferry leave the north pier?"
     assert rag.retrieve(question, k=1)[0].source == "ferry.txt"
+    client = rag.store.client
+    (docs / "notes.txt").write_text(KEEPER + " The lamp was painted white.\n")
+    rag.ingest()  # this process's own change: its client is current, nothing is reopened
+    assert rag.retrieve(question, k=1)[0].source == "ferry.txt" and rag.store.client is client
     (docs / "ferry.txt").unlink()
     (docs / "bus.txt").write_text("The airport bus leaves the harbour terminal every twenty minutes.\n")
     result = run_cli()
@@ -444,6 +448,7 @@ def test_a_rag_open_in_this_process_sees_what_an_ingest_in_another_process_chang
         passages = rag.search("When does the airport bus leave the harbour?", k=5, fusion=fusion).passages
         assert [p.source for p in passages] == ["bus.txt", "notes.txt"], fusion
         assert "dense" in passages[0].ranks
+    assert rag.store.client is not client  # reopened once, for the other process's change
     assert "ferry.txt" not in {p.source for p in rag.retrieve(question, k=5)}
     assert "ferry.txt" not in {d.source for d in rag.documents()}
 

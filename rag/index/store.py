@@ -29,6 +29,7 @@ question that waits on it forever.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -57,7 +58,7 @@ _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousan
 # chroma-core/chroma#3792). So a process remembers the state (`Store.state`) its client reflects, and a store
 # that finds the state moved on without this process's doing opens a fresh client (`Store.open`).
 _seen: dict[str, str] = {}  # store path -> the state this process's Chroma client of it reflects
-_seen_lock = threading.Lock()
+_seen_lock = threading.RLock()  # a state check never sees this process's own change half made
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -153,10 +154,13 @@ class Store:
         xl = f"{self._xl.id}:{(self._xl.metadata or {}).get('synced', '')}" if self._xl is not None else "none"
         return f"{self.version()}|{xl}"
 
-    def _note_state(self) -> None:
-        """After this process changed the store: its client reflects the new state."""
-        if not self.settings.server_mode:
-            with _seen_lock:
+    @contextlib.contextmanager
+    def _own_change(self) -> Iterator[None]:
+        """A change of the store's state by this process: no other thread's check sees it half made, and
+        afterwards this process's client is known to reflect it."""
+        with _seen_lock:
+            yield
+            if not self.settings.server_mode:
                 _seen[str(self.settings.store_dir)] = self.state()
 
     def _moved_on(self) -> bool:
@@ -197,15 +201,16 @@ class Store:
         """Attach to existing collections; False when nothing has been ingested into this store yet.
 
         The first open in a process also rolls back what a killed ingest left half-written (`recover`)."""
-        self._chunks = self._get(self.settings.collection)
-        self._files = self._get(f"{self.settings.collection}-files")
-        self._xl = self._get(self.xl_name)
-        if self._moved_on():
-            self.client = self._embedded(fresh=True)
+        with _seen_lock:
             self._chunks = self._get(self.settings.collection)
             self._files = self._get(f"{self.settings.collection}-files")
             self._xl = self._get(self.xl_name)
-            self._note_state()
+            if self._moved_on():
+                with self._own_change():
+                    self.client = self._embedded(fresh=True)
+                    self._chunks = self._get(self.settings.collection)
+                    self._files = self._get(f"{self.settings.collection}-files")
+                    self._xl = self._get(self.xl_name)
         if self._files is not None:
             self._pending = {meta["source"] for _, meta, _ in self._iter(self._files, ["metadatas"], state="pending")}
         if not self._recovered:
@@ -254,22 +259,22 @@ class Store:
     def prepare(self, fingerprint: str) -> None:
         """Create the collections if missing, stamped with the configuration fingerprint."""
         meta = {"fingerprint": fingerprint, "version": 0, "layout": layout.LAYOUT_VERSION, "hnsw:space": "cosine"}
-        self._chunks = self._chunks or self.client.get_or_create_collection(
-            self.settings.collection, metadata=meta, embedding_function=None
-        )
-        self._files = self._files or self.client.get_or_create_collection(
-            f"{self.settings.collection}-files", embedding_function=None
-        )
-        self._note_state()
+        with self._own_change():
+            self._chunks = self._chunks or self.client.get_or_create_collection(
+                self.settings.collection, metadata=meta, embedding_function=None
+            )
+            self._files = self._files or self.client.get_or_create_collection(
+                f"{self.settings.collection}-files", embedding_function=None
+            )
 
     @_reachable
     def drop(self) -> None:
         """Delete the collections (a --reset, or a configuration change)."""
-        for name in (self.settings.collection, f"{self.settings.collection}-files", self.xl_name):
-            if self._get(name) is not None:
-                self.client.delete_collection(name)
-        self._chunks = self._files = self._xl = None
-        self._note_state()
+        with self._own_change():
+            for name in (self.settings.collection, f"{self.settings.collection}-files", self.xl_name):
+                if self._get(name) is not None:
+                    self.client.delete_collection(name)
+            self._chunks = self._files = self._xl = None
 
     @property
     def chunks(self) -> Collection:
@@ -380,14 +385,14 @@ class Store:
         vectors) for it. None when there is none and no model was given."""
         if model is None:
             return self._xl
-        if self._xl is not None and (self._xl.metadata or {}).get("model") != model:
-            self.client.delete_collection(self.xl_name)
-            self._xl = None
-        if self._xl is None:
-            self._xl = self.client.get_or_create_collection(
-                self.xl_name, metadata={"model": model, "hnsw:space": "cosine"}, embedding_function=None
-            )
-            self._note_state()
+        with self._own_change():
+            if self._xl is not None and (self._xl.metadata or {}).get("model") != model:
+                self.client.delete_collection(self.xl_name)
+                self._xl = None
+            if self._xl is None:
+                self._xl = self.client.get_or_create_collection(
+                    self.xl_name, metadata={"model": model, "hnsw:space": "cosine"}, embedding_function=None
+                )
         return self._xl
 
     def describe_xl(self, **meta: int | str) -> None:
@@ -395,9 +400,9 @@ class Store:
         assert self._xl is not None, "xl(model) first"
         merged = {**(self._xl.metadata or {}), **meta}
         merged.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
-        self._xl.modify(metadata=merged)
-        self._xl = self._get(self.xl_name)
-        self._note_state()
+        with self._own_change():
+            self._xl.modify(metadata=merged)
+            self._xl = self._get(self.xl_name)
 
     def xl_ids(self) -> set[str]:
         return {cid for cid, _, _ in self._iter(self._xl, include=["metadatas"])} if self._xl is not None else set()
@@ -464,9 +469,9 @@ class Store:
         meta["version"] = int(meta.get("version", 0)) + 1
         meta["dirty"] = dirty
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to "change" it
-        self.chunks.modify(metadata=meta)
-        self._chunks = self._get(self.settings.collection)
-        self._note_state()
+        with self._own_change():
+            self.chunks.modify(metadata=meta)
+            self._chunks = self._get(self.settings.collection)
 
     def refresh(self) -> None:
         """Re-read collection metadata (another process may have ingested)."""
