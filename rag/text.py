@@ -23,6 +23,9 @@ _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
 # Latin abbreviations inside a sentence ("for example, e.g. the mailmap"): never the end of one; "etc." is,
 # unless the sentence goes on in lower case.
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:e\.g|i\.e|cf|vs|viz|etc)\.$", re.I)
+# Nor does a title before a name, with the name's initial ("Dr. D. Richard Hipp"). A capital and a full stop
+# alone may end one ("… merged into B. Then …", "see Appendix A. The …"), so "Donald E. Knuth" is cut.
+_NAME_ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof)\.(?:\s+[A-Z]\.)?$")
 # A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
 BULLET = re.compile(r"[*+•‣◦-][ \t]+\S")
 _ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
@@ -55,6 +58,8 @@ def split_sentences(
         [(0, 10), (11, 18), (19, 27)]
         >>> split_sentences("Tools, e.g. tar, etc. run. Fine.", brackets=True)
         [(0, 26), (27, 32)]
+        >>> split_sentences("It was released by Dr. D. Richard Hipp. Mrs. Smith agreed.", brackets=True)
+        [(0, 39), (40, 58)]
     """
     end = len(text) if end is None else end
     spans, pos = [], start
@@ -70,6 +75,8 @@ def split_sentences(
         if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, tail, m.start())):
             if not a.group().lower().startswith("etc") or text[m.end()].islower():
                 continue  # "… a tool, e.g. git log, …" is one sentence
+        if brackets and "\n" not in m.group() and _NAME_ABBREVIATION.search(text, max(pos, m.start() - 10), m.start()):
+            continue  # "… by Dr. D. Richard Hipp"
         spans.append((pos, m.start()))
         pos = m.end()
     spans.append((pos, end))
