@@ -142,8 +142,8 @@ class Store:
         from chromadb.config import Settings as ChromaSettings
 
         path = str(self.settings.store_dir)
-        if fresh:
-            SharedSystemClient._identifier_to_system.pop(path, None)
+        if fresh:  # Chroma's private cache, the only way to a fresh system (chroma-core/chroma#3792)
+            getattr(SharedSystemClient, "_identifier_to_system", {}).pop(path, None)
         return chromadb.PersistentClient(
             path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
@@ -154,11 +154,16 @@ class Store:
         xl = f"{self._xl.id}:{(self._xl.metadata or {}).get('synced', '')}" if self._xl is not None else "none"
         return f"{self.version()}|{xl}"
 
+    def _state_lock(self) -> contextlib.AbstractContextManager:
+        """The process's lock over its embedded stores' states; none for a server, which has one state for all
+        its clients (and a hung one must not hold a lock)."""
+        return contextlib.nullcontext() if self.settings.server_mode else _seen_lock
+
     @contextlib.contextmanager
     def _own_change(self) -> Iterator[None]:
         """A change of the store's state by this process: no other thread's check sees it half made, and
         afterwards this process's client is known to reflect it."""
-        with _seen_lock:
+        with self._state_lock():
             yield
             if not self.settings.server_mode:
                 _seen[str(self.settings.store_dir)] = self.state()
@@ -201,7 +206,7 @@ class Store:
         """Attach to existing collections; False when nothing has been ingested into this store yet.
 
         The first open in a process also rolls back what a killed ingest left half-written (`recover`)."""
-        with _seen_lock:
+        with self._state_lock():
             self._chunks = self._get(self.settings.collection)
             self._files = self._get(f"{self.settings.collection}-files")
             self._xl = self._get(self.xl_name)
