@@ -57,3 +57,28 @@ def test_a_hung_chroma_server_gives_a_plain_message_and_frees_the_slot(seed_docs
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     assert "2022" in rag.ask(QUESTION).text  # and it recovers once the server answers again
+
+
+def test_a_search_that_fails_is_retried_once_only_when_the_store_reopens(tmp_path, monkeypatch):
+    """Chroma may fail a search on an index another process changed ("Error finding id"): then the store
+    reads its state again, and only if that gave it a fresh client is the search run once more."""
+    from rag.config import Settings
+    from rag.index.store import Store
+
+    store = Store(Settings(store_dir=tmp_path / "store"))
+    calls = []
+
+    def search():
+        calls.append(store.client)
+        if len(calls) == 1:
+            raise RuntimeError("Error executing plan: Internal error: Error finding id")
+        return "found"
+
+    monkeypatch.setattr(store, "open", lambda: setattr(store, "client", object()))  # another process wrote
+    assert store._current(search) == "found" and len(calls) == 2 and calls[0] is not calls[1]
+
+    calls.clear()
+    monkeypatch.setattr(store, "open", lambda: True)  # the state did not move: the failure is real
+    with pytest.raises(RuntimeError, match="Error finding id"):
+        store._current(search)
+    assert len(calls) == 1

@@ -534,9 +534,10 @@ class Store:
         try:
             return search()
         except Exception:
-            if not self._moved_on():
+            client = self.client
+            self.open()  # reads the state again: a fresh client if another process changed the store
+            if self.client is client:
                 raise
-        self.open()
         return search()
 
     @_reachable
