@@ -30,6 +30,7 @@ def test_phrasing_words_are_not_terms():
         ("What is the minimum compiler version it needs?", "version"),
         ("What is the maximum length of a field name?", "quantity"),
         ("Which buffer size does the reader use?", "quantity"),
+        ("What is the default port of the debugger?", "quantity"),
         ("In what year did the second version come out?", "year"),  # the year asked for, not the version
         ("这个工具从哪个版本开始支持签名？", "version"),
     ],

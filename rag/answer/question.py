@@ -76,7 +76,8 @@ _KINDS: list[tuple[str, re.Pattern]] = [
             "quantity",
             [
                 r"\b(what|which)\s+((is|are|was|were)\s+the\s+)?(\w+\s+){0,2}"
-                r"(percentage|proportion|share|number|amount|size|length|limit|maximum|minimum)s?\b"
+                r"(percentage|proportion|share|number|amount|size|length|limit|maximum|minimum|port|timeout|interval|"
+                r"delay|depth|capacity|duration)s?\b"
             ],
         ),
         ("date", [r"^\s*(when|since when)\b", r"\b(what|which) (month|date|day)\b"]),
