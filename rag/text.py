@@ -26,6 +26,9 @@ _ABBREVIATION = re.compile(r"(?<![\w.])(?:e\.g|i\.e|cf|vs|viz|etc)\.$", re.I)
 # Nor does a title before a name, with the name's initial ("Dr. D. Richard Hipp"). A capital and a full stop
 # alone may end one ("… merged into B. Then …", "see Appendix A. The …"), so "Donald E. Knuth" is cut.
 _NAME_ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof)\.(?:\s+[A-Z]\.)?$")
+# A colon or semicolon at the end of a line with an indented line after it: code ("for line in f:",
+# "int rc;") or a lead-in with its indented block, never the end of a sentence.
+_INDENTED_NEXT = re.compile(r"[:;][ \t]*\n(?=[ \t]+\S)")
 # A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
 BULLET = re.compile(r"[*+•‣◦-][ \t]+\S")
 _ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
@@ -60,6 +63,9 @@ def split_sentences(
         [(0, 26), (27, 32)]
         >>> split_sentences("It was released by Dr. D. Richard Hipp. Mrs. Smith agreed.", brackets=True)
         [(0, 39), (40, 58)]
+        >>> code = "Read it so:\\n\\nwith open(p) as f:\\n    for line in f:\\n        print(line)\\n\\nDone."
+        >>> [code[s:e] for s, e in split_sentences(code, brackets=True)]
+        ['Read it so:', 'with open(p) as f:\\n    for line in f:\\n        print(line)', 'Done.']
     """
     end = len(text) if end is None else end
     spans, pos = [], start
@@ -71,6 +77,8 @@ def split_sentences(
             continue  # a list item's line break inside a blank line already counted
         if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
+        if brackets and _INDENTED_NEXT.match(text, m.start() - 1):
+            continue  # "with open(path) as f:\n    for line in f:" is one piece of code
         tail = max(pos, m.start() - 4)  # an abbreviation is at most four characters before the break
         if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, tail, m.start())):
             if not a.group().lower().startswith("etc") or text[m.end()].islower():
