@@ -62,6 +62,13 @@ _seen_lock = threading.RLock()  # a state check never sees this process's own ch
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _chroma_settings():
+    """rag's settings for a Chroma client, embedded or of a server: no telemetry, no reset."""
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
 def _network_error(exc: BaseException) -> bool:
     """True for a failure to reach a Chroma server (timeout, refused or dropped connection)."""
     import httpx
@@ -104,15 +111,13 @@ class Store:
     def __init__(self, settings: Settings):
         offline_environment()
         import chromadb
-        from chromadb.config import Settings as ChromaSettings
 
         self.settings = settings
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
             if settings.server_mode:
                 self.client = _bounded(
                     lambda: chromadb.HttpClient(
-                        host=settings.chroma_host or "127.0.0.1", port=settings.chroma_port, settings=chroma_settings
+                        host=settings.chroma_host or "127.0.0.1", port=settings.chroma_port, settings=_chroma_settings()
                     ),
                     settings.store_timeout,
                 )
@@ -139,14 +144,11 @@ class Store:
         through it, and it goes when nothing holds it."""
         import chromadb
         from chromadb.api.shared_system_client import SharedSystemClient
-        from chromadb.config import Settings as ChromaSettings
 
         path = str(self.settings.store_dir)
         if fresh:  # Chroma's private cache, the only way to a fresh system (chroma-core/chroma#3792)
             getattr(SharedSystemClient, "_identifier_to_system", {}).pop(path, None)
-        return chromadb.PersistentClient(
-            path=path, settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
+        return chromadb.PersistentClient(path=path, settings=_chroma_settings())
 
     def state(self) -> str:
         """What any process's write changes: the chunks' collection and version (`version`) and the
@@ -172,7 +174,7 @@ class Store:
         """True when another process changed the store since this process's client last reflected it."""
         if self.settings.server_mode:
             return False
-        with _seen_lock:
+        with self._state_lock():
             state = self.state()
             return _seen.setdefault(str(self.settings.store_dir), state) != state
 
@@ -201,21 +203,23 @@ class Store:
                 raise
             return None
 
+    def _attach(self) -> None:
+        """The store's collections as the client sees them now (None for those that do not exist)."""
+        self._chunks = self._get(self.settings.collection)
+        self._files = self._get(f"{self.settings.collection}-files")
+        self._xl = self._get(self.xl_name)
+
     @_reachable
     def open(self) -> bool:
         """Attach to existing collections; False when nothing has been ingested into this store yet.
 
         The first open in a process also rolls back what a killed ingest left half-written (`recover`)."""
         with self._state_lock():
-            self._chunks = self._get(self.settings.collection)
-            self._files = self._get(f"{self.settings.collection}-files")
-            self._xl = self._get(self.xl_name)
+            self._attach()
             if self._moved_on():
                 with self._own_change():
                     self.client = self._embedded(fresh=True)
-                    self._chunks = self._get(self.settings.collection)
-                    self._files = self._get(f"{self.settings.collection}-files")
-                    self._xl = self._get(self.xl_name)
+                    self._attach()
         if self._files is not None:
             self._pending = {meta["source"] for _, meta, _ in self._iter(self._files, ["metadatas"], state="pending")}
         if not self._recovered:

@@ -202,10 +202,9 @@ class Retriever:
         ranked = distinct(ranked, max(k * 4, 20))  # the reranker's pool at most
         if self.reranker is not None and self.settings.rerank and ranked:
             t = time.perf_counter()
-            pool = ranked[: max(k * 4, 20)]
-            for p, s in zip(pool, self.reranker(query, [p.text for p in pool]), strict=True):
+            for p, s in zip(ranked, self.reranker(query, [p.text for p in ranked]), strict=True):
                 p.scores["rerank"] = p.score = s
-            ranked = sorted(pool, key=lambda p: (-p.score, p.id))
+            ranked = sorted(ranked, key=lambda p: (-p.score, p.id))
             timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return Retrieval(query, ranked[:k], timings, vector, xl_vector, scope)
 
