@@ -221,7 +221,14 @@ class RAG:
     def router(self) -> overview.Router:
         """What recognises a whole-document question ("summarize X", "which documents mention Z")."""
         if self._router is None:
-            self._router = overview.Router(lambda texts: self.embedder.embed(texts, role="query"))
+            # Its weights read the vectors of the model they were fitted with, not those of another
+            # RAG_EMBED_MODEL (768-d mpnet vectors made every question fail here).
+            embedder = self.embedder
+            if embedder.model_name != overview.ROUTER_MODEL:
+                embedder = Embedder(
+                    overview.ROUTER_MODEL, self.settings.embed_batch_size, self.settings.embed_fast_path
+                )
+            self._router = overview.Router(lambda texts: embedder.embed(texts, role="query"))
         return self._router
 
     def standalone(self, question: str, history: History | None = None) -> str:

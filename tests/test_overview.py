@@ -115,6 +115,16 @@ def test_the_router_sends_whole_document_questions_and_leaves_ordinary_ones(rag)
     assert router.intent("When is the cider pressed?")[0] == "question"
 
 
+def test_the_router_reads_the_vectors_it_was_fitted_on_whatever_the_store_embeds_with():
+    """The router's weights read MiniLM's 384-d vectors; a store embedded with another model (768-d
+    EmbeddingGemma here, mpnet for a user who set RAG_EMBED_MODEL) leaves it on MiniLM. Regression: with a
+    768-d model every question failed in the router (a shape mismatch)."""
+    rag = RAG(embed_model="embeddinggemma-300m")
+    assert rag.router().intent("Could you summarise apiary-notes.md for me?")[0] == "summary"
+    assert rag.router().intent("When is the cider pressed?")[0] == "question"
+    assert rag.embedder._model is None  # the store's model was never asked
+
+
 def test_an_ordinary_chinese_question_asking_which_things_is_not_a_listing(rag):
     """ "哪些" (which ones) asks for options, tools or steps as often as for documents: only a question about
     documents (文件, 文档) is a listing. Regression: "打包之前应该设置哪些环境变量？" was answered "没有文件提到…"."""

@@ -49,6 +49,7 @@ INTENTS = ("question", "summary", "about", "mention")
 TRAIN_FILE = Path(__file__).with_name("overview_intents.json")
 WEIGHTS_FILE = Path(__file__).with_name("overview_weights.json")
 HASH_DIM = 1024  # hashed bag of words beside the 384-d embedding
+ROUTER_MODEL = "all-MiniLM-L6-v2"  # the embedder whose vectors the router's weights read, whatever the store's
 ROUTE_P = 0.7  # route only when this sure: a misrouted ordinary question loses its answer
 AMBIGUOUS = 0.8  # a second document scoring this close to the best one makes the name ambiguous
 MENTION_COVER = 0.75  # share of the topic's (idf-weighted) words one chunk must hold to count as a mention
@@ -203,9 +204,10 @@ class Router:
     """The intent of a question: ``question`` (ordinary), ``summary``, ``about`` or ``mention``."""
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray], path: Path = WEIGHTS_FILE):
-        self.embed = embed
+        self.embed = embed  # ``model``'s query vectors: the weights were fitted on them
         self.w, data = _weights(path, path.stat().st_mtime_ns)
         self.frame = frozenset(data["frame"])
+        self.model = str(data.get("model", ROUTER_MODEL))
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         x = featurize(texts, self.embed)
@@ -295,6 +297,8 @@ def fit(
 ) -> dict:
     texts, labels = training_set(eval_dir, titles_of=titles_of)
     x = featurize(texts, embed)
+    if x.shape[1] != 384 + HASH_DIM:
+        raise ValueError(f"the router is fitted on {ROUTER_MODEL}'s 384-d vectors, not {x.shape[1] - HASH_DIM}-d ones")
     w = fit_softmax(x, np.asarray(labels), len(INTENTS))
     data = json.loads(TRAIN_FILE.read_text(encoding="utf-8"))
     frame = sorted(  # the words of the intents' own phrasings: what is left of a question is its topic
@@ -306,7 +310,13 @@ def fit(
             for w in words(re.sub(r"\{\w+\}", " ", t))
         }
     )
-    out = {"intents": INTENTS, "trained_on": len(texts), "frame": frame, "weights": np.round(w, 5).tolist()}
+    out = {
+        "model": ROUTER_MODEL,
+        "intents": INTENTS,
+        "trained_on": len(texts),
+        "frame": frame,
+        "weights": np.round(w, 5).tolist(),
+    }
     path.write_text(json.dumps(out) + "\n", encoding="utf-8")
     return out
 
