@@ -2,12 +2,13 @@
 elements it holds, how many PDF pages, how many pixels an image, how much memory and time the process that
 parses it may take, and how long OCR may spend on one page (with the languages it reads: `rag.ingest.ocr`).
 
-A 3 MB .docx can hold 1.1 GB of XML (a "zip bomb"), and parsing that takes gigabytes of memory. So a
-.docx's zip is checked before python-docx opens it: the sizes its directory declares, each part's
-compression ratio, then the bytes it actually inflates to and the XML elements they hold, counted as they
-stream and stopped at the limit. A PDF's pages and extracted text are bounded the same way, and an HTML
-page's elements are counted before it is parsed. The parse itself runs in a worker process whose address
-space is capped (`rag.ingest.sandbox`), so a file that gets past these checks can fail, never take the app down.
+A 3 MB .docx can hold 1.1 GB of XML (a "zip bomb"), and parsing that takes gigabytes of memory. So the zip
+of a .docx (or .pptx, .xlsx, .odt, .epub) is checked before anything opens it: the sizes its directory
+declares, each part's compression ratio, then the bytes it actually inflates to and the XML elements they
+hold, counted as they stream and stopped at the limit. A PDF's pages and extracted text are bounded the
+same way, and an HTML page's elements are counted before it is parsed. The parse itself runs in a worker
+process whose address space is capped (`rag.ingest.sandbox`), so a file that gets past these checks can
+fail, never take the app down.
 
 Example:
     >>> Limits(expand_mb=1).refuse("notes.docx").reason
@@ -88,9 +89,9 @@ class Limits:
         if _elements(markup) > self.elements:
             raise DocumentError(rel, f"holds more than {self.elements:,} elements; not read")
 
-    def check_zip(self, rel: str, data: bytes) -> None:
-        """Check a zip-based document (.docx) before anything parses it: declared sizes, ratios, then the
-        actual inflated bytes and XML elements, counted as they stream.
+    def check_zip(self, rel: str, data: bytes, kind: str = ".docx") -> None:
+        """Check a zip-based document (.docx, .pptx, .xlsx, .odt, .epub) before anything parses it: declared
+        sizes, ratios, then the actual inflated bytes and XML elements, counted as they stream.
 
         Raises:
             DocumentError: ``"notes.docx: expands to more than 200 MB; not read"`` and the like.
@@ -99,7 +100,7 @@ class Limits:
             zf = zipfile.ZipFile(io.BytesIO(data))
             parts = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise DocumentError(rel, f"not a valid .docx file ({exc})") from None
+            raise DocumentError(rel, f"not a valid {kind} file ({exc})") from None
         if len(parts) > MAX_PARTS:
             raise DocumentError(rel, f"holds {len(parts):,} parts, more than {MAX_PARTS:,}; not read")
         cap = self.expand_mb * MB
@@ -125,7 +126,7 @@ class Limits:
                             if elements > self.elements:
                                 raise DocumentError(rel, f"holds more than {self.elements:,} elements; not read")
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise DocumentError(rel, f"not a valid .docx file ({exc})") from None
+            raise DocumentError(rel, f"not a valid {kind} file ({exc})") from None
 
 
 def _elements(markup: bytes) -> int:

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import threading
@@ -32,6 +33,12 @@ _INDENTED_NEXT = re.compile(r"[:;][ \t]*\n(?=[ \t]+\S)")
 # A list item on a new line ("• a standard for ...", "* `timeout` {number} ...") starts a sentence of its own.
 BULLET = re.compile(r"[*+•‣◦-][ \t]+\S")
 _ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
+# A table row whose cells name their columns, as the loaders write a sheet's or a CSV's rows ("Product: Tea |
+# Price: 12.5"): one sentence, whatever punctuation its cells hold, and its line break ends it. (Rows of
+# bare cells, as HTML tables give, stay cut as prose is: measured, quoting them as rows lost answers.)
+_NAMED_CELL = r"[^\n|:]{1,60}: [^\n|]*"
+_TABLE_ROW = re.compile(rf"^{_NAMED_CELL}(?: \| {_NAMED_CELL})+$", re.M)
+_LINE_BREAK = re.compile(r"\n\s*")
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
@@ -66,12 +73,21 @@ def split_sentences(
         >>> code = "Read it so:\\n\\nwith open(p) as f:\\n    for line in f:\\n        print(line)\\n\\nDone."
         >>> [code[s:e] for s, e in split_sentences(code, brackets=True)]
         ['Read it so:', 'with open(p) as f:\\n    for line in f:\\n        print(line)', 'Done.']
+        >>> rows = "City: Hong Kong | Staff: 420\\nCity: Singapore | Staff: 85"
+        >>> [rows[s:e] for s, e in split_sentences(rows, brackets=True)]
+        ['City: Hong Kong | Staff: 420', 'City: Singapore | Staff: 85']
     """
     end = len(text) if end is None else end
     spans, pos = [], start
-    ends = list(_SENTENCE_END.finditer(text, start, end))
+    ends: list[re.Match[str]] = list(_SENTENCE_END.finditer(text, start, end))
     if brackets:
-        ends = sorted(ends + list(_ITEM.finditer(text, start, end)), key=lambda m: m.start())
+        ends += _ITEM.finditer(text, start, end)
+        rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)]
+        if rows:  # no break inside a row; one right after it
+            starts = [a for a, _ in rows]
+            ends = [m for m in ends if not (i := bisect.bisect_left(starts, m.start())) or m.start() >= rows[i - 1][1]]
+            ends += (m for a, b in rows if (m := _LINE_BREAK.match(text, b, end)))
+        ends.sort(key=lambda m: m.start())
     for m in ends:
         if m.start() < pos:
             continue  # a list item's line break inside a blank line already counted

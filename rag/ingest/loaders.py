@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 # .gz: the file it compresses; files without a format suffix (README) are text too (`format_of`)
 SUPPORTED_SUFFIXES = (
     frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".docx", ".gz"})
+    | frozenset({".pptx", ".xlsx", ".csv", ".tsv", ".odt", ".epub"})  # rag.ingest.office
     | ocr.IMAGE_SUFFIXES
 )
+ZIPPED = frozenset({".docx", ".pptx", ".xlsx", ".odt", ".epub"})  # zip containers: checked, parsed in the worker
 ISOLATE_HTML_BYTES = 2**20  # HTML above this is parsed in the worker: bs4 trees take ~100x the page in memory
 
 
@@ -131,7 +133,7 @@ def load(path: Path, rel: str, max_bytes: int, limits: Limits | None = None) -> 
         data = _gunzip(data, rel, max_bytes)
     if suffix == ".pdf" or suffix in ocr.IMAGE_SUFFIXES:
         return parse(suffix, data, rel, limits)  # these readers isolate each step: the text layer, each page's OCR
-    if suffix == ".docx" or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
+    if suffix in ZIPPED or (suffix in (".html", ".htm") and len(data) > ISOLATE_HTML_BYTES):
         return sandbox.run(
             parse, suffix, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
         )
@@ -700,6 +702,18 @@ def _size(size: int, limit: int) -> str:
     return mb if f"{size / 2**20:.1f}" != f"{limit / 2**20:.1f}" else f"{size} bytes > limit {limit} bytes"
 
 
+def _office(name: str) -> Callable[[bytes, str, Limits], LoadedDocument]:
+    """A reader of `rag.ingest.office` (which builds on this module), imported when a file of its kind comes."""
+
+    def read(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+        from rag.ingest import office
+
+        reader: Callable[[bytes, str, Limits], LoadedDocument] = getattr(office, name)
+        return reader(data, rel, limits)
+
+    return read
+
+
 # Defined last, after the functions it names; SUPPORTED_SUFFIXES above is the public list of its keys.
 _READERS = {
     ".txt": _read_text,
@@ -710,5 +724,11 @@ _READERS = {
     ".htm": _read_html,
     ".pdf": _read_pdf,
     ".docx": _read_docx,
+    ".pptx": _office("pptx"),
+    ".xlsx": _office("xlsx"),
+    ".csv": _office("csv_file"),
+    ".tsv": _office("csv_file"),
+    ".odt": _office("odt"),
+    ".epub": _office("epub"),
     **{suffix: _read_image for suffix in ocr.IMAGE_SUFFIXES},
 }
