@@ -77,7 +77,9 @@ def test_refusal_is_one_printable_line():
 
 
 @pytest.mark.parametrize(
-    "name", ["a.txt", "B.MD", "c.markdown", "d.html", "e.HTM", "f.pdf", "g.docx", "README", "h.md.gz", "i.rst"]
+    "name",
+    ["a.txt", "B.MD", "c.markdown", "d.html", "e.HTM", "f.pdf", "g.docx", "README", "h.md.gz", "i.rst"]
+    + ["deck.pptx", "sheet.XLSX", "t.csv", "t.tsv", "letter.odt", "book.epub"],
 )
 def test_supported_types_pass(name):
     check_type(name)
