@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import DocumentError, NoTextError
-from rag.ingest import ocr, sandbox
+from rag.ingest import markup, ocr, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
 from rag.text import WRAP_MIN_LINE, close_gaps
@@ -316,8 +316,14 @@ def _without_comments(text: str) -> str:
     return _clean("\n".join("\n".join(ls) if code else _HTML_COMMENT.sub("", "\n".join(ls)) for code, ls in runs))
 
 
+def _read_rst(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
+    if not (text := markup.rst_text(_plain_text(data, rel)).strip("\n")):  # a file of comments and targets
+        raise NoTextError(rel, "only markup, no text")
+    return _underlined(text.split("\n"))
+
+
 def _read_markdown(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
-    if not (text := _without_comments(_plain_text(data, rel))):
+    if not (text := _without_comments(markup.myst_text(_plain_text(data, rel)))):
         raise DocumentError(rel, "empty file")
     lines, code = zip(*_lines(text), strict=True)
     return _underlined(list(lines), "=-", list(code), atx=True)  # "## Setup" and setext's "Setup\n====="
@@ -719,7 +725,7 @@ _READERS = {
     ".txt": _read_text,
     ".md": _read_markdown,
     ".markdown": _read_markdown,
-    ".rst": _read_text,  # reStructuredText: plain text whose titles are underlined
+    ".rst": _read_rst,  # reStructuredText: text whose titles are underlined, Sphinx's markup resolved
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,
