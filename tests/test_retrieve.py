@@ -99,3 +99,19 @@ def test_asking_the_real_store_for_no_chunks_gives_none(tmp_path):
     rag.store.open()
     assert rag.store.get([]) == {}
     assert len(rag.store.get([cid for cid, _, _ in rag.store.all_chunks()])) == 1
+
+
+def test_release_notes_give_way_to_the_manual_unless_the_question_asks_about_changes(tmp_path):
+    """A changelog names every feature in the words of its change; on a how-to question the page that explains
+    the feature comes first, and a question about versions still finds the changelog's entry."""
+    rag = ingested(
+        tmp_path,
+        {
+            "guide.md": "# Saving the season\n\nTo keep the season's harvest log in a spreadsheet file, open the "
+            "Records menu and choose Save as table. The file is written to your Documents folder.",
+            "NEWS": "Orchard 2.3\n\n- Export harvest records as a spreadsheet.\n"
+            "- Fix exporting harvest records with empty dates.\n\nOrchard 2.2\n\n- Faster start.",
+        },
+    )
+    assert rag.retrieve("How do I export harvest records as a spreadsheet?", k=2)[0].source == "guide.md"
+    assert rag.retrieve("Which version added exporting harvest records?", k=2)[0].source == "NEWS"

@@ -10,6 +10,7 @@ since found no pair that answers better (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,33 @@ XL_FLOOR = 0.45
 # in two manuals). Copies are passed over so the k passages shown and read are k different ones.
 SAME_WORDS = 0.9  # share of the smaller passage's distinct words found in the larger one
 SAME_SIZE = 0.7  # ... when the smaller has at least this share of the larger's distinct words
+# Release notes (NEWS, CHANGES, a changelog) mention every feature a manual explains, in the words of the
+# change ("Fix listing of outdated packages ..."): on a how-to question they outrank the page that explains
+# it. Their passages count this share of their fused score unless the question asks about versions or changes.
+# Dev (eight sets): answers identical but one, where sqlite-doc's "show column headers" question quoted
+# three changelog lines and now declines; chosen before measuring, not tuned.
+RELEASE_NOTES_WEIGHT = 0.5
+# By name: GNU's NEWS and HISTORY in capitals (a company's news.html or history.pdf is no changelog), the rest
+# in any case.
+_RELEASE_NOTES = re.compile(
+    r"(?:^|/)(?:NEWS|HISTORY|(?i:changes|change[-_]?log|release[-_]?notes?|rel[-_]?notes|whats[-_]?new))"
+    r"(?:\.[^/]*)?$"
+)
+_ASKS_CHANGES = re.compile(
+    r"\b(?:versions?|releases?|released|change[sd]?|changelog|new in|added|introduced|deprecated|removed|dropped"
+    r"|since|fix(?:ed|es)?|bugs?|news|history|\d+\.\d+)\b|版本|发布|發佈|更新|变更|新增|移除|弃用",
+    re.I,
+)
+
+
+def release_notes(source: str) -> bool:
+    """A document of release notes, by its name.
+
+    Example:
+        >>> [release_notes(n) for n in ("NEWS", "doc/CHANGES.rst", "changelog.Debian.gz", "news.html", "history.pdf")]
+        [True, True, True, False, False]
+    """
+    return bool(_RELEASE_NOTES.search(source.removesuffix(".gz")))
 
 
 def nanoranker_scores(query: str, texts: list[str]) -> list[float]:
@@ -193,8 +221,11 @@ class Retriever:
         # matches by accident (English questions over the Chinese manual, dev: MRR 0.72 -> 0.77).
         if xl:
             weights["bm25"] = self.keyword().known_share(query)
+        changes = bool(_ASKS_CHANGES.search(query))
         for p in found.values():
             p.score = sum(weights[name] / (self.settings.rrf_k + r) for name, r in p.ranks.items())
+            if not changes and release_notes(p.source):
+                p.score *= RELEASE_NOTES_WEIGHT
             p.scores["fused"] = p.score
         # Equal fused scores (they happen: dense 1 + keyword 9 = dense 2 + keyword 7 at rrf_k=5, weight 0.5)
         # go to the passage one retriever ranked higher, a stronger single signal than two middling ones.
