@@ -40,6 +40,10 @@ _NAMED_CELL = r"[^\n|:]{1,60}: [^\n|]*"
 _TABLE_ROW = re.compile(rf"^{_NAMED_CELL}(?: \| {_NAMED_CELL})+$", re.M)
 _LINE_BREAK = re.compile(r"\n\s*")
 
+# A question that asks how to do something ("How do I …", "Hi, how can I …", "What command …"): its answer is
+# an instruction or a command.
+HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what (command|option|flag)s?\b)", re.I)
+
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
 _COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")

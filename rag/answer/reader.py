@@ -39,7 +39,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, CJK, split_sentences, tokenize
+from rag.text import BULLET, CJK, HOWTO, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -71,7 +71,6 @@ FEATURES = (
 # its similarity and coverage, and the best embedding similarity of any retrieved passage (richer sets of
 # features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
 ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
-_HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what (command|option|flag)s?\b)", re.I)
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
 _ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
 _WORDS = re.compile(r"\S+")
@@ -205,7 +204,7 @@ def featurize(
     """One row of `FEATURES` per span (``cosines`` of each span to the question; 0 where not computed)."""
     q = asked.terms
     q_pairs = _bigrams([t for t in tokenize(asked.text) if t in q])
-    howto = bool(_HOWTO.search(asked.text))
+    howto = bool(HOWTO.search(asked.text))
     rows = np.zeros((len(cands), len(FEATURES)))
     sentence_stems: dict[int, list[set[str]]] = {}
     bounds: dict[int, list[tuple[int, int]]] = {}
