@@ -148,6 +148,19 @@ _MYST_TARGET = re.compile(r"^ {0,3}\([\w:.-]+\)=[ \t]*$", re.M)
 _MYST_COMMENT = re.compile(r" {0,3}%.*")
 
 
+def _code_block(lines: list[str], i: int, fence: str, out: list[str], opening: str) -> int:
+    """Copy a fenced code block as written: ``opening``, its lines from ``i`` on, its closing fence; returns
+    the index after it."""
+    out.append(opening)
+    while i < len(lines) and not lines[i].strip().startswith(fence):
+        out.append(lines[i])
+        i += 1
+    if i < len(lines):
+        out.append(lines[i])
+        i += 1
+    return i
+
+
 def myst_text(text: str) -> str:
     """MyST markdown with its directives and roles resolved: a ```` ```{note} ```` fence becomes its label and
     its content, ```` ```{code-block} python ```` a plain code fence (its code stays code), a directive of a
@@ -171,30 +184,15 @@ def myst_text(text: str) -> str:
             i += 1
             continue
         if (plain := _PLAIN_FENCE.fullmatch(line)) and not _MYST_FENCE.fullmatch(line):
-            out.append(line)  # a code block: copied as written up to its closing fence
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith(plain["fence"]):
-                out.append(lines[i])
-                i += 1
-            if i < len(lines):
-                out.append(lines[i])
-                i += 1
+            i = _code_block(lines, i + 1, plain["fence"], out, line)
             continue
         if m := _MYST_FENCE.fullmatch(line):
             name, fence = m["name"].lower(), m["fence"]
             i += 1
             while i < len(lines) and re.fullmatch(r" {0,3}:[\w-]+:.*", lines[i]):
                 i += 1  # the directive's options
-            if name in _CODE_DIRECTIVES and fence[0] != ":":
-                out.append(
-                    f"{m['indent']}{fence}{m['args'].strip()}"
-                )  # a code block stays one: its code is kept as written
-                while i < len(lines) and lines[i].strip() != fence:
-                    out.append(lines[i])
-                    i += 1
-                if i < len(lines):
-                    out.append(lines[i])
-                    i += 1
+            if name in _CODE_DIRECTIVES and fence[0] != ":":  # a plain code fence, with its language
+                i = _code_block(lines, i, fence, out, f"{m['indent']}{fence}{m['args'].strip()}")
                 continue
             dropped = name in _DROPPED or name.startswith("auto")
             closers.append((fence, dropped))
