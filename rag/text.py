@@ -86,7 +86,7 @@ def split_sentences(
     ends: list[re.Match[str]] = list(_SENTENCE_END.finditer(text, start, end))
     if brackets:
         ends += _ITEM.finditer(text, start, end)
-        rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)]
+        rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)] if " | " in text else []
         if rows:  # no break inside a row; one right after it
             starts = [a for a, _ in rows]
             ends = [m for m in ends if not (i := bisect.bisect_left(starts, m.start())) or m.start() >= rows[i - 1][1]]

@@ -207,7 +207,6 @@ class Router:
         self.embed = embed  # ``model``'s query vectors: the weights were fitted on them
         self.w, data = _weights(path, path.stat().st_mtime_ns)
         self.frame = frozenset(data["frame"])
-        self.model = str(data.get("model", ROUTER_MODEL))
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         x = featurize(texts, self.embed)

@@ -52,8 +52,8 @@ _VERSIONS = {
 _TITLED = {"rubric", "topic", "sidebar", "admonition", "card", "dropdown"}  # a tab's label goes: "Unix/macOS"
 _DESCRIBED = {"option", "envvar", "describe", "object", "function", "class", "method", "attribute", "data", "program"}
 _DROPPED = {"toctree", "image", "figure", "include", "literalinclude", "raw", "contents", "index", "meta", "highlight"}
-_CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
 _DROPPED |= {"sectnum", "autosummary", "only", "ifconfig", "graphviz", "mermaid", "plot", "tabularcolumns"}
+_CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
 
 _DIRECTIVE = re.compile(r"(?P<indent>[ \t]*)\.\.[ \t]+(?:\|[^|]+\|[ \t]+)?(?P<name>[\w:.+-]+)::(?P<args>.*)")
 _COMMENT = re.compile(r"[ \t]*\.\.(?:[ \t]+\S.*)?")  # ".. _label:", ".. a comment", ".." alone
@@ -67,14 +67,13 @@ _DOUBLE_COLON = re.compile(r"(?<=\S)::$")
 
 def _label(name: str, args: str) -> str | None:
     """What a directive's own line becomes, or None when it goes (its content may stay)."""
-    base = name.split(":")[-1]
     if name in _LABELS:
         return f"{_LABELS[name]} {args}".rstrip()
     if name in _VERSIONS:
         version, _, rest = args.partition(" ")
         return f"{_VERSIONS[name]} {version}." + (f" {rest}" if rest else "") if version else None
-    if name in _TITLED or ":" in name or base in _DESCRIBED:
-        return args or None  # a tab's title, a described function's signature
+    if name in _TITLED or ":" in name or name in _DESCRIBED:
+        return args or None  # a topic's title, a described function's signature ("py:function", "option")
     return None  # a code block (its code stays) and directives rag does not know
 
 
@@ -128,7 +127,7 @@ def rst_text(text: str) -> str:
             if name in _CODE_DIRECTIVES:
                 literal = depth
             continue
-        if _COMMENT.fullmatch(line) and not _DIRECTIVE.fullmatch(line):
+        if _COMMENT.fullmatch(line):  # (a directive was taken above)
             depth = _indent(line)
             i += 1
             while i < len(lines) and lines[i].strip() and _indent(lines[i]) > depth:

@@ -54,13 +54,13 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+_NUMBER = re.compile(r"[-+]?[\d.,]+%?")
+
+
 def _is_header(cells: Sequence[str]) -> bool:
     """A header row: two or more cells, each holding text that is not a number."""
     filled = [c for c in cells if c]
     return len(filled) >= 2 and len(filled) == len(cells) and not any(_NUMBER.fullmatch(c) for c in filled)
-
-
-_NUMBER = re.compile(r"[-+]?[\d.,]+%?")
 
 
 def rows_text(rows: Iterable[Sequence[Any]]) -> str:
@@ -95,7 +95,6 @@ def _invalid(rel: str, kind: str, e: Exception) -> DocumentError:
 
 def pptx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     from pptx import Presentation
-    from pptx.util import Emu
 
     limits.check_zip(rel, data, ".pptx")
     doc = _Builder()
@@ -107,11 +106,11 @@ def pptx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             heading = f"Slide {number}: {title}" if title else f"Slide {number}"
             doc.add(heading, heading=heading, new_section=True)
             shapes = [s for s in _flat(slide.shapes) if title_shape is None or s.shape_id != title_shape.shape_id]
-            shapes.sort(key=lambda s: (Emu(s.top or 0), Emu(s.left or 0)))
+            shapes.sort(key=lambda s: (s.top or 0, s.left or 0))  # reading order: top to bottom, left to right
             for shape in shapes:
                 if shape.has_text_frame:
                     doc.add(shape.text_frame.text)
-                elif getattr(shape, "has_table", False) and shape.has_table:
+                elif getattr(shape, "has_table", False):  # a graphic frame: a table, a chart, a diagram
                     doc.add(rows_text([cell.text for cell in row.cells] for row in shape.table.rows))
             if (
                 slide.has_notes_slide
@@ -127,14 +126,12 @@ def pptx(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
 
 
 def _flat(shapes: Iterable[Any]) -> list[Any]:
-    """The shapes of a slide with groups opened (a group's own position stands for its members')."""
+    """The shapes of a slide with groups opened: each member is placed by its own position."""
+    from pptx.shapes.group import GroupShape
+
     out = []
     for shape in shapes:
-        if shape.shape_type is not None and getattr(shape, "shapes", None) is not None and not shape.has_text_frame:
-            for inner in _flat(shape.shapes):
-                out.append(inner)
-        else:
-            out.append(shape)
+        out.extend(_flat(shape.shapes) if isinstance(shape, GroupShape) else [shape])
     return out
 
 
