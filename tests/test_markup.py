@@ -94,6 +94,15 @@ def test_myst_fences_roles_targets_and_comments_read_as_the_built_page():
         "x = {ref}`kept`",
         "```",
     ]
+    # a directive fence alone, on any line, marks MyST (it was seen only at the file's very start)
+    assert myst_text("# Install\n\n```{warning}\nNeeds 2 GB.\n```\n").split() == [
+        "#",
+        "Install",
+        "Warning:",
+        "Needs",
+        "2",
+        "GB.",
+    ]
     plain = "# Notes\n\n% of the staff agreed: {this} is `code`.\n"
     assert myst_text(plain) == plain  # no MyST mark: plain markdown is left as it is
 

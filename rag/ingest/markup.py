@@ -141,7 +141,7 @@ def rst_text(text: str) -> str:
     return "\n".join(out)
 
 
-_MYST_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,}|:{3,})\{(?P<name>[\w:.+-]+)\}(?P<args>.*)")
+_MYST_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,}|:{3,})\{(?P<name>[\w:.+-]+)\}(?P<args>.*)", re.M)
 _PLAIN_FENCE = re.compile(r" {0,3}(?P<fence>`{3,}|~{3,}).*")
 _MYST_TARGET = re.compile(r"^ {0,3}\([\w:.-]+\)=[ \t]*$", re.M)
 _MYST_COMMENT = re.compile(r" {0,3}%.*")
