@@ -73,6 +73,19 @@ def test_the_fast_path_can_be_switched_off(reference):
     assert np.min(np.sum(plain.embed(TEXTS[:3]) * Embedder().embed(TEXTS[:3]), axis=1)) > 0.9999
 
 
+def test_a_sentence_transformers_model_gives_the_same_vectors_in_small_passes(reference):
+    """Such models run ``ST_PASS`` texts per forward pass (faster on CPU): every text keeps its own vector, in
+    order, as one pass over all of them gives it."""
+    from rag.index.embedding import ST_PASS
+
+    embedder = Embedder("all-MiniLM-L6-v2", batch_size=64, fast_path=False)
+    assert type(embedder.model).__name__ == "SentenceTransformer"
+    assert len(TEXTS) > ST_PASS
+    ours = embedder.embed(TEXTS)
+    theirs = reference.encode(TEXTS, batch_size=len(TEXTS), normalize_embeddings=True)
+    assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+
+
 def test_unknown_model_is_a_clear_error(tmp_path):
     with pytest.raises(RagError, match="neither a packaged model"):
         Embedder(str(tmp_path / "nowhere")).embed(["x"])

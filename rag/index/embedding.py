@@ -59,6 +59,11 @@ def resolve_model_path(name: str) -> Path:
 
 
 SMALL_BATCH = 32
+# Texts per forward pass through a sentence-transformers model. On 2 CPU cores a pass over 64 chunks of ~170
+# tokens ran EmbeddingGemma at 2.2 chunks/s and all-mpnet-base-v2 at 3.2, over 8 chunks at 3.5 and 4.6 (same
+# vectors; the attention of a large padded batch outgrows the caches). The plain-torch MiniLM is flat from 4
+# to 64, and keeps the caller's batch size. docs/BENCHMARKS.md, session 20.
+ST_PASS = 8
 
 
 def _say(line: str) -> None:
@@ -141,10 +146,10 @@ class Embedder:
         prompts = getattr(self.model, "prompts", None) or {}
         extra = {"prompt_name": role} if role in prompts else {}
         # A few short texts are too small to split across cores (see embed_query); big batches use them all.
+        model = self.model
+        batch = self.batch_size if isinstance(model, bert.BertEncoder) else min(self.batch_size, ST_PASS)
         with _threads(1 if len(texts) < SMALL_BATCH else None):
-            vectors = self.model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, **extra
-            )
+            vectors = model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True, **extra)
         return vectors.astype(np.float32, copy=False)
 
     def embed_query(self, text: str) -> np.ndarray:
