@@ -31,6 +31,7 @@ from rag.crashpoint import CrashPoint
 from rag.errors import DocumentError, NoTextError, RagError, StoreLockedError
 from rag.index.embedding import Embedder
 from rag.index.store import FileRecord, Store, ingest_lock, now
+from rag.ingest import sphinx
 from rag.ingest.chunking import Chunk, Chunker
 from rag.ingest.loaders import format_of, load, suffix_of
 from rag.limits import MB, Limits
@@ -75,11 +76,13 @@ def scan(
     Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered,
     and a link whose target is outside ``docs_dir`` (``notes.txt -> /etc/passwd``) is skipped with `OUTSIDE`
     unless ``follow_outside``: every signed-in user of the app can read what is ingested.
-    Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently.
+    Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently; inside a Sphinx HTML build,
+    what is not a page (its pages' sources, highlighted code, index pages: `rag.ingest.sphinx`) with a reason.
     """
     if not docs_dir.is_dir():
         raise RagError(f"docs folder {docs_dir} does not exist or is not a folder")
     entries, skipped, failed = [], [], []
+    walked: list[str] = []  # every file, documents or not (a Sphinx build is known by its searchindex.js)
     seen_dirs = set()
     top = os.path.realpath(docs_dir)
 
@@ -103,6 +106,7 @@ def scan(
                 continue
             path = Path(root) / name
             rel = path.relative_to(docs_dir).as_posix()
+            walked.append(rel)
             if format_of(name) is None:
                 skipped.append((rel, f"unsupported file type '{suffix_of(name)}'"))
                 continue
@@ -118,6 +122,9 @@ def scan(
                 failed.append((rel, exc.reason))
             except OSError as exc:
                 failed.append((rel, f"cannot read: {exc.strerror or exc}"))
+    if extras := sphinx.build_extras(sphinx.roots(docs_dir, walked), [e.rel for e in entries]):
+        skipped += [(e.rel, extras[e.rel]) for e in entries if e.rel in extras]
+        entries = [e for e in entries if e.rel not in extras]
     return entries, skipped, failed
 
 
