@@ -248,14 +248,27 @@ def test_html_pre_keeps_its_lines(tmp_path):
 
 
 def test_html_permalink_marks_are_dropped(tmp_path):
-    """Sphinx and MkDocs end headings and signatures with a "¶" link; it is not text."""
+    """Sphinx and MkDocs end headings and signatures with a "¶" link, Sphinx's viewcode adds "[source]": not
+    text. A definition's term ends with ":", so it reads as the lead-in of its definition."""
     html = (
         '<h2>Timeouts<a class="headerlink" href="#t">¶</a></h2><dl><dt>coroutine timeout(delay)'
-        '<a class="headerlink" href="#x">¶</a></dt><dd><p>Return a <a href="#cm">context manager</a>.</p></dd></dl>'
+        '<a class="reference internal" href="_modules/t.html#timeout"><span class="viewcode-link">'
+        '<span class="pre">[source]</span></span></a><a class="headerlink" href="#x">¶</a></dt>'
+        '<dd><p>Return a <a href="#cm">context manager</a>.</p></dd></dl>'
     )
     doc = load_file(tmp_path, "api.html", html)
-    assert doc.text == "Timeouts\n\ncoroutine timeout(delay)\n\nReturn a context manager."
+    assert doc.text == "Timeouts\n\ncoroutine timeout(delay):\n\nReturn a context manager."
     assert doc.sections[-1].heading == "Timeouts"
+    assert [t.text for t in doc.terms] == ["coroutine timeout(delay)"]
+
+
+def test_html_footers_and_navigation_drawn_as_divs_are_dropped(tmp_path):
+    html = (
+        '<div class="navheader">Prev Up Next</div><p>Body text.</p><div role="navigation">Contents</div>'
+        '<div class="footer" role="contentinfo">© 2024. | Powered by Sphinx</div><div class="navfooter">Home</div>'
+        '<div class="footnotes">1. A footnote.</div>'
+    )
+    assert load_file(tmp_path, "page.html", html).text == "Body text.\n\n1. A footnote."
 
 
 def test_deeply_nested_html_loads(tmp_path):

@@ -64,6 +64,11 @@ def test_a_sphinx_build_is_read_as_its_pages(build, tmp_path):
     assert "tide --port Dover" in answer.text
     answer = rag.ask("In which time zone is the time of high water given?")
     assert answer.citations and {c.source for c in answer.citations} == {"html/api.html"}
+    assert "Powered by" not in answer.citations[0].text  # the theme's footer is not the page's text
+    # A signature is quoted as the lead-in of its definition (never alone), without viewcode's "[source]".
+    answer = rag.ask("What does tide.high_water do?")
+    assert "tide.high_water(port, day): Return the local time of high water" in " ".join(answer.text.split())
+    assert "[source]" not in answer.citations[0].text
 
 
 def test_only_a_folder_sphinx_marked_as_its_build_is_passed_over_in_part(build, tmp_path):

@@ -344,12 +344,14 @@ def _plain_text(data: bytes, rel: str) -> str:
 # --- HTML -------------------------------------------------------------------------------------------
 
 _DROP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template"}
+_CHROME = {"footer", "navheader", "navfooter"}
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt"}
 _BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
 _BLOCKS |= {"table", "ul"}
 _SPACES = re.compile(r"\s+")
 TERM_CHARS = 100  # a definition term (a long function signature) is cut to this many characters in headings
+_VIEWCODE = re.compile(r"\bviewcode-link\b")
 _CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
 
 
@@ -360,6 +362,20 @@ def _is_permalink(node) -> bool:
         return False
     classes = node.get("class") or ""
     return "headerlink" in classes or node.get_text().strip() in ("¶", "§", "#", "🔗")
+
+
+def _is_source_link(node) -> bool:
+    """Sphinx viewcode's "[source]" link after a signature (``<a><span class="viewcode-link">``): not text."""
+    return node.name == "a" and node.find(class_=_VIEWCODE) is not None
+
+
+def _is_chrome(node) -> bool:
+    """A page's navigation or footer drawn with a <div> rather than <nav>/<footer>: role="navigation" or
+    "contentinfo", or a class such as Sphinx's "footer" or DocBook's "navheader" ("© … | Powered by Sphinx",
+    "Prev Up Next"). Not text of the document."""
+    if node.get("role") in ("navigation", "contentinfo"):
+        return True
+    return any(name in _CHROME for name in str(node.get("class") or "").lower().split())
 
 
 def _in_contents(node) -> bool:
@@ -383,7 +399,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
     for anchor in soup.find_all("a"):
-        if _is_permalink(anchor):
+        if _is_permalink(anchor) or _is_source_link(anchor):
             anchor.decompose()
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
@@ -392,6 +408,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         flush()
         if not lists or not (term := " ".join(" ".join(doc.parts[first:]).split())):
             return
+        doc.label_last()  # "timeout(delay):" reads as the lead-in of its definition, not a sentence of its own
         entries, start = lists[-1], doc.starts[first]
         if entries and start == entries[-1][2] + 2:  # right after the last term: two names of one entry
             entries[-1][1:] = [f"{entries[-1][1]}, {term}", doc.length]  # ("-n, --dry-run")
@@ -426,7 +443,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         if not isinstance(node, Tag):
             node()
             continue
-        if node.name in _DROP or node.get("role") == "navigation":
+        if node.name in _DROP or _is_chrome(node):
             continue
         if node.name in _HEADINGS:
             flush()
@@ -689,6 +706,12 @@ class _Builder:
         self.parts.append(text)
         self.starts.append(start)
         self.length = start + len(text)
+
+    def label_last(self) -> None:
+        """End the last block with ":" (a definition's term), unless it already ends a sentence or clause."""
+        if self.parts and not self.parts[-1].endswith((".", ":", ";", "!", "?", "：")):
+            self.parts[-1] += ":"
+            self.length += 1
 
     def build(self, rel: str, empty_reason: str) -> LoadedDocument:
         if not self.parts:
