@@ -20,7 +20,8 @@ from rag.language import HAN, language, simplified
 # A sentence ends at . ! ? ; : (or their CJK forms) followed by space, or at a blank line. A closing quote
 # or bracket may come between: 'He said "stop." Then' is two sentences.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
-_BRACKETS = [("(", ")"), ("“", "”"), ("[", "]")]
+_BRACKETS = [("(", ")"), ("“", "”"), ("[", "]"), ("{", "}")]
+_BRACES = _BRACKETS[-1:]  # even chunking never cuts a line of code inside a dict or a block: "{'a': 1, 'b': 2}"
 # Latin abbreviations inside a sentence ("for example, e.g. the mailmap"): never the end of one; "etc." is,
 # unless the sentence goes on in lower case.
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:e\.g|i\.e|cf|vs|viz|etc)\.$", re.I)
@@ -62,8 +63,9 @@ def split_sentences(
     text: str, start: int = 0, end: int | None = None, *, brackets: bool = False
 ) -> list[tuple[int, int]]:
     """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets`` (how the answerer
-    reads, to quote whole sentences), punctuation inside a parenthesis or a curly quote does not end a
-    sentence, and each item of a bulleted list on its own lines is a sentence even without a full stop.
+    reads, to quote whole sentences), punctuation inside a parenthesis, a bracket or a curly quote does not end
+    a sentence, and each item of a bulleted list on its own lines is a sentence even without a full stop.
+    Without it, only a brace holds punctuation (a line of code's dict, as chunks are cut).
 
     Example:
         >>> split_sentences("One. Two!\\n\\nThree")
@@ -95,8 +97,8 @@ def split_sentences(
     for m in ends:
         if m.start() < pos:
             continue  # a list item's line break inside a blank line already counted
-        if brackets and "\n" not in m.group() and _inside_brackets(text, pos, m.start()):
-            continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence
+        if "\n" not in m.group() and _inside_brackets(text, pos, m.start(), _BRACKETS if brackets else _BRACES):
+            continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence; "{'a': 1, 'b': 2}" one piece
         if brackets and _INDENTED_NEXT.match(text, m.start() - 1):
             continue  # "with open(path) as f:\n    for line in f:" is one piece of code
         tail = max(pos, m.start() - 4)  # an abbreviation is at most four characters before the break
@@ -167,10 +169,11 @@ def unwrap(text: str) -> str:
     return "\n".join(out)
 
 
-def _inside_brackets(text: str, start: int, end: int) -> bool:
-    """True when ``text[start:end]`` leaves a bracket ( or [ or a curly quote “ opened in its last 120
-    characters unclosed: punctuation there belongs to the bracketed part, not to the sentence."""
-    for opening, closing in _BRACKETS:
+def _inside_brackets(text: str, start: int, end: int, brackets: list[tuple[str, str]] = _BRACKETS) -> bool:
+    """True when ``text[start:end]`` leaves a bracket ( [ { or a curly quote “ opened in its last 120
+    characters unclosed: punctuation there belongs to the bracketed part (a dict's "'a': 1"), not to the
+    sentence."""
+    for opening, closing in brackets:
         if (i := text.rfind(opening, start, end)) >= 0 and end - i <= 120 and closing not in text[i:end]:
             return True
     return False

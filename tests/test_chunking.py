@@ -152,13 +152,16 @@ def test_a_closing_quote_or_bracket_after_the_full_stop_still_ends_the_sentence(
     ]
 
 
-def test_with_brackets_punctuation_inside_parentheses_and_quotes_does_not_end_a_sentence():
+def test_with_brackets_punctuation_inside_parentheses_braces_and_quotes_does_not_end_a_sentence():
     text = "Edit the entry (see Section 3.1.2, “Stage 2: the boot loader”) first. Install it (e.g. foo-dbgsym) now."
     assert [text[s:e] for s, e in split_sentences(text, brackets=True)] == [
         "Edit the entry (see Section 3.1.2, “Stage 2: the boot loader”) first.",
         "Install it (e.g. foo-dbgsym) now.",
     ]
     assert len(split_sentences(text)) == 4  # chunking keeps the plain rule: "Stage 2:" and "e.g." end units
+    code = ">>> payload = {'key': 'value', 'page': 2}\n>>> r = get(url, params=payload)"
+    assert split_sentences(code, brackets=True) == [(0, len(code))]  # a dict's colons end no sentence
+    assert split_sentences(code) == [(0, len(code))]  # nor as chunks are cut: a chunk never starts inside it
     unclosed = "A stray ( bracket. " + "Then a long sentence goes on and on. " * 4
     spans = split_sentences(unclosed, brackets=True)  # a bracket holds punctuation for 120 characters only
     assert len(spans) == 2 and unclosed[slice(*spans[-1])] == "Then a long sentence goes on and on."

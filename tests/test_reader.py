@@ -32,6 +32,11 @@ def test_questions_cut_off_sentences_and_instructions_are_never_spans():
     interview = texts("Host:\n\nWhat did the pilot cost in the end?\n\nGuest:\n\nAbout four thousand dollars.")
     assert interview == ["Guest:\n\nAbout four thousand dollars.", "About four thousand dollars."]
 
+    # a passage cut inside a bracket of code: its first piece is the rest of a line, not a span
+    code = "'b': 2}\n>>> r = get(url, params=p)\n\nThe URL is encoded for you."
+    assert texts(code) == ["The URL is encoded for you."]
+    assert texts("1) Open the file (it is small).") == ["1) Open the file (it is small)."]  # a list's marker
+
 
 def test_headings_are_never_spans_and_each_list_item_is_one():
     got = texts("## `tool.eol`\n\nThe end-of-line marker:\n* `\\n` on POSIX\n* `\\r\\n` on Windows\n\nSee also.")

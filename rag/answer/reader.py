@@ -17,7 +17,8 @@ A span is a sentence of a passage, or a lead-in ending in ":" together with what
 command or code block right after "To find leaks, run:"), so a lead-in is never an answer on its own. A
 sentence that is itself a question is never a span (nor a lead-in joined with one, "Reporter:" and what
 was asked), nor is a heading, nor the rest of a sentence on its own
-(cut by the passage's start, or a clause after a colon or semicolon), nor a diagram drawn in characters, nor
+(cut by the passage's start, or a clause after a colon or semicolon; a passage that starts inside a
+bracket, cut in a line of code), nor a diagram drawn in characters, nor
 a word standing alone ("INSTALL.").
 
 Example:
@@ -142,12 +143,32 @@ def _is_heading(text: str, heading: str | None) -> bool:
     return bool(_MARKDOWN_HEADING.match(line)) or line == heading
 
 
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+_LIST_MARKER = re.compile(r"^[ \t]*\w{1,3}[.)]?\)(?=\s)", re.M)
+
+
+def _starts_inside(text: str) -> int:
+    """Where a text that starts inside a bracket leaves it (a passage cut in a line of code, "'b': 2} get(p)":
+    7), looking through its first paragraph; 0 if it does not. A list's marker ("1) Open it") opens nothing."""
+    first = text[: min(len(text), 400)].split("\n\n", 1)[0]
+    depth = dict.fromkeys(_PAIRS.values(), 0)
+    for i, ch in enumerate(_LIST_MARKER.sub(lambda m: " " * len(m.group()), first)):
+        if ch in depth:
+            depth[ch] += 1
+        elif ch in _PAIRS:
+            if depth[_PAIRS[ch]] == 0:
+                return i + 1
+            depth[_PAIRS[ch]] -= 1
+    return 0
+
+
 def spans(passages: list[Passage]) -> list[Span]:
     """Candidate answers: sentences, a lead-in joined with the sentence or block after it; no questions."""
     out = []
     for i, p in enumerate(passages):
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
         heading = " ".join(p.section.split()) if p.section else None
+        inside = _starts_inside(p.text)
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]
             if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, heading):
@@ -156,6 +177,8 @@ def spans(passages: list[Passage]) -> list[Span]:
                 continue  # a word standing alone
             if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
+            if s < inside:
+                continue  # the passage starts inside a bracket ("'b': 2}" and what follows on its line)
             lead_in = text.endswith((":", "："))
             k = j  # a lead-in takes what it introduces (a list: its items); a clause ending in ";" the clauses after it
             while (
