@@ -193,13 +193,20 @@ def test_condense_swaps_a_name_for_a_name():
         "How many licences were granted in Hong Kong?"
     )
     # Not a name, or nothing to swap it for: the earlier question's topic is carried along instead.
-    assert condense("and the turnover?", history) == "the turnover (staff does HashKey employ)?"
+    assert condense("and the turnover?", history) == "the turnover (HashKey's staff)?"
 
 
 def test_condense_puts_the_topic_in_place_of_a_pronoun():
     history = [("How large is HashKey's insurance coverage?", "")]
     assert condense("and how much was it at first?", history) == "how much was HashKey's insurance coverage at first?"
     assert condense("why?", [("Why?", "")]) == "Why? why?"  # no topic to carry: the question is carried along
+    # An inverted question's subject owns its topic; words after the verb stay.
+    history = [("How much insurance coverage does HashKey have?", "")]
+    assert condense("and how much was it at first?", history) == "how much was HashKey's insurance coverage at first?"
+    history = [("Which products does Acme Corp sell in Europe?", "")]
+    assert condense("and how are they priced?", history) == "how are Acme Corp's products in Europe priced?"
+    history = [("How many licences were granted in Hong Kong?", "")]  # no name after "were": no owner, no "were"
+    assert condense("and who granted them?", history) == "who granted licences in Hong Kong?"
 
 
 def test_empty_question_is_a_clear_error(rag):

@@ -34,6 +34,9 @@ _FRAME = re.compile(
     r"please|i|you|we"
 )
 
+# The auxiliary of an inverted question, between its topic and its subject: "… coverage does HashKey have".
+_AUXILIARY = re.compile(r"do|does|did|is|are|was|were|has|have|had|can|could|will|would|should")
+
 History = Sequence[dict] | Sequence[Sequence[str]]
 
 REWRITE_PROMPT = (
@@ -103,10 +106,21 @@ def _topic(question: str, follow_up: str = "") -> str:
     """What an earlier question was about: its words from the first content word on, without the
     question's frame or words the follow-up says itself: ``"How large is HashKey's insurance coverage?"``
     -> ``"HashKey's insurance coverage"``; ``"When was the statement issued?"`` + "who issued it?" ->
-    ``"statement"``."""
+    ``"statement"``. Where the question is inverted around a name, the name owns what comes before it:
+    ``"How much insurance coverage does HashKey have?"`` -> ``"HashKey's insurance coverage"``."""
     said = {w.lower().strip(",?!.") for w in follow_up.split()}
     words = question.rstrip("?!. ").split()
-    for i, word in enumerate(words):
-        if tokenize(word) and not _FRAME.fullmatch(word.lower().strip(",")):
-            return " ".join(w for w in words[i:] if w.lower().strip(",") not in said)
-    return ""
+    first = next((i for i, w in enumerate(words) if tokenize(w) and not _FRAME.fullmatch(w.lower().strip(","))), None)
+    if first is None:
+        return ""
+    words = words[first:]
+    for j in range(1, len(words) - 1):
+        if _AUXILIARY.fullmatch(words[j].lower()) and words[j + 1][:1].isupper():
+            k = j + 1  # the name: a run of capitalised words after the auxiliary
+            while k < len(words) and words[k][:1].isupper():
+                k += 1
+            # its verb goes ("have", "employ"), what follows stays ("in Europe")
+            words = [f"{' '.join(words[j + 1 : k])}'s", *words[:j], *words[k + 1 :]]
+            break
+    # a topic is a phrase, not a clause: an auxiliary left in it goes ("licences were granted" -> "licences granted")
+    return " ".join(w for w in words if w.lower().strip(",") not in said and not _AUXILIARY.fullmatch(w.lower()))
