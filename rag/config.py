@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         "auto",
         description="A second, multilingual index (crosslingual_model) so a Chinese question finds English "
         "passages and the other way round: on (every chunk), off, or auto: every chunk while the store holds at "
-        "most crosslingual_max_chunks chunks, else only Chinese chunks (it embeds ~17x slower than MiniLM on 2 cores).",
+        "most crosslingual_max_chunks chunks, else only Chinese chunks (~10x the ingest time on 2 cores).",
     )
     crosslingual_model: str = Field(
         "embeddinggemma-300m",
