@@ -21,7 +21,7 @@ from rag.language import HAN, language, simplified
 # or bracket may come between: 'He said "stop." Then' is two sentences.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?;:])|(?<=[.!?]['\"”’)]))\s+(?=\S)|(?<=[。！？；])|\n\s*\n")
 _BRACKETS = [("(", ")"), ("“", "”"), ("[", "]"), ("{", "}")]
-_BRACES = _BRACKETS[-1:]  # even chunking never cuts a line of code inside a dict or a block: "{'a': 1, 'b': 2}"
+_BRACES = [("{", "}")]  # even chunking never cuts a line of code inside a dict or a block: "{'a': 1, 'b': 2}"
 # Latin abbreviations inside a sentence ("for example, e.g. the mailmap"): never the end of one; "etc." is,
 # unless the sentence goes on in lower case.
 _ABBREVIATION = re.compile(r"(?<![\w.])(?:e\.g|i\.e|cf|vs|viz|etc)\.$", re.I)

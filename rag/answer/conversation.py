@@ -27,15 +27,13 @@ _REFERS_BACK = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|him|there|the same)\b", re.IGNORECASE
 )
 
-# The words that frame a question rather than name its topic: "How large is", "What was the", "Who are".
-_FRAME = re.compile(
-    r"how|what|which|who|whom|whose|when|where|why|is|are|was|were|do|does|did|has|have|had|can|could|will|"
-    r"would|should|the|a|an|large|big|many|much|long|old|often|far|there|of|in|on|at|to|for|tell|me|about|"
-    r"please|i|you|we"
-)
-
 # The auxiliary of an inverted question, between its topic and its subject: "… coverage does HashKey have".
 _AUXILIARY = re.compile(r"do|does|did|is|are|was|were|has|have|had|can|could|will|would|should")
+# The words that frame a question rather than name its topic: "How large is", "What was the", "Who are".
+_FRAME = re.compile(
+    rf"how|what|which|who|whom|whose|when|where|why|{_AUXILIARY.pattern}|"
+    r"the|a|an|large|big|many|much|long|old|often|far|there|of|in|on|at|to|for|tell|me|about|please|i|you|we"
+)
 
 History = Sequence[dict] | Sequence[Sequence[str]]
 

@@ -150,7 +150,7 @@ _LIST_MARKER = re.compile(r"^[ \t]*\w{1,3}[.)]?\)(?=\s)", re.M)
 def _starts_inside(text: str) -> int:
     """Where a text that starts inside a bracket leaves it (a passage cut in a line of code, "'b': 2} get(p)":
     7), looking through its first paragraph; 0 if it does not. A list's marker ("1) Open it") opens nothing."""
-    first = text[: min(len(text), 400)].split("\n\n", 1)[0]
+    first = text[:400].split("\n\n", 1)[0]
     depth = dict.fromkeys(_PAIRS.values(), 0)
     for i, ch in enumerate(_LIST_MARKER.sub(lambda m: " " * len(m.group()), first)):
         if ch in depth:
