@@ -166,6 +166,10 @@ def test_chat_makes_a_follow_up_standalone(rag):
     answer = rag.chat("and what is it today?", history)
     assert "insurance" in answer.query.lower() and answer.question == "and what is it today?"
     assert answer.answered and "billion" in answer.text
+    # After an inverted question, the search gets a phrase, not the earlier question glued in.
+    answer = rag.chat("and how much was it at first?", [("How much insurance coverage does HashKey have?", "")])
+    assert answer.query == "how much was HashKey's insurance coverage at first?"
+    assert answer.answered and answer.citations[0].source == "hashkey-interview.txt"
 
 
 def test_searching_corrects_typos_but_not_words_english_knows(rag):
