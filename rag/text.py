@@ -40,6 +40,11 @@ _ITEM = re.compile(rf"\n(?=[ \t]*{BULLET.pattern})")
 _NAMED_CELL = r"[^\n|:]{1,60}: [^\n|]*"
 _TABLE_ROW = re.compile(rf"^{_NAMED_CELL}(?: \| {_NAMED_CELL})+$", re.M)
 _LINE_BREAK = re.compile(r"\n\s*")
+# An interactive Python session (a doctest, ``>>>`` and ``...`` prompts) is cut into its statements: a prompt
+# line, its continuation lines and its output up to the next prompt or a blank line. The "..." of a
+# continuation prompt or an elided traceback, and the colon of "def f(x):", end nothing inside one.
+_PROMPT = re.compile(r"^[ \t]*>>>(?=[ \t]|$)", re.M)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 # A question that asks how to do something ("How do I …", "Hi, how can I …", "What command …"): its answer is
 # an instruction or a command.
@@ -85,30 +90,31 @@ def split_sentences(
     """
     end = len(text) if end is None else end
     spans, pos = [], start
-    ends: list[re.Match[str]] = list(_SENTENCE_END.finditer(text, start, end))
+    ends = [m.span() for m in _SENTENCE_END.finditer(text, start, end)]  # (start, end) of each break
     if brackets:
-        ends += _ITEM.finditer(text, start, end)
+        ends += (m.span() for m in _ITEM.finditer(text, start, end))
         rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)] if " | " in text else []
         if rows:  # no break inside a row; one right after it
-            starts = [a for a, _ in rows]
-            ends = [m for m in ends if not (i := bisect.bisect_left(starts, m.start())) or m.start() >= rows[i - 1][1]]
-            ends += (m for a, b in rows if (m := _LINE_BREAK.match(text, b, end)))
-        ends.sort(key=lambda m: m.start())
-    for m in ends:
-        if m.start() < pos:
+            ends = _outside(ends, rows) + [m.span() for a, b in rows if (m := _LINE_BREAK.match(text, b, end))]
+    if ">>>" in text and (statements := _statements(text, start, end)):  # no break inside one; one before each
+        ends = _outside(ends, statements) + [(text.rfind("\n", start, a), a) for a, _ in statements]
+    ends.sort()
+    for b, e in ends:
+        gap = text[b:e]
+        if b < pos:
             continue  # a list item's line break inside a blank line already counted
-        if "\n" not in m.group() and _inside_brackets(text, pos, m.start(), _BRACKETS if brackets else _BRACES):
+        if "\n" not in gap and _inside_brackets(text, pos, b, _BRACKETS if brackets else _BRACES):
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence; "{'a': 1, 'b': 2}" one piece
-        if brackets and _INDENTED_NEXT.match(text, m.start() - 1):
+        if brackets and _INDENTED_NEXT.match(text, b - 1):
             continue  # "with open(path) as f:\n    for line in f:" is one piece of code
-        tail = max(pos, m.start() - 4)  # an abbreviation is at most four characters before the break
-        if brackets and "\n\n" not in m.group() and (a := _ABBREVIATION.search(text, tail, m.start())):
-            if not a.group().lower().startswith("etc") or text[m.end()].islower():
+        tail = max(pos, b - 4)  # an abbreviation is at most four characters before the break
+        if brackets and "\n\n" not in gap and (a := _ABBREVIATION.search(text, tail, b)):
+            if not a.group().lower().startswith("etc") or text[e].islower():
                 continue  # "… a tool, e.g. git log, …" is one sentence
-        if brackets and "\n" not in m.group() and _NAME_ABBREVIATION.search(text, max(pos, m.start() - 10), m.start()):
+        if brackets and "\n" not in gap and _NAME_ABBREVIATION.search(text, max(pos, b - 10), b):
             continue  # "… by Dr. D. Richard Hipp"
-        spans.append((pos, m.start()))
-        pos = m.end()
+        spans.append((pos, b))
+        pos = e
     spans.append((pos, end))
     out = []
     for s, e in spans:
@@ -118,6 +124,24 @@ def split_sentences(
             e -= 1
         if e > s:
             out.append((s, e))
+    return out
+
+
+def _outside(breaks: list[tuple[int, int]], pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ``breaks`` that start outside every one of ``pieces`` (sorted, not overlapping) or at its end."""
+    starts = [a for a, _ in pieces]
+    return [(b, e) for b, e in breaks if not (i := bisect.bisect_left(starts, b)) or b >= pieces[i - 1][1]]
+
+
+def _statements(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the statements of interactive Python sessions in ``text[start:end]`` (see `_PROMPT`)."""
+    prompts = [m.end() - 3 for m in _PROMPT.finditer(text, start, end)]
+    out = []
+    for i, a in enumerate(prompts):
+        b = prompts[i + 1] if i + 1 < len(prompts) else end
+        if blank := _BLANK_LINE.search(text, a, b):
+            b = blank.start()
+        out.append((a, a + len(text[a:b].rstrip())))
     return out
 
 

@@ -159,9 +159,37 @@ def test_with_brackets_punctuation_inside_parentheses_braces_and_quotes_does_not
         "Install it (e.g. foo-dbgsym) now.",
     ]
     assert len(split_sentences(text)) == 4  # chunking keeps the plain rule: "Stage 2:" and "e.g." end units
-    code = ">>> payload = {'key': 'value', 'page': 2}\n>>> r = get(url, params=payload)"
+    code = "r = get(url, params={'key': 'value', 'page': 2}) gets a page"
     assert split_sentences(code, brackets=True) == [(0, len(code))]  # a dict's colons end no sentence
     assert split_sentences(code) == [(0, len(code))]  # nor as chunks are cut: a chunk never starts inside it
     unclosed = "A stray ( bracket. " + "Then a long sentence goes on and on. " * 4
     spans = split_sentences(unclosed, brackets=True)  # a bracket holds punctuation for 120 characters only
     assert len(spans) == 2 and unclosed[slice(*spans[-1])] == "Then a long sentence goes on and on."
+
+
+def test_an_interactive_python_session_is_cut_at_its_statements_and_nowhere_else():
+    text = (
+        "Validators run last. For example:\n\n"
+        ">>> def positive(instance, attribute, value):\n"
+        "...     if value < 0:\n"
+        "...         raise ValueError('too small: ' + str(value))\n"
+        ">>> Point(-1)\n"
+        "Traceback (most recent call last):\n"
+        "   ...\n"
+        "ValueError: too small: -1\n\n"
+        "Done. Then go on."
+    )
+    want = [
+        "Validators run last.",
+        "For example:",
+        ">>> def positive(instance, attribute, value):\n...     if value < 0:\n"
+        "...         raise ValueError('too small: ' + str(value))",
+        ">>> Point(-1)\nTraceback (most recent call last):\n   ...\nValueError: too small: -1",
+        "Done.",
+        "Then go on.",
+    ]
+    for brackets in (True, False):  # the reader's sentences and the chunker's units alike
+        assert [text[s:e] for s, e in split_sentences(text, brackets=brackets)] == want
+    # Git's conflict markers are no prompt
+    conflict = "<<<<<<< ours\na: 1\n=======\na: 2\n>>>>>>> theirs: the file. Then merge."
+    assert [conflict[s:e] for s, e in split_sentences(conflict)][-1] == "Then merge."

@@ -33,8 +33,11 @@ def test_questions_cut_off_sentences_and_instructions_are_never_spans():
     assert interview == ["Guest:\n\nAbout four thousand dollars.", "About four thousand dollars."]
 
     # a passage cut inside a bracket of code: its first piece is the rest of a line, not a span
-    code = "'b': 2}\n>>> r = get(url, params=p)\n\nThe URL is encoded for you."
+    code = "'b': 2}\nr = get(url, params=p)\n\nThe URL is encoded for you."
     assert texts(code) == ["The URL is encoded for you."]
+    # ... but a whole statement of an interactive session after the broken line is one
+    session = "'b': 2}\n>>> r = get(url, params=p)\n>>> r.url\n'http://x/?b=2'\n\nThe URL is encoded for you."
+    assert texts(session) == [">>> r = get(url, params=p)", ">>> r.url\n'http://x/?b=2'", "The URL is encoded for you."]
     assert texts("1) Open the file (it is small).") == ["1) Open the file (it is small)."]  # a list's marker
 
 
@@ -79,6 +82,9 @@ def test_a_diagram_drawn_in_characters_and_a_lone_word_are_never_spans():
 def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():
     got = texts("3 Copying commands\nIf you want to copy a command, save it first.\n12")
     assert got == ["If you want to copy a command, save it first."]
+    # a statement's first line is its code, never a title
+    session = ">>> fields(C)\nTraceback (most recent call last):\n   ...\nTypeError: C is not a class."
+    assert texts(session) == [session]
 
 
 def test_code_share_tells_code_from_prose():
