@@ -24,13 +24,13 @@ import re
 import stat
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import DocumentError, NoTextError
-from rag.ingest import markup, ocr, sandbox
+from rag.ingest import markup, ocr, pdf, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
 from rag.text import WRAP_MIN_LINE, close_gaps
@@ -484,8 +484,10 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
 
 
 def _read_pdf(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
-    texts = sandbox.run(_pdf_text, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout)
-    return _with_ocr(texts, ocr.pdf_page, data, rel, limits, numbered=True)
+    texts, marks = sandbox.run(
+        _pdf_text, data, rel, limits, rel=rel, memory_mb=limits.memory_mb, timeout=limits.timeout
+    )
+    return _with_ocr(texts, ocr.pdf_page, data, rel, limits, numbered=True, marks=marks)
 
 
 def _read_image(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -500,37 +502,49 @@ def _with_ocr(
     rel: str,
     limits: Limits,
     numbered: bool,
+    marks: Sequence[pdf.Mark] = (),
 ) -> LoadedDocument:
     """The document of pages ``texts``, each page without text read by OCR: ``read(data, number, rel, limits)``
     in the worker, a call per page, so a long scan is bounded per page (`Limits.ocr_timeout`), not as a whole.
-    The worker's own limit is a backstop for a render that hangs; Tesseract is stopped at the page's limit."""
+    The worker's own limit is a backstop for a render that hangs; Tesseract is stopped at the page's limit.
+    Each page starts a section; so does each outline entry in ``marks`` where its title stands on its page
+    (`rag.ingest.pdf`), and its title is the heading of what follows, to the next one, across pages."""
     doc, ocred, empty = _Builder(), 0, []
+    titles: dict[int, list[str]] = {}
+    for mark in marks:
+        titles.setdefault(mark.page, []).append(mark.title)
+    heading = None
     for number, text in enumerate(texts, start=1):
         if not text.strip():
             ocred += 1
-            text = reflow(
-                sandbox.run(
-                    read,
-                    data,
-                    number,
-                    rel,
-                    limits,
-                    rel=rel,
-                    memory_mb=limits.memory_mb,
-                    timeout=limits.timeout + limits.ocr_timeout,
-                )
+            text = sandbox.run(
+                read,
+                data,
+                number,
+                rel,
+                limits,
+                rel=rel,
+                memory_mb=limits.memory_mb,
+                timeout=limits.timeout + limits.ocr_timeout,
             )
             if not _clean(text):
                 empty.append(number)
-        doc.add(text, page=number if numbered else None, new_section=True)
+        new = True  # a page starts a section, its number cited
+        # Cut at the headings before the lines are joined: reflowing can join a heading to the line above it.
+        for piece, title in pdf.split_page(text, titles[number - 1]) if number - 1 in titles else [(text, None)]:
+            if title is not None:
+                heading, new = title, True
+            added = doc.add(reflow(piece), page=number if numbered else None, heading=heading, new_section=new)
+            new = new and not added
         limits.check_text(rel, doc.length)
     loaded = doc.build(rel, "no text, not even by OCR" if ocred else "no text")
     loaded.ocr_pages, loaded.empty_pages = ocred, empty
     return loaded
 
 
-def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
-    """The text layer of each page of a PDF, reflowed; "" for a page without one (a scan, a blank page)."""
+def _pdf_text(data: bytes, rel: str, limits: Limits) -> tuple[list[str], list[pdf.Mark]]:
+    """The text layer of each page of a PDF without its running heads, lines as printed ("" for a page without
+    one: a scan, a blank page), and the PDF's outline (`rag.ingest.pdf`)."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
@@ -549,7 +563,7 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
         raise DocumentError(rel, "encrypted PDF, a password is needed to open it")
     if len(pages) > limits.pdf_pages:
         raise DocumentError(rel, f"has {len(pages):,} pages, more than {limits.pdf_pages:,}; not read")
-    layers = _pdfium_text_layers(data, len(pages))
+    layers, marks = _pdfium_text_layers(data, len(pages)) or (None, [])
     texts, length = [], 0
     for number, page in enumerate(pages, start=1):
         try:
@@ -558,14 +572,15 @@ def _pdf_text(data: bytes, rel: str, limits: Limits) -> list[str]:
             raise
         except Exception as e:
             raise DocumentError(rel, f"cannot extract text from page {number} ({_why(e)})") from e
-        texts.append(reflow(text))
+        texts.append(text)
         length += len(text)
         limits.check_text(rel, length)
-    return texts
+    return pdf.running_heads(texts), marks
 
 
-def _pdfium_text_layers(data: bytes, pages: int) -> list[str] | None:
-    """Each page's text as PDFium reads it, or None when PDFium can't open the file (pypdf then reads it).
+def _pdfium_text_layers(data: bytes, pages: int) -> tuple[list[str], list[pdf.Mark]] | None:
+    """Each page's text as PDFium reads it and the outline, or None when PDFium can't open the file (pypdf
+    then reads it, without an outline).
 
     PDFium places the spaces a PDF draws as gaps between words: pypdf ran the words of justified lines
     together in DocBook/FOP PDFs ("Hereisaquicksummaryofhow…", over a thousand times in one 63-page manual),
@@ -586,7 +601,7 @@ def _pdfium_text_layers(data: bytes, pages: int) -> list[str] | None:
             out.append(textpage.get_text_range().replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n"))
             textpage.close()
             page.close()
-        return out
+        return out, pdf.outline(doc)
     finally:
         doc.close()
 
@@ -697,15 +712,17 @@ class _Builder:
         self.terms: list[Term] = []
         self.length = 0
 
-    def add(self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False) -> None:
+    def add(self, text: str, *, page: int | None = None, heading: str | None = None, new_section: bool = False) -> bool:
+        """Add a block (False if it had no text, and nothing was added)."""
         if not (text := _clean(text)):
-            return
+            return False
         start = self.length + 2 if self.parts else 0
         if new_section or not self.sections:
             self.sections.append(Section(start, page, heading))
         self.parts.append(text)
         self.starts.append(start)
         self.length = start + len(text)
+        return True
 
     def label_last(self) -> None:
         """End the last block with ":" (a definition's term), unless it already ends a sentence or clause."""
