@@ -322,6 +322,21 @@ def test_links_to_outside_the_documents_folder_are_not_followed_unless_allowed(s
     assert rag.ingest().removed == ["passwd.txt", "shared/more.md", "shared/secret.txt"]  # and back again
 
 
+def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):
+    """Debian's python-*-doc packages link ``rst -> html/_sources``: the second name is skipped, saying
+    where the folder was read, not reported as a failed symlink loop."""
+    from rag.ingest.pipeline import scan
+
+    (tmp_path / "html" / "_sources").mkdir(parents=True)
+    (tmp_path / "html" / "_sources" / "guide.rst.txt").write_text("Guide\n=====\n\nRun it.\n")
+    (tmp_path / "rst").symlink_to(tmp_path / "html" / "_sources")
+    (tmp_path / "html" / "up").symlink_to(tmp_path / "html")  # a loop
+    entries, skipped, failed = scan(tmp_path, 10**6)
+    assert [e.rel for e in entries] == ["html/_sources/guide.rst.txt"]
+    assert ("rst", "the same folder as html/_sources (a symlink to it), read there") in skipped
+    assert failed == [("html/up", "symlink loop: folder already visited, not entered")]
+
+
 def _big(n: int = 60) -> str:
     return "\n\n".join(
         f"Heron log {i}: the grey heron number {i} waited {i % 7} hours by pond {i}." * 3 for i in range(n)

@@ -73,7 +73,8 @@ def scan(
 ) -> tuple[list[FileEntry], list[tuple[str, str]], list[tuple[str, str]]]:
     """Walk ``docs_dir`` recursively: (documents with their content hash, skipped, failed).
 
-    Symlinks are followed, but a folder already visited (a symlink loop) is reported once and not entered,
+    Symlinks are followed, but a folder already visited is not entered again: a symlink loop is reported
+    once as a failure, another name for a folder read elsewhere is skipped with the name it was read under,
     and a link whose target is outside ``docs_dir`` (``notes.txt -> /etc/passwd``) is skipped with `OUTSIDE`
     unless ``follow_outside``: every signed-in user of the app can read what is ingested.
     Hidden files and folders (``.git``, ``.DS_Store``) are passed over silently; inside a Sphinx HTML build,
@@ -83,7 +84,7 @@ def scan(
         raise RagError(f"docs folder {docs_dir} does not exist or is not a folder")
     entries, skipped, failed = [], [], []
     walked: list[str] = []  # every file, documents or not (a Sphinx build is known by its searchindex.js)
-    seen_dirs = set()
+    seen_dirs: dict[str, str] = {}  # real path -> the name it was read under
     top = os.path.realpath(docs_dir)
 
     def outside(path: str) -> bool:
@@ -93,10 +94,15 @@ def scan(
     for root, dirs, files in os.walk(docs_dir, followlinks=True):
         real = os.path.realpath(root)
         if real in seen_dirs:
-            failed.append((os.path.relpath(root, docs_dir), "symlink loop: folder already visited, not entered"))
+            here = os.path.relpath(root, docs_dir)
+            parent = os.path.realpath(os.path.dirname(root))
+            if parent == real or parent.startswith(real.rstrip(os.sep) + os.sep):  # it links to a folder around it
+                failed.append((here, "symlink loop: folder already visited, not entered"))
+            else:  # another name for a folder read elsewhere (Debian's "rst -> html/_sources")
+                skipped.append((here, f"the same folder as {seen_dirs[real]} (a symlink to it), read there"))
             dirs[:] = []
             continue
-        seen_dirs.add(real)
+        seen_dirs[real] = os.path.relpath(root, docs_dir)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for d in [d for d in dirs if outside(os.path.join(root, d))]:
             dirs.remove(d)
