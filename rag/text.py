@@ -43,7 +43,8 @@ _LINE_BREAK = re.compile(r"\n\s*")
 # An interactive Python session (a doctest, ``>>>`` and ``...`` prompts) is cut into its statements: a prompt
 # line, its continuation lines and its output up to the next prompt or a blank line. The "..." of a
 # continuation prompt or an elided traceback, and the colon of "def f(x):", end nothing inside one.
-_PROMPT = re.compile(r"^[ \t]*>>>(?=[ \t]|$)", re.M)
+PROMPT = re.compile(r">>>(?=[ \t\n]|$)")  # where a statement starts
+_PROMPT_LINE = re.compile(rf"^[ \t]*{PROMPT.pattern}", re.M)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 # A question that asks how to do something ("How do I …", "Hi, how can I …", "What command …"): its answer is
@@ -134,8 +135,8 @@ def _outside(breaks: list[tuple[int, int]], pieces: list[tuple[int, int]]) -> li
 
 
 def _statements(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of the statements of interactive Python sessions in ``text[start:end]`` (see `_PROMPT`)."""
-    prompts = [m.end() - 3 for m in _PROMPT.finditer(text, start, end)]
+    """Spans of the statements of interactive Python sessions in ``text[start:end]`` (see `_PROMPT_LINE`)."""
+    prompts = [m.end() - 3 for m in _PROMPT_LINE.finditer(text, start, end)]
     out = []
     for i, a in enumerate(prompts):
         b = prompts[i + 1] if i + 1 < len(prompts) else end

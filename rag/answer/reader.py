@@ -40,7 +40,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, CJK, HOWTO, split_sentences, tokenize
+from rag.text import BULLET, CJK, HOWTO, PROMPT, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -99,7 +99,6 @@ def _is_question(text: str) -> bool:
 _LETTER = re.compile(r"[^\W\d_]")
 _TITLE_LINE = re.compile(r"[^\n]{1,80}(?<![.!?:;,])\n(?=[A-Z0-9•])")
 _PAGE_NUMBER = re.compile(r"\n\s*\d{1,4}\s*$")
-_PROMPT = re.compile(r">>>\s")  # a statement of an interactive session: its first line is code, no title
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
@@ -107,7 +106,7 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     heading and its paragraph are one line apart) or a page number at its end."""
     if m := _PAGE_NUMBER.search(text, s, e):
         e = m.start()
-    if (m := _TITLE_LINE.match(text, s, e)) and re.search(r"[^\W\d]", text[m.end() : e]) and not _PROMPT.match(text, s):
+    if (m := _TITLE_LINE.match(text, s, e)) and re.search(r"[^\W\d]", text[m.end() : e]) and not PROMPT.match(text, s):
         s = m.end()
     return s, e
 

@@ -531,7 +531,7 @@ def _with_ocr(
                 empty.append(number)
         new = True  # a page starts a section, its number cited
         # Cut at the headings before the lines are joined: reflowing can join a heading to the line above it.
-        for piece, title in pdf.split_page(text, titles[number - 1]) if number - 1 in titles else [(text, None)]:
+        for piece, title in pdf.split_page(text, titles.get(number - 1, [])):
             if title is not None:
                 heading, new = title, True
             added = doc.add(reflow(piece), page=number if numbered else None, heading=heading, new_section=new)

@@ -98,6 +98,23 @@ def _letters(text: str) -> str:
     return _NOT_LETTERS.sub("", text.casefold())
 
 
+def _title_line(lines: list[str], at: int, title: str) -> tuple[int, int, str] | None:
+    """Where ``title`` stands from ``lines[at]`` on, on one line or else broken over two: (first line, lines,
+    title as printed)."""
+    want, numbered = _letters(title), bool(_ENDS_IN_NUMBER.search(title))
+    if not want:
+        return None
+    for n in (1, 2):
+        for i in range(at, len(lines) - n + 1):
+            printed = " ".join(" ".join(lines[i : i + n]).split())
+            if len(printed) > 2 * len(title) + 12 or _letters(printed) != want:
+                continue
+            if _ENDS_IN_NUMBER.search(printed) and not numbered:
+                continue  # "Introduction 1": a line of the table of contents, with its page number
+            return i, n, printed
+    return None
+
+
 def split_page(text: str, titles: list[str]) -> list[tuple[str, str | None]]:
     """``text`` cut where each of ``titles`` (the outline entries of its page, in order) stands as a line,
     letters compared (a numbered "2.1 Options" is the entry "Options"): pieces ``(text, heading)``, the
@@ -108,20 +125,7 @@ def split_page(text: str, titles: list[str]) -> list[tuple[str, str | None]]:
     found: list[tuple[int, int, str]] = []  # (first line, lines, title as printed)
     at = 0
     for title in titles:
-        want, numbered = _letters(title), bool(_ENDS_IN_NUMBER.search(title))
-        hit = None
-        for n in (1, 2):  # on one line, else broken over two
-            for i in range(at, len(lines) - n + 1):
-                printed = " ".join(" ".join(lines[i : i + n]).split())
-                if not want or len(printed) > 2 * len(title) + 12 or _letters(printed) != want:
-                    continue
-                if _ENDS_IN_NUMBER.search(printed) and not numbered:
-                    continue  # "Introduction 1": a line of the table of contents, with its page number
-                hit = (i, n, printed)
-                break
-            if hit:
-                break
-        if hit:
+        if hit := _title_line(lines, at, title):
             found.append(hit)
             at = hit[0] + hit[1]
         elif not found:
