@@ -93,6 +93,47 @@ def join_pdfs(*parts: bytes) -> bytes:
     return out.getvalue()
 
 
+def handbook_pdf() -> bytes:
+    """A three-page PDF as LaTeX or a word processor makes one: a running head and a page number on every
+    page, an outline whose entries ("Fares") are printed as numbered headings ("2 Fares"), one mid-page, and
+    a table of contents whose lines name them too ("Fares 2")."""
+    from fpdf import FPDF
+
+    class Handbook(FPDF):
+        def header(self):
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, "Harbour Ferry Handbook 2.1", new_x="LMARGIN", new_y="NEXT")
+
+        def footer(self):
+            self.set_y(-12)
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, str(self.page_no()), align="C")
+
+    pdf = Handbook(format=(105, 148))
+
+    def heading(number: str, title: str) -> None:
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.start_section(title)  # the outline entry
+        pdf.multi_cell(0, 6, f"{number} {title}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=9)
+
+    def para(text: str) -> None:
+        pdf.multi_cell(0, 4.5, text, new_x="LMARGIN", new_y="NEXT")
+
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=9)
+    para("Contents\nTimetables 1\nFares 2")
+    heading("1", "Timetables")
+    para("The first ferry leaves the north pier at six in the morning. " * 3)
+    pdf.add_page()
+    para("Night sailings run on Fridays only and stop at both islands. " * 5)
+    heading("2", "Fares")
+    para("A single ticket costs four dollars; a monthly pass costs ninety. " * 3)
+    pdf.add_page()
+    para("Pensioners travel at half fare on weekdays. " * 10)
+    return bytes(pdf.output())
+
+
 def blank_page(dpi: int = 200) -> Image.Image:
     """A scanned A6 page with nothing printed on it."""
     return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)

@@ -15,7 +15,7 @@ from filelock import FileLock
 from rag import RAG, RagError
 from rag.ingest.loaders import load
 
-from .conftest import ROOT, blank_page, image_pdf, join_pdfs, render_page, text_pdf
+from .conftest import ROOT, blank_page, handbook_pdf, image_pdf, join_pdfs, render_page, text_pdf
 
 
 def snapshot(rag: RAG) -> dict[str, tuple]:
@@ -320,6 +320,19 @@ def test_links_to_outside_the_documents_folder_are_not_followed_unless_allowed(s
     allowed = RAG(docs_dir=seed_docs, store_dir=tmp_path / "store", follow_outside_links=True)
     assert sorted(allowed.ingest().added) == ["passwd.txt", "shared/more.md", "shared/secret.txt"]
     assert rag.ingest().removed == ["passwd.txt", "shared/more.md", "shared/secret.txt"]  # and back again
+
+
+def test_a_pdf_passage_is_stored_and_retrieved_under_its_outline_heading_without_running_heads(tmp_path):
+    """The real store and embedding model: a passage of a PDF carries the heading of the outline entry it
+    falls under, even on a page where that heading is not printed, and no running head is in its text."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "handbook.pdf").write_bytes(handbook_pdf())
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    assert rag.ingest().ok
+    top = rag.retrieve("Do pensioners travel at a reduced fare?", k=1)[0]
+    assert (top.source, top.page, top.section) == ("handbook.pdf", 3, "2 Fares")
+    assert "Handbook" not in top.text and "Pensioners travel at half fare" in top.text
 
 
 def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):

@@ -23,6 +23,8 @@ from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
 from rag.text import unwrap
 
+from .conftest import handbook_pdf
+
 LIMIT = 20 * 2**20
 
 
@@ -781,50 +783,9 @@ def test_pdf_text_is_read_by_pdfium_with_its_hyphenation_marks_joined(tmp_path, 
     assert "management sail" in load(path, "ferry.pdf", LIMIT, Limits(memory_mb=0)).text  # in-process: patched
 
 
-def _handbook() -> bytes:
-    """A three-page PDF as LaTeX or a word processor makes one: a running head and a page number on every
-    page, an outline whose entries ("Fares") are printed as numbered headings ("2 Fares"), one mid-page, and
-    a table of contents whose lines name them too ("Fares 2")."""
-    from fpdf import FPDF
-
-    class Handbook(FPDF):
-        def header(self):
-            self.set_font("Helvetica", size=8)
-            self.cell(0, 5, "Harbour Ferry Handbook 2.1", new_x="LMARGIN", new_y="NEXT")
-
-        def footer(self):
-            self.set_y(-12)
-            self.set_font("Helvetica", size=8)
-            self.cell(0, 5, str(self.page_no()), align="C")
-
-    pdf = Handbook(format=(105, 148))
-
-    def heading(number: str, title: str) -> None:
-        pdf.set_font("Helvetica", "B", 11)
-        pdf.start_section(title)  # the outline entry
-        pdf.multi_cell(0, 6, f"{number} {title}", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=9)
-
-    def para(text: str) -> None:
-        pdf.multi_cell(0, 4.5, text, new_x="LMARGIN", new_y="NEXT")
-
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=9)
-    para("Contents\nTimetables 1\nFares 2")
-    heading("1", "Timetables")
-    para("The first ferry leaves the north pier at six in the morning. " * 3)
-    pdf.add_page()
-    para("Night sailings run on Fridays only and stop at both islands. " * 5)
-    heading("2", "Fares")
-    para("A single ticket costs four dollars; a monthly pass costs ninety. " * 3)
-    pdf.add_page()
-    para("Pensioners travel at half fare on weekdays. " * 10)
-    return bytes(pdf.output())
-
-
 def test_a_pdf_is_read_without_its_running_heads_and_in_the_sections_its_outline_names(tmp_path):
     path = tmp_path / "handbook.pdf"
-    path.write_bytes(_handbook())
+    path.write_bytes(handbook_pdf())
     doc = load(path, "handbook.pdf", LIMIT)
     lines = doc.text.split("\n")
     assert not [line for line in lines if "Handbook" in line or line.strip().isdigit()]  # heads and page numbers
