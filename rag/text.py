@@ -54,6 +54,9 @@ HOWTO = re.compile(r"^\W*(\w+[,!]\s+)*(how (do|can|could|should|would|to)\b|what
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 # Identifiers, options, paths and versions: "functools.cache", "--leak-check", "/etc/fstab", "3.11", "a_b".
 _COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
+# A one-letter option ("-W", "-a"), whole and with its case ("-a" and "-A" are different options): the letter
+# alone is no word, so without this "What does -W do?" could not find "-W: turn warnings into errors".
+_SHORT_OPTION = re.compile(r"(?<![\w-])-[A-Za-z0-9](?![\w-])")
 # camelCase and PascalCase boundaries: "getElementById" -> get Element By Id; "HTTPServer" -> HTTP Server.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Chinese, Japanese and Korean write words without spaces: a run of these is cut into overlapping pairs.
@@ -225,7 +228,8 @@ def tokenize(text: str) -> list[str]:
 
     An identifier, option, path or version is kept whole as well as cut into its parts, so a question that
     names ``functools.cache`` or ``--leak-check`` finds the page that spells it exactly, and one that says
-    "leak check" still finds it: ``"use missing_ok"`` -> ``['use', 'missing', 'ok', 'missing_ok']``.
+    "leak check" still finds it: ``"use missing_ok"`` -> ``['use', 'missing', 'ok', 'missing_ok']``. A
+    one-letter option keeps its dash and case: ``"git add -A"`` -> ``['git', 'add', '-A']``.
     camelCase words are cut at their humps too (``getElementById`` -> ``get element by id`` + the whole).
 
     Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
@@ -241,6 +245,7 @@ def tokenize(text: str) -> list[str]:
     if cjk:
         text = CJK.sub(" ", text)
     wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
+    options = _SHORT_OPTION.findall(text)
     words: list[str] = []
     for word in _TOKEN.findall(text):
         parts = _CAMEL.split(word) if not word.isupper() and not word.islower() else [word]
@@ -249,8 +254,8 @@ def tokenize(text: str) -> list[str]:
         for part in parts:
             words += _TOKEN.findall(part.lower().replace("_", " "))
     if language(text) == "other":
-        return words + [w for w in wholes if len(w) > 2] + cjk
-    return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + cjk
+        return words + [w for w in wholes if len(w) > 2] + options + cjk
+    return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + options + cjk
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

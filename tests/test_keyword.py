@@ -28,6 +28,20 @@ def test_bm25_finds_chinese_text_by_a_phrase_inside_it():
     assert index.search("How are packages installed?", 1)[0][0] == "apt"
 
 
+def test_a_one_letter_option_is_a_word_of_its_own_with_its_case():
+    """A letter alone is no word, so before, "-W" vanished from a question and from the page that explains it."""
+    assert tokenize("sphinx-build -W -b html") == ["sphinx", "build", "html", "sphinx-build", "-W", "-b"]
+    assert "-a" not in tokenize("e-mail, x-a, 3-5 and a - b")  # a dash inside a word or between spaces is no option
+    pages = [
+        "-w file: write warnings and errors to the given file.",
+        "-W: turn warnings into errors, so the build stops at the first warning.",
+        "-a: write all output files; warnings are errors only with another option.",
+    ]
+    index = KeywordIndex.build(["lower", "upper", "all"], pages, "v1")
+    assert index.search("What does -W do to warnings?", 1)[0][0] == "upper"
+    assert index.search("What does -w do with warnings?", 1)[0][0] == "lower"
+
+
 def test_building_an_index_logs_nothing_below_warning():
     """bm25s sets its logger to DEBUG on import; after rag builds an index it no longer logs at DEBUG/INFO."""
     import logging
