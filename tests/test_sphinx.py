@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image, ImageDraw
 
 from rag import RAG
-from rag.ingest.sphinx import CODE, INDEX
+from rag.ingest.sphinx import CODE, INDEX, PICTURE
 
 CONF = 'import os, sys\nsys.path.insert(0, os.path.abspath("."))\nproject = "Tide"\n'
 CONF += 'extensions = ["sphinx.ext.autodoc", "sphinx.ext.viewcode"]\n'
@@ -26,7 +27,7 @@ def high_water(port, day):
 PAGES = {
     "index.rst": "Tide\n====\n\n.. toctree::\n\n   guide\n   api\n",
     "guide.rst": "Guide\n=====\n\nTo print the tide table for a port, run ``tide --port Dover``.\n"
-    "The tables are refreshed every Sunday at noon.\n",
+    "The tables are refreshed every Sunday at noon.\n\n.. image:: chart.png\n   :alt: Tide chart\n",
     "api.rst": "API\n===\n\n.. automodule:: tide\n   :members:\n",
 }
 
@@ -36,6 +37,9 @@ def build(tmp_path_factory):
     src = tmp_path_factory.mktemp("sphinx-src")
     (src / "conf.py").write_text(CONF)
     (src / "tide.py").write_text(MODULE)
+    chart = Image.new("RGB", (640, 120), "white")  # a figure with words on it, which OCR would read
+    ImageDraw.Draw(chart).text((20, 40), "HIGH WATER AT DOVER EVERY DAY", fill="black", font_size=36)
+    chart.save(src / "chart.png")
     for name, text in PAGES.items():
         (src / name).write_text(text)
     out = tmp_path_factory.mktemp("sphinx") / "html"
@@ -56,8 +60,12 @@ def test_a_sphinx_build_is_read_as_its_pages(build, tmp_path):
         )
     assert skipped["html/_modules/tide.html"] == CODE
     assert skipped["html/genindex.html"] == skipped["html/search.html"] == skipped["html/py-modindex.html"] == INDEX
-    read = {s for s in [d.source for d in rag.documents()] if s.endswith(".html")}
-    assert read == {"html/index.html", "html/guide.html", "html/api.html"}
+    assert skipped["html/_images/chart.png"] == PICTURE  # the figure the guide shows
+    pictures = [p for p in (docs / "html" / "_static").rglob("*") if p.suffix in (".png", ".jpg")]
+    assert all(skipped[p.relative_to(docs).as_posix()] == PICTURE for p in pictures)  # the theme's icons
+    read = [d.source for d in rag.documents()]
+    assert {s for s in read if s.endswith(".html")} == {"html/index.html", "html/guide.html", "html/api.html"}
+    assert not [s for s in read if s.endswith(".png")]
 
     answer = rag.ask("How do I print the tide table for a port?")
     assert answer.citations and answer.citations[0].source == "html/guide.html"
@@ -97,7 +105,9 @@ def test_only_a_folder_sphinx_marked_as_its_build_is_passed_over_in_part(build, 
         "genindex.html",
         "py-modindex.html",
         "search.html",
+        *(p.relative_to(docs).as_posix() for p in docs.rglob("*.png")),  # the figure and the theme's icons
     }
+    assert "_images/chart.png" in report.removed
     after = set([d.source for d in rag.documents()])
     assert "_sources/guide.rst.txt" in after  # its page is gone: the source is the only copy
     answer = rag.ask("When are the tide tables refreshed?")

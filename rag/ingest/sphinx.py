@@ -11,11 +11,15 @@ project's ``docs/_build/html``). Beside its pages such a folder holds three thin
   chunks, 28% of the store).
 * the generated index, module index and search pages (``genindex.html``, ``py-modindex.html``,
   ``search.html``): lists of links.
+* the pictures in ``_images/`` and ``_static/``: the figures its pages show, the theme's icons and logos. Read
+  by OCR they were pages of their own, a screenshot of a page repeating that page's text in pieces
+  (sphinx-doc: 37 pictures, four of the six passages found for "How do I change the HTML theme?") and an
+  icon a word or two, at a second or more of OCR each.
 
 A build is known by the files Sphinx writes at its root, ``searchindex.js`` (``Search.setIndex(``) or
 ``objects.inv`` (``# Sphinx inventory``). Only there, a source whose built page is in the folder is passed
-over (a source without its page is the only copy, and is read: `rag.ingest.markup`), as are the code and
-index pages. Nothing else in the folder is touched.
+over (a source without its page is the only copy, and is read: `rag.ingest.markup`), as are the code,
+index pages and pictures. Nothing else in the folder is touched.
 
 Example:
     >>> found = ["html/guide.html", "html/_sources/guide.rst.txt", "html/_sources/draft.rst.txt", "html/genindex.html"]
@@ -31,9 +35,12 @@ import re
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from rag.ingest.ocr import IMAGE_SUFFIXES
+
 MARKS = {"searchindex.js": b"Search.setIndex(", "objects.inv": b"# Sphinx inventory"}
 CODE = "the library's highlighted code (Sphinx's viewcode pages); the API pages document it"
 INDEX = "Sphinx's generated index or search page (links only)"
+PICTURE = "a picture Sphinx's pages show (a figure, an icon, a theme's screenshot); the pages are read"
 _INDEX_PAGE = re.compile(r"(?:genindex(?:-[^/]*)?|[a-z]+-modindex|search)\.html")
 
 
@@ -73,6 +80,8 @@ def build_extras(build_roots: set[str], rels: Iterable[str]) -> dict[str, str]:
                 reasons[rel] = CODE
             elif _INDEX_PAGE.fullmatch(inner):
                 reasons[rel] = INDEX
+            elif inner.startswith(("_images/", "_static/")) and PurePosixPath(inner).suffix.lower() in IMAGE_SUFFIXES:
+                reasons[rel] = PICTURE
     return reasons
 
 
