@@ -105,6 +105,19 @@ def test_features_see_the_kind_asked_for_and_the_how_to_code():
     assert how[0, reader.FEATURES.index("howto_code")] > 0
 
 
+def test_a_block_after_a_lead_in_is_not_an_unfinished_line_but_a_title_after_a_colon_is():
+    """A command has no full stop: "type the following command:" with "pip install tidal" on the next line is a
+    whole answer, not a title or a table row; "Step 2: Add CSS classes" on one line is still unfinished."""
+    passages = [
+        Passage("To install it, type the following command:\n\npip install tidal\n\nStep 2: Add CSS classes", "a", 0)
+    ]
+    cands = reader.spans(passages)
+    rows = reader.featurize(Question.parse("How do I install it?"), cands, passages, lambda t: 1.0)
+    unfinished = dict(zip([c.text for c in cands], rows[:, reader.FEATURES.index("unfinished")], strict=True))
+    assert unfinished["To install it, type the following command:\n\npip install tidal"] == 0.0
+    assert unfinished["Step 2: Add CSS classes"] == 1.0
+
+
 def test_fit_logistic_and_the_softmax_ranking_learn_a_separable_signal():
     x = np.array([[1, 0.0], [1, 1.0], [1, 0.1], [1, 0.9]])
     assert fit_logistic(x, np.array([0, 1, 0, 1]))[1] > 0

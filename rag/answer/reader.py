@@ -63,7 +63,7 @@ FEATURES = (
     "kind_miss",  # the question wants a kind of thing and the span has none
     "code",  # share of the span's words that are code-like (identifiers, options, punctuation)
     "howto_code",  # a "how do I" question and a span with code in it (the command it asks for)
-    "unfinished",  # no sentence-ending punctuation: a title, a signature line, a table row
+    "unfinished",  # no final punctuation: a title, a signature line, a table row (not a lead-in's block)
     "novelty",  # share of the span's words that are not the question's: an answer adds something
     "length",  # log of the span's length in words
     "lead_in",  # a lead-in joined with what it introduces
@@ -73,6 +73,7 @@ FEATURES = (
 # features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
 ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
+_BLOCK_AFTER = re.compile(r"[:：][ \t]*\n")  # a lead-in whose colon ends its line: a block follows
 _ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
 _WORDS = re.compile(r"\S+")
 
@@ -261,7 +262,7 @@ def featurize(
             float(bool(asked.kind) and not fits),
             code,
             code if howto else 0.0,
-            float(not _ENDED.search(c.text.rstrip())),
+            float(not _ENDED.search(c.text.rstrip()) and not (c.lead_in and _BLOCK_AFTER.search(c.text))),
             len(words - q) / len(words) if words else 0.0,
             math.log1p(len(_WORDS.findall(c.text))) / 4,
             float(c.lead_in),
