@@ -435,3 +435,24 @@ def test_a_version_is_quoted_first_for_a_which_release_question_and_a_diagram_ne
     answer = rag.ask("How do I open a gate for a wheelchair at the ticket gates?")
     assert answer.answered and "blue button" in answer.text
     assert "+--------+" not in answer.text and "card reader" not in answer.text  # the drawing is not quoted
+
+
+TIDAL_MANUAL = {
+    "install.md": "# Installing tidal\n\n"
+    "Once installed, tidal keeps its tide tables in your home directory.\n\n"
+    "The easiest way to install tidal is to type the following command from the command line:\n\n"
+    "pip install tidal\n",
+    "tidal-run.md": "# tidal-run\n\n## Options\n\n"
+    "-w file:\n\nWrite warnings and errors to the given file as well as to the screen.\n\n"
+    "-W:\n\nTurn warnings into errors, so the run stops at the first warning.\n\n"
+    "-q:\n\nPrint nothing but warnings and errors.\n",
+}
+
+
+def test_a_one_letter_option_and_a_command_after_its_lead_in_are_found_and_quoted(tmp_path):
+    # real store, real embedding model: the option token of the keyword index and the reader's lead-in block
+    rag = ingested(tmp_path, TIDAL_MANUAL)
+    answer = rag.ask("What does -W do?")
+    assert answer.answered and "Turn warnings into errors" in answer.citations[0].quote
+    answer = rag.ask("How do I install tidal?")
+    assert answer.answered and "pip install tidal" in answer.citations[0].quote
