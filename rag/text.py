@@ -245,7 +245,6 @@ def tokenize(text: str) -> list[str]:
     if cjk:
         text = CJK.sub(" ", text)
     wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
-    options = _SHORT_OPTION.findall(text)
     words: list[str] = []
     for word in _TOKEN.findall(text):
         parts = _CAMEL.split(word) if not word.isupper() and not word.islower() else [word]
@@ -253,9 +252,10 @@ def tokenize(text: str) -> list[str]:
             wholes.append(word.lower())
         for part in parts:
             words += _TOKEN.findall(part.lower().replace("_", " "))
+    kept_whole = [w for w in wholes if len(w) > 2] + (_SHORT_OPTION.findall(text) if "-" in text else []) + cjk
     if language(text) == "other":
-        return words + [w for w in wholes if len(w) > 2] + options + cjk
-    return [_stem(t) for t in words if t not in _STOPWORDS] + [w for w in wholes if len(w) > 2] + options + cjk
+        return words + kept_whole
+    return [_stem(t) for t in words if t not in _STOPWORDS] + kept_whole
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
