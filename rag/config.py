@@ -22,6 +22,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
+# 18: a PDF without the entries of its contents and index pages (rag/ingest/pdf.py); a heading never a chunk
+# of its own; HTML bars of accesskey links and banners dropped;
 # 17: a PDF without its running heads and page numbers, in the sections its outline names (rag/ingest/pdf.py);
 # 16: an interactive Python session (>>> and ... prompts) is cut at its statements, never inside one;
 # 15: no chunk starts inside a brace on a line ("{'a': 1, 'b': 2}" is one piece of a code line);
@@ -31,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # 12: an HTML page titled by its <title> where its first heading names something else; 11: PDF text read
 # by PDFium; no spaces between Chinese characters in PDF and HTML text; 10: ligatures spelled out, numbered
 # PDF headings on their own line; 9: underlined titles
-CHUNKER_VERSION = 17
+CHUNKER_VERSION = 18
 
 
 class Settings(BaseSettings):

@@ -134,6 +134,42 @@ def handbook_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+def manual_pdf() -> bytes:
+    """A manual as LaTeX or Texinfo makes one: a first page with the title, a line about the
+    manual and a table of contents whose entries lead with dots to their page numbers; a chapter whose heading
+    stands alone above its first section's; an index at the end. Its outline's first entry is "Contents"."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(105, 148))
+
+    def line(text: str, size: int = 9, style: str = "") -> None:
+        pdf.set_font("Helvetica", style, size)
+        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+
+    pdf.add_page()
+    line("Harbour Ferry Manual", 12, "B")
+    line("This manual tells the crews of the harbour ferries how their boats are run.")
+    pdf.start_section("Contents")
+    line("Contents", 11, "B")
+    for entry, page in (("1 Sailing", 2), ("1.1 Timetables", 2), ("1.2 Moorings", 2), ("Index", 3)):
+        line(f"{entry} {'. ' * (30 - len(entry) // 2)}{page}")
+    pdf.add_page()
+    pdf.start_section("Sailing")
+    line("1 Sailing", 11, "B")
+    pdf.start_section("Timetables", level=1)
+    line("1.1 Timetables", 10, "B")
+    line("The first ferry leaves the north pier at six in the morning and the last one at midnight. " * 2)
+    pdf.start_section("Moorings", level=1)
+    line("1.2 Moorings", 10, "B")
+    line("A ferry is moored with two bow lines and one stern line, checked each hour by the deckhand. " * 2)
+    pdf.add_page()
+    pdf.start_section("Index")
+    line("Index", 11, "B")
+    for entry in ("bow lines", "deckhand", "ferry, first", "midnight", "moorings", "north pier", "timetables"):
+        line(f"{entry} {'. ' * (30 - len(entry) // 2)}2")
+    return bytes(pdf.output())
+
+
 def blank_page(dpi: int = 200) -> Image.Image:
     """A scanned A6 page with nothing printed on it."""
     return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)

@@ -84,7 +84,7 @@ def test_overlap_repeats_whole_sentences_from_the_previous_window():
 
 
 def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
-    text = "Shell basics\n\nThe prompt shows your name. It ends with a dollar sign.\n\nMore on the prompt here."
+    text = "Read this first.\n\nThe prompt shows your name. It ends with a dollar sign.\n\nMore on the prompt here."
     body = text.index("The prompt")
     sections = [Section(0, None, None), Section(body, None, "Shell basics")]
     chunks = chunks_of(text, 50, sections=sections)
@@ -93,6 +93,25 @@ def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
     assert "Shell basics" not in under.text  # the stored text (what citations point at) is unchanged
     plain = chunks_of("No heading here. Just text.", 50)[0]  # no heading at all: under its file's name
     assert plain.embedding_text() == f"doc\n\n{plain.text}"
+
+
+def test_a_heading_is_never_a_chunk_of_its_own():
+    """A chapter's heading right above its first section's, a heading above a sentence too long to share a
+    chunk with it, and a heading at the end with nothing under it: none is a chunk alone (a chunk of one
+    heading is found by its words and says nothing)."""
+    long = "The ferry leaves the north pier at six and calls at every island on the way out to sea."
+    moor = "4.2 The moor() call and how it ties the lines"  # no title line by its form: the section's heading
+    text = f"4 Sailing\n\n4.1 Timetables\n\n{long}\n\n{moor}\n\n{long}\n\nIndex"
+    sections = [Section(0, None, "4 Sailing")]
+    sections += [Section(text.index(h), None, h) for h in ("4.1 Timetables", moor, "Index")]
+    chunks = chunks_of(text, 19, sections=sections)
+    assert [(c.section, c.text.split("\n")[0]) for c in chunks] == [
+        ("4.1 Timetables", "4 Sailing"),  # the empty chapter's heading starts its first section's chunk
+        (moor, moor),  # 10 + 19 words: over the size, but the heading goes with its text
+    ]
+    assert all(long in c.text for c in chunks)
+    only = chunks_of("Appendix", 18, sections=[Section(0, None, "Appendix")])
+    assert [c.text for c in only] == ["Appendix"]  # a document that is one heading keeps it
 
 
 def test_a_chunk_is_embedded_under_its_documents_title_and_its_section():

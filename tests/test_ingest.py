@@ -15,7 +15,7 @@ from filelock import FileLock
 from rag import RAG, RagError
 from rag.ingest.loaders import load
 
-from .conftest import ROOT, blank_page, handbook_pdf, image_pdf, join_pdfs, render_page, text_pdf
+from .conftest import ROOT, blank_page, handbook_pdf, image_pdf, join_pdfs, manual_pdf, render_page, text_pdf
 
 
 def snapshot(rag: RAG) -> dict[str, tuple]:
@@ -333,6 +333,23 @@ def test_a_pdf_passage_is_stored_and_retrieved_under_its_outline_heading_without
     top = rag.retrieve("Do pensioners travel at a reduced fare?", k=1)[0]
     assert (top.source, top.page, top.section) == ("handbook.pdf", 3, "2 Fares")
     assert "Handbook" not in top.text and "Pensioners travel at half fare" in top.text
+
+
+def test_a_manuals_contents_and_index_are_never_retrieved_and_no_heading_is_a_chunk_alone(tmp_path):
+    """The real store and embedding model over a manual (see `manual_pdf`): before, its contents page and
+    its index were chunks that a question about any topic found, and a chapter's heading was one too."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "manual.pdf").write_bytes(manual_pdf())
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    assert rag.ingest().ok
+    found = rag.retrieve("Where does the first ferry leave from in the morning?", k=5)
+    assert found[0].section == "1.1 Timetables" and "north pier at six" in found[0].text
+    assert not [p.text for p in found if ". ." in p.text]
+    rag.store.open()
+    stored = list(rag.store.all_chunks())
+    alone = [text for _, m, text in stored if text.strip() == (m.get("section") or "")]
+    assert len(stored) == 3 and not alone  # the chapter's heading starts its first section's chunk
 
 
 def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):

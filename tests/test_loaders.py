@@ -23,7 +23,7 @@ from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
 from rag.text import unwrap
 
-from .conftest import handbook_pdf
+from .conftest import handbook_pdf, manual_pdf
 
 LIMIT = 20 * 2**20
 
@@ -271,6 +271,37 @@ def test_html_footers_and_navigation_drawn_as_divs_are_dropped(tmp_path):
         '<div class="footnotes">1. A footnote.</div>'
     )
     assert load_file(tmp_path, "page.html", html).text == "Body text.\n\n1. A footnote."
+
+
+def test_html_bars_of_shortcut_links_and_banners_are_dropped_and_the_body_kept(tmp_path):
+    """Texinfo's and Publican's navigation carries keyboard shortcuts (accesskey) in a bar of its own, and
+    Publican's banner is a <div id="banner">: neither is text of the page. A shortcut link inside the body's
+    prose drops no more than its own short line."""
+    html = (
+        '<div id="banner"><a href="get.html"><span>Download the ebook</span></a></div>'
+        '<ul class="docnav top"><li><a accesskey="p" href="a.html">Prev</a></li><li>The Ferry Book</li>'
+        '<li><a accesskey="n" href="c.html">Next</a></li></ul>'
+        "<h2>Fares</h2><p>A single ticket costs four dollars.</p>"
+        '<div class="nav-panel"><p>Next: <a accesskey="n" href="d.html">Moorings</a>, '
+        'Up: <a accesskey="u" href="index.html">Top</a></p></div>'
+        f"<p>{'Tickets are sold on board. ' * 20}</p>"
+        '<p>See <a accesskey="x" href="x.html">the timetable</a>.</p>'
+    )
+    doc = load_file(tmp_path, "fares.html", html)
+    assert doc.text == f"Fares\n\nA single ticket costs four dollars.\n\n{'Tickets are sold on board. ' * 19}" + (
+        "Tickets are sold on board."
+    )
+
+
+def test_a_pdf_is_read_without_its_contents_and_index_entries(tmp_path):
+    """A table of contents and an index list every topic and say nothing about any (see `rag.ingest.pdf`):
+    their entries are not text of the document; the title and the line above the contents are."""
+    doc = load_file(tmp_path, "manual.pdf", manual_pdf())
+    assert doc.text.startswith("Harbour Ferry Manual\n")
+    assert ". ." not in doc.text and "Timetables 2" not in doc.text
+    assert "This manual tells the crews of the harbour ferries" in doc.text
+    assert doc.text.count("north pier") == 2  # the two sentences, not the index's entry
+    assert doc.locate(doc.text.index("The first ferry")).heading == "1.1 Timetables"
 
 
 def test_deeply_nested_html_loads(tmp_path):

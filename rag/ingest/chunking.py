@@ -140,17 +140,26 @@ class Chunker:
         self.chunk_overlap = chunk_overlap
 
     def split(self, doc: LoadedDocument, source: str) -> list[Chunk]:
+        """The document's chunks, section by section. A section that holds nothing but its heading ("4
+        Relational databases" right before "4.1 SQL queries") is no chunk of its own: its heading starts the
+        next section's first chunk, which is cited under the heading that holds its text; at the document's end
+        it is dropped, unless it is all the document holds."""
         text, chunks, seen, title = doc.text, list[Chunk](), Counter[str](), document_title(doc, source)
         bounds = [s.start for s in doc.sections[1:]] + [len(text)]
-        for section, end in zip(doc.sections, bounds, strict=True):
-            for s, e in self._windows(text, section.start, end):
+        start = None  # where an empty section's heading waits for the next section
+        for index, (section, end) in enumerate(zip(doc.sections, bounds, strict=True)):
+            start = section.start if start is None else start
+            if _only_heading(text, start, end, section.heading) and (index + 1 < len(doc.sections) or chunks):
+                continue  # at the end, with text before it: a heading of nothing ("Index" without its entries)
+            windows, start = self._windows(text, start, end, section.heading), None
+            for s, e in windows:
                 piece = text[s:e]
                 cid = chunk_id(source, piece, seen[piece])
                 seen[piece] += 1
                 chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, heading(doc, section, s), title))
         return chunks
 
-    def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+    def _windows(self, text: str, start: int, end: int, heading: str | None = None) -> list[tuple[int, int]]:
         spans = split_sentences(text, start, end)
         if not spans:
             return []
@@ -172,6 +181,9 @@ class Chunker:
                 j += 1
             if j < len(units):
                 j = self._cut(text, units, i, j)
+                last = units[j - 1]
+                if _leads_in(text, last) or _is_heading(text[last[0] : last[1]], heading):
+                    j += 1  # only a heading fits: it goes with what it heads, whatever the size
             windows.append((units[i][0], units[j - 1][1]))
             if j >= len(units):
                 break
@@ -200,6 +212,18 @@ class Chunker:
             if not _leads_in(text, units[c - 1]):
                 return c
         return j
+
+
+def _is_heading(piece: str, heading: str | None) -> bool:
+    """True when ``piece`` is the section's heading as printed ("4.2 The function tapply() and ragged arrays")."""
+    return bool(heading) and " ".join(piece.split()) == " ".join((heading or "").split())
+
+
+def _only_heading(text: str, start: int, end: int, heading: str | None) -> bool:
+    """True when ``text[start:end]`` is headings only: the section's own, or title lines and lead-ins."""
+    if not text[start:end].strip() or _is_heading(text[start:end], heading):
+        return True
+    return all(_leads_in(text, (s, e, 0)) for s, e in split_sentences(text, start, end))
 
 
 def _leads_in(text: str, unit: tuple[int, int, int]) -> bool:

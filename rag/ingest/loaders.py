@@ -344,7 +344,8 @@ def _plain_text(data: bytes, rel: str) -> str:
 # --- HTML -------------------------------------------------------------------------------------------
 
 _DROP = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "template"}
-_CHROME = {"footer", "navheader", "navfooter"}
+_CHROME = {"footer", "navheader", "navfooter", "banner"}
+NAV_CHARS = 300  # a navigation bar is a short line of links
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = {"address", "article", "blockquote", "caption", "dd", "details", "dialog", "div", "dl", "dt"}
 _BLOCKS |= {"fieldset", "figcaption", "figure", "hr", "li", "main", "ol", "p", "section", "summary"}
@@ -370,12 +371,27 @@ def _is_source_link(node) -> bool:
 
 
 def _is_chrome(node) -> bool:
-    """A page's navigation or footer drawn with a <div> rather than <nav>/<footer>: role="navigation" or
-    "contentinfo", or a class such as Sphinx's "footer" or DocBook's "navheader" ("© … | Powered by Sphinx",
-    "Prev Up Next"). Not text of the document."""
-    if node.get("role") in ("navigation", "contentinfo"):
+    """A page's navigation, banner or footer drawn with a <div> rather than <nav>/<header>/<footer>: role
+    "navigation", "banner" or "contentinfo", or a class or id such as Sphinx's "footer" or DocBook's
+    "navheader" ("© … | Powered by Sphinx", "Prev Up Next"). Not text of the document."""
+    if node.get("role") in ("navigation", "banner", "contentinfo"):
         return True
-    return any(name in _CHROME for name in str(node.get("class") or "").lower().split())
+    names = f"{node.get('class') or ''} {node.get('id') or ''}".lower().split()
+    return any(name in _CHROME for name in names)
+
+
+def _drop_key_bars(soup) -> None:
+    """Remove the bars of links that carry keyboard shortcuts (``accesskey``: "Prev", "Up", "Next"), which
+    DocBook, Texinfo, Publican and Sphinx put at the top and bottom of every page: the widest element around
+    such a link that is still a short line of its own (`NAV_CHARS`), never the page's body."""
+    for anchor in soup.find_all("a", accesskey=True):
+        bar = None
+        for parent in anchor.parents:
+            if parent.name in ("body", "html", "[document]") or len(parent.get_text()) > NAV_CHARS:
+                break
+            bar = parent
+        if bar is not None:
+            bar.decompose()
 
 
 def _in_contents(node) -> bool:
@@ -401,6 +417,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     for anchor in soup.find_all("a"):
         if _is_permalink(anchor) or _is_source_link(anchor):
             anchor.decompose()
+    _drop_key_bars(soup)
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
 
@@ -529,6 +546,7 @@ def _with_ocr(
             )
             if not _clean(text):
                 empty.append(number)
+        text = pdf.without_contents(text)
         new = True  # a page starts a section, its number cited
         # Cut at the headings before the lines are joined: reflowing can join a heading to the line above it.
         for piece, title in pdf.split_page(text, titles.get(number - 1, [])):

@@ -11,6 +11,9 @@ shows beside the pages, each a title and the page it starts on. Those titles are
 A section starts where its title stands as a line on its page (`split_page`), so a passage is cited and
 embedded under its heading ("gnuplot.pdf, p. 152, § Xlabel"), as an HTML page's is.
 
+A manual's table of contents and its index are pages of entries led to page numbers: they name every topic and
+say nothing about any, so their entries are dropped (`without_contents`).
+
 Example:
     >>> heads = ["Manual 1.0", "Manual 1.0", "Chapter 1: Intro", "Chapter 2: Use", "Chapter 2: Use"]
     >>> pages = [f"{head}   {n}\\nText about item {n}.\\nMore text.\\n{n}" for n, head in enumerate(heads, 1)]
@@ -33,6 +36,13 @@ _NUMBERS = re.compile(r"\d+|\b[ivxlc]+\s*$|^\s*[ivxlc]+\b", re.I)  # arabic, or 
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 _ARABIC = re.compile(r"(?<![\w.])\d+(?![\w.])")  # a number standing alone ("4", not "5.4" or "v2")
 _ENDS_IN_NUMBER = re.compile(r"\d\s*$")
+_STOPS = (".", "!", "?", ":", ";", "。", "！", "？", "：", "；")
+CONTENTS_RUN = 3  # lines led to page numbers in a row (entries without a leader between them): contents, an index
+# A leader (". . . . .", "......", "……") and the page number it points to ("27", "xii").
+_LEADER = re.compile(r"(?:(?:[.·．]\s?){4,}|…{2,})\s*(?:\d+|[ivxlc]+)\b", re.I)
+# An entry without a leader ("1 Introduction 3", "Preface vii"), or what an index sets between its entries
+# (a group's letter, a page number run onto its own line).
+_ENTRY = re.compile(r"[^\n]{0,80}\s(?:\d+|[ivxlc]+)|\S{1,3}", re.I)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,38 @@ def running_heads(pages: list[str]) -> list[str]:
         drop = {i for i in edge if _key(lines[i]) in running or number in _ARABIC.findall(lines[i])}
         out.append("\n".join(line for i, line in enumerate(lines) if i not in drop).strip("\n"))
     return out
+
+
+def without_contents(text: str) -> str:
+    """A page without the entries of a table of contents or an index it holds: runs of lines led to a page
+    number (``"2.3 Generating regular sequences . . . . . 8"``), at least `CONTENTS_RUN` of them, with the
+    entries between and around them that have no leader (``"1 Introduction 2"``, an index's letter "B").
+    Those entries name every topic of the manual and say nothing about any: left in, they are what a keyword
+    search finds first, and what gets quoted. A title or an abstract above them, and text after them, stay.
+
+    Example:
+        >>> page = "A guide\\nThis guide shows how.\\nContents\\n1 Basics 3\\n1.1 Use . . . . 3\\n2 More 5"
+        >>> without_contents(page + "\\n2.1 Tips that run\\nlong . . . . 5\\nA . . . . 9\\nThe guide starts here.")
+        'A guide\\nThis guide shows how.\\nContents\\nThe guide starts here.'
+    """
+    lines = text.split("\n")
+    led = [bool(_LEADER.search(line)) for line in lines]
+    if sum(led) < CONTENTS_RUN:
+        return text
+    entry = [
+        lead or not line.strip() or bool(_ENTRY.fullmatch(line.strip())) for line, lead in zip(lines, led, strict=True)
+    ]
+    for k in range(len(lines) - 1):  # an entry broken over two lines: its first has no number
+        entry[k] = entry[k] or (led[k + 1] and len(lines[k]) <= 80 and not lines[k].rstrip().endswith(_STOPS))
+    drop, i = set[int](), 0
+    while i < len(lines):  # a run: entries only, from one entry to the next that is not one
+        j = i
+        while j < len(lines) and entry[j]:
+            j += 1
+        if sum(led[i:j]) >= CONTENTS_RUN:
+            drop.update(range(i, j))
+        i = j + 1
+    return "\n".join(line for k, line in enumerate(lines) if k not in drop).strip("\n")
 
 
 def _letters(text: str) -> str:
