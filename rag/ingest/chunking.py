@@ -149,9 +149,10 @@ class Chunker:
         start = None  # where an empty section's heading waits for the next section
         for index, (section, end) in enumerate(zip(doc.sections, bounds, strict=True)):
             start = section.start if start is None else start
-            if _only_heading(text, start, end, section.heading) and (index + 1 < len(doc.sections) or chunks):
+            spans = split_sentences(text, start, end)
+            if _only_heading(text, spans, section.heading) and (index + 1 < len(doc.sections) or chunks):
                 continue  # at the end, with text before it: a heading of nothing ("Index" without its entries)
-            windows, start = self._windows(text, start, end, section.heading), None
+            windows, start = self._windows(text, spans, section.heading), None
             for s, e in windows:
                 piece = text[s:e]
                 cid = chunk_id(source, piece, seen[piece])
@@ -159,8 +160,8 @@ class Chunker:
                 chunks.append(Chunk(cid, piece, s, e, len(chunks), section.page, heading(doc, section, s), title))
         return chunks
 
-    def _windows(self, text: str, start: int, end: int, heading: str | None = None) -> list[tuple[int, int]]:
-        spans = split_sentences(text, start, end)
+    def _windows(self, text: str, spans: list[tuple[int, int]], heading: str | None) -> list[tuple[int, int]]:
+        """The chunks' spans over a section's sentences ``spans``, each at most `chunk_size` tokens."""
         if not spans:
             return []
         counts = self.count_tokens([text[s:e] for s, e in spans])
@@ -219,11 +220,11 @@ def _is_heading(piece: str, heading: str | None) -> bool:
     return bool(heading) and " ".join(piece.split()) == " ".join((heading or "").split())
 
 
-def _only_heading(text: str, start: int, end: int, heading: str | None) -> bool:
-    """True when ``text[start:end]`` is headings only: the section's own, or title lines and lead-ins."""
-    if not text[start:end].strip() or _is_heading(text[start:end], heading):
+def _only_heading(text: str, spans: list[tuple[int, int]], heading: str | None) -> bool:
+    """True when the sentences ``spans`` are headings only: the section's own, or title lines and lead-ins."""
+    if not spans or _is_heading(text[spans[0][0] : spans[-1][1]], heading):
         return True
-    return all(_leads_in(text, (s, e, 0)) for s, e in split_sentences(text, start, end))
+    return all(_leads_in(text, (s, e, 0)) for s, e in spans)
 
 
 def _leads_in(text: str, unit: tuple[int, int, int]) -> bool:

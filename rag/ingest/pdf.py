@@ -37,12 +37,13 @@ _NOT_LETTERS = re.compile(r"[\W\d_]+")
 _ARABIC = re.compile(r"(?<![\w.])\d+(?![\w.])")  # a number standing alone ("4", not "5.4" or "v2")
 _ENDS_IN_NUMBER = re.compile(r"\d\s*$")
 _STOPS = (".", "!", "?", ":", ";", "。", "！", "？", "：", "；")
+ENTRY_CHARS = 80  # an entry of a table of contents is a short line
 CONTENTS_RUN = 3  # lines led to page numbers in a row (entries without a leader between them): contents, an index
 # A leader (". . . . .", "......", "……") and the page number it points to ("27", "xii").
 _LEADER = re.compile(r"(?:(?:[.·．]\s?){4,}|…{2,})\s*(?:\d+|[ivxlc]+)\b", re.I)
 # An entry without a leader ("1 Introduction 3", "Preface vii"), or what an index sets between its entries
 # (a group's letter, a page number run onto its own line).
-_ENTRY = re.compile(r"[^\n]{0,80}\s(?:\d+|[ivxlc]+)|\S{1,3}", re.I)
+_ENTRY = re.compile(rf"[^\n]{{0,{ENTRY_CHARS}}}\s(?:\d+|[ivxlc]+)|\S{{1,3}}", re.I)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def without_contents(text: str) -> str:
         lead or not line.strip() or bool(_ENTRY.fullmatch(line.strip())) for line, lead in zip(lines, led, strict=True)
     ]
     for k in range(len(lines) - 1):  # an entry broken over two lines: its first has no number
-        entry[k] = entry[k] or (led[k + 1] and len(lines[k]) <= 80 and not lines[k].rstrip().endswith(_STOPS))
+        entry[k] = entry[k] or (led[k + 1] and len(lines[k]) <= ENTRY_CHARS and not lines[k].rstrip().endswith(_STOPS))
     drop, i = set[int](), 0
     while i < len(lines):  # a run: entries only, from one entry to the next that is not one
         j = i
