@@ -64,7 +64,10 @@ CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\
 _STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
     "they this to was will with what which who whom how when where why do does did has have had can could "
-    "would should i you he she we me my your our its from than so".split()
+    "would should i you he she we me my your our its from than so "
+    # Words of no content whose stem is another word's: "quite" -> "quit", "several" -> "sever" (as "severity"),
+    # "namely" -> "name", "fairly" -> "fair": as tokens, every "several" of a corpus would match "severity".
+    "quite several namely fairly".split()
 )
 
 

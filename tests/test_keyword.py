@@ -94,3 +94,15 @@ def test_threads_stemming_at_once_get_the_words_they_asked_for():
         sys.setswitchinterval(interval)
     assert errors == []
     assert {w: stems for w, stems in got.items() if stems != {expected[w]}} == {}
+
+
+def test_a_word_of_no_content_never_matches_the_word_sharing_its_stem():
+    """"quite" stems to "quit" and "several" to "sever": every "quite" of a corpus matched "quit"."""
+    assert tokenize("quite several") == []
+    pages = [
+        "The window is quite small, quite plain and quite enough for several files; several panes fit.",
+        "To quit, press Ctrl-Q. Every message has a severity.",
+    ]
+    index = KeywordIndex.build(["window", "keys"], pages, "v1")
+    assert [hit[0] for hit in index.search("How do I quit?", 2)] == ["keys"]
+    assert [hit[0] for hit in index.search("Which severity?", 2)] == ["keys"]

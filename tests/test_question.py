@@ -14,6 +14,25 @@ def test_phrasing_words_are_not_terms():
 
 
 @pytest.mark.parametrize(
+    "question, kept, dropped",
+    [
+        ("How can I quit the editor quite quickly?", "quit", None),  # "quite" stems to "quit"
+        ("What is the current log level, currently?", "current", None),  # "currently" stems to "current"
+        ("Is the match exact?", "exact", None),  # "exactly" stems to "exact"
+        ("How are the results sorted?", "sort", None),  # a verb, not "what sort of"
+        ("What sort of file is the log?", "log", "sort"),
+        ("What kinds of plugins ship with it?", "plugin", "kind"),
+        ("Roughly how big does the cache get?", "cach", "rough"),
+    ],
+)
+def test_phrasing_words_are_matched_as_written_not_as_stems(question, kept, dropped):
+    """Phrasing words were removed after stemming, so a question lost every word sharing a stem with one."""
+    terms = Question.parse(question).terms
+    assert kept in terms
+    assert dropped is None or dropped not in terms
+
+
+@pytest.mark.parametrize(
     "question, kind",
     [
         ("When did the Middle East station open?", "date"),

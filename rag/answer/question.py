@@ -32,19 +32,23 @@ from rag.language import language, simplified
 from rag.lexicon import RARE, ordinary, spelling_variants, zipf
 from rag.text import one_edit, tokenize
 
-# Function words and question phrasing, beyond the keyword index's short stop list.
-_PHRASING = frozenset(
-    tokenize(
-        "about above again against all almost also although am among any anyone anything around "
-        "because been being were both each else ever every few further here however just "
-        "many more most much must nor now off once other others ourselves out own per "
-        "quite rather same several shall some still those though through too upon very "
-        "whether while whose yet "
-        "according approximately roughly exactly basically actually really currently "
-        "describe describes described mention mentioned mentions say says said tell tells told "
-        "kind kinds sort way ways thing things "
-        "take takes took taken make makes made get gets got give gives gave given put puts go goes went"
-    )
+# Function words and question phrasing, beyond the keyword index's short stop list. Matched as the words
+# written, not as stems: "quite" stems to "quit", "several" to "sever", "currently" to "current", "exactly" to
+# "exact", and the question's own "quit", "severity", "current" or "exact" must stay. "kind" and "sort" are
+# phrasing only before "of" ("what kind of", "sort of"); "How do I sort a list?" asks about sorting.
+_PHRASING_WORDS = (
+    "about above again against all almost also although am among any anyone anything around "
+    "because been being were both each else ever every few further here however just "
+    "many more most much must nor now off once other others ourselves out own per "
+    "quite rather same several shall some still those though through too upon very "
+    "whether while whose yet "
+    "according approximately roughly exactly basically actually really currently "
+    "describe describes described describing mention mentioned mentions mentioning say says said saying "
+    "tell tells told telling way ways thing things take takes took taken taking make makes made making "
+    "get gets got getting give gives gave given giving put puts putting go goes went going"
+).split()
+_PHRASING = re.compile(
+    r"(?<![\w\-./])(?:" + "|".join(_PHRASING_WORDS) + r"|(?:kinds?|sorts?)\s+of)(?![\w\-/]|\.\w)", re.I
 )
 
 
@@ -156,7 +160,7 @@ class Question:
 
     @classmethod
     def parse(cls, text: str) -> Question:
-        terms = frozenset(t for t in tokenize(text) if t not in _PHRASING)
+        terms = frozenset(tokenize(_PHRASING.sub(" ", text)))
         lang = language(text)
         kinds, asked = (_KINDS_ZH, simplified(text)) if lang == "zh" else (_KINDS, text)
         kind = next((k for k, pattern in kinds if pattern.search(asked)), None) if lang != "other" else None
