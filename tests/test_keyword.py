@@ -97,7 +97,7 @@ def test_threads_stemming_at_once_get_the_words_they_asked_for():
 
 
 def test_a_word_of_no_content_never_matches_the_word_sharing_its_stem():
-    """"quite" stems to "quit" and "several" to "sever": every "quite" of a corpus matched "quit"."""
+    """ "quite" stems to "quit" and "several" to "sever": every "quite" of a corpus matched "quit"."""
     assert tokenize("quite several") == []
     pages = [
         "The window is quite small, quite plain and quite enough for several files; several panes fit.",
