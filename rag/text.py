@@ -168,6 +168,17 @@ def close_gaps(text: str) -> str:
 
 
 WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not at the margin
+CODE_LINE = 0.25  # a line with this share of code-like words (or more) is code, not a wrapped line of prose
+_CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
+_WORDS = re.compile(r"\S+")
+
+
+def code_share(text: str) -> float:
+    """Share of words that look like code: ``"run make -j4 all"`` -> 0.25; prose -> 0."""
+    words = _WORDS.findall(text)
+    return sum(bool(_CODE_WORD.search(w.rstrip(".,;:"))) for w in words) / len(words) if words else 0.0
+
+
 # A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
 # have been wrapped (a short line, an indented one, a command or a list item keeps its line break).
 _PROSE_LINE = re.compile(rf"[\"'“‘(]?[^\W\d_][^\n]{{{WRAP_MIN_LINE - 2},}}[\w,]")

@@ -170,6 +170,39 @@ def manual_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+def plotting_pdf() -> bytes:
+    """A page of a plotting program's manual: a paragraph wrapped at the margin, a lead-in, four lines of
+    code in a fixed-width font (the first one long), and the sentence after them."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(148, 210))
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.multi_cell(0, 6, "Log scales", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    pdf.multi_cell(
+        0,
+        5,
+        "Log scaling may be set on the x, y and z axes of a plot, with any base you like; the tic marks of a "
+        "log-scaled axis are not spaced evenly, and their labels follow the base that was chosen for the axis. "
+        "For example:",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.set_font("Courier", "", 8)
+    for code in ("# tics at y=20 y=40 y=60 and so on up to y=200", "set log y", "set yrange [20:200]", "set ytics 20"):
+        pdf.cell(0, 4, code, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    pdf.multi_cell(
+        0,
+        5,
+        "The logscale attribute of the tics is set automatically by the set log command, so it is rarely needed.",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    return bytes(pdf.output())
+
+
 def blank_page(dpi: int = 200) -> Image.Image:
     """A scanned A6 page with nothing printed on it."""
     return Image.new("L", (round(4.13 * dpi), round(5.83 * dpi)), 255)

@@ -9,7 +9,7 @@ import pytest
 from rag import RAG, Answer, Passage, RagError
 from rag.answer.answerer import NOT_FOUND, UNVERIFIED, Answerer
 from rag.answer.conversation import condense
-from tests.conftest import ingested
+from tests.conftest import ingested, plotting_pdf
 
 
 @pytest.fixture(scope="module")
@@ -477,3 +477,19 @@ def test_a_question_keeps_a_word_that_shares_its_stem_with_a_phrasing_word(tmp_p
     assert retrieval.passages[0].ranks.get("bm25") == 1
     answer = rag.ask("How do I quit?")
     assert answer.answered and "Ctrl-Q" in answer.citations[0].quote
+
+
+def test_an_examples_code_in_a_pdf_is_quoted_line_by_line(tmp_path):
+    # real PDF loader, store and embedding model: the code lines ran into one line with the sentence after
+    # them, so a quote read "... up to y=200 set log y set yrange [20:200] set ytics 20 The logscale ..."
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plotting.pdf").write_bytes(plotting_pdf())
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    answer = rag.ask("Is the logscale attribute set automatically?")
+    assert answer.answered
+    check_citations(answer)
+    quote = next(c.quote for c in answer.citations if "The logscale attribute" in c.quote)
+    assert "set log y" not in quote or "y=200\nset log y\nset yrange [20:200]\nset ytics 20\nThe logscale" in quote
+    assert "set log y" in answer.text  # the example's code is quoted, line by line

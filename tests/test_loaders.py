@@ -23,7 +23,7 @@ from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
 from rag.text import unwrap
 
-from .conftest import handbook_pdf, manual_pdf
+from .conftest import handbook_pdf, manual_pdf, plotting_pdf
 
 LIMIT = 20 * 2**20
 
@@ -831,3 +831,13 @@ def test_a_pdf_is_read_without_its_running_heads_and_in_the_sections_its_outline
     assert where("Night sailings") == (2, "1 Timetables")  # a section goes on across pages
     assert where("A single ticket") == (2, "2 Fares")  # ... and starts where its heading stands, mid-page
     assert where("Pensioners") == (3, "2 Fares")
+
+
+def test_a_pdfs_lines_of_code_stay_lines_while_its_prose_is_rejoined(tmp_path):
+    """Before, a line of 40 characters or more was joined to the next one as wrapped prose, and every line after
+    it too (the lines already joined counted as one long line): a code example ran into one line with the
+    sentence after it."""
+    doc = load_file(tmp_path, "plotting.pdf", plotting_pdf())
+    assert "# tics at y=20 y=40 y=60 and so on up to y=200\nset log y\nset yrange [20:200]\nset ytics 20\n" in doc.text
+    assert "with any base you like; the tic marks of a log-scaled axis are not spaced evenly" in doc.text  # rejoined
+    assert "The logscale attribute of the tics is set automatically by the set log command" in doc.text

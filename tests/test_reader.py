@@ -87,6 +87,17 @@ def test_a_title_line_and_a_page_number_are_trimmed_from_a_span():
     assert texts(session) == [session]
 
 
+def test_a_long_line_of_prose_is_no_title_line():
+    """Before, any line of up to 80 characters without a full stop, followed by a capital, was taken for a
+    title and cut from the span: in hard-wrapped text, the first line of every sentence that wrapped before a
+    name."""
+    prose = "Two systems are supported well, and both of them are present in every modern\nTeX distribution today."
+    assert texts(prose) == [prose]
+    titled = "4.2 The function tapply() and ragged arrays\nThe function applies a summary to each group."
+    assert texts(titled) == ["The function applies a summary to each group."]
+    assert texts("Reading Data From Spreadsheet Files Written By Others\nUse a CSV export.") == ["Use a CSV export."]
+
+
 def test_code_share_tells_code_from_prose():
     assert reader.code_share("run make -j4 all") == 0.25
     assert reader.code_share("The hook is called with two parameters.") == 0.0

@@ -40,7 +40,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, CJK, HOWTO, PROMPT, split_sentences, tokenize
+from rag.text import BULLET, CJK, CODE_LINE, HOWTO, PROMPT, WRAP_MIN_LINE, code_share, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -72,7 +72,6 @@ FEATURES = (
 # its similarity and coverage, and the best embedding similarity of any retrieved passage (richer sets of
 # features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
 ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
-_CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
 _BLOCK_AFTER = re.compile(r"[:：][ \t]*\n")  # a lead-in whose colon ends its line: a block follows
 _ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
 _WORDS = re.compile(r"\S+")
@@ -99,17 +98,41 @@ def _is_question(text: str) -> bool:
 
 _LETTER = re.compile(r"[^\W\d_]")
 _TITLE_LINE = re.compile(r"[^\n]{1,80}(?<![.!?:;,])\n(?=[A-Z0-9•])")
+_NUMBERED = re.compile(r"\d+(\.\d+)*\.?\s")
+TITLE_CASE = 0.6  # share of capitalised words that makes a long line a title
 _PAGE_NUMBER = re.compile(r"\n\s*\d{1,4}\s*$")
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     """Without a title line stuck to its front ("3 Copying commands\\nIf you want ...", from a PDF, where a
-    heading and its paragraph are one line apart) or a page number at its end."""
+    heading and its paragraph are one line apart) or a page number at its end. A long line of prose is no
+    title: it is the first line of a sentence wrapped before a capital (`_is_title`)."""
     if m := _PAGE_NUMBER.search(text, s, e):
         e = m.start()
-    if (m := _TITLE_LINE.match(text, s, e)) and re.search(r"[^\W\d]", text[m.end() : e]) and not PROMPT.match(text, s):
+    if (
+        (m := _TITLE_LINE.match(text, s, e))
+        and _is_title(text[s : m.end() - 1])
+        and re.search(r"[^\W\d]", text[m.end() : e])
+        and not PROMPT.match(text, s)
+    ):
         s = m.end()
     return s, e
+
+
+def _is_title(line: str) -> bool:
+    """A line that can be a title: short, or code, or numbered ("4.2 The function tapply() and ragged arrays"),
+    or mostly capitalised words; a long line of ordinary prose is a sentence wrapped before a capital."""
+    words = line.split()
+    return (
+        not _is_prose_line(line)
+        or bool(_NUMBERED.match(line))
+        or sum(w[:1].isupper() for w in words) >= TITLE_CASE * len(words)
+    )
+
+
+def _is_prose_line(line: str) -> bool:
+    """A line of words long enough to have been wrapped: not code, not numbers, not a short title."""
+    return len(line) >= WRAP_MIN_LINE and bool(_LETTER.search(line)) and code_share(line) < CODE_LINE
 
 
 _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
@@ -200,12 +223,6 @@ def spans(passages: list[Passage]) -> list[Span]:
                 continue  # a diagram drawn in characters (a colon in it is no lead-in)
             out.append(Span(i, s, e, p.text[s:e], lead_in=lead_in))
     return out
-
-
-def code_share(text: str) -> float:
-    """Share of words that look like code: ``"run make -j4 all"`` -> 0.25; prose -> 0."""
-    words = _WORDS.findall(text)
-    return sum(bool(_CODE_WORD.search(w.rstrip(".,;:"))) for w in words) / len(words) if words else 0.0
 
 
 def coverage(claim: Collection[str], evidence: Collection[str], idf: Idf) -> float:

@@ -33,7 +33,7 @@ from rag.errors import DocumentError, NoTextError
 from rag.ingest import markup, ocr, pdf, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
-from rag.text import WRAP_MIN_LINE, close_gaps
+from rag.text import CODE_LINE, WRAP_MIN_LINE, close_gaps, code_share
 
 if TYPE_CHECKING:
     from docx.table import _Row
@@ -628,6 +628,7 @@ def _pdfium_text_layers(data: bytes, pages: int) -> tuple[list[str], list[pdf.Ma
 # hyphenated across lines is whole again; a break after a short line (a heading, a list item, the last line
 # of a paragraph) or after sentence-ending punctuation stays.
 _WRAPPED = re.compile(r"(?<=[^\s.!?:;。！？；])\n(?=[^\s•◦▪\-–—*\d])")
+WRAP_SHARE = 0.7  # a line this much of a page's full line width (or more) may have been wrapped at the margin
 _HYPHENATED = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
 # A numbered heading ("3.1 Required glyphs for text encodings") is a line of its own even when it is long
 # and the paragraph under it starts with a capital.
@@ -646,9 +647,30 @@ def unligate(text: str) -> str:
     return text.translate(_LIGATURES)
 
 
+def _wrap_width(lines: list[str]) -> int:
+    """How long a line must be to have ended at the margin: `WRAP_SHARE` of the text's usual full line (the
+    median of its lines of `WRAP_MIN_LINE` or more), at least `WRAP_MIN_LINE`. A shorter line ended where its
+    text did: a line of code ("# tics at y=20 y=40 ... y=200" over "set log y") is not joined to the next one
+    as wrapped prose."""
+    lengths = sorted(len(line) for line in lines if len(line) >= WRAP_MIN_LINE)
+    if len(lengths) < 4:  # too few lines to tell the margin
+        return WRAP_MIN_LINE
+    return max(WRAP_MIN_LINE, int(WRAP_SHARE * lengths[len(lengths) // 2]))
+
+
+def _is_prose(line: str, start: bool = False) -> bool:
+    """A line of words (``start``: one that begins with a letter), not code: a line like it may have wrapped
+    short of the margin (a wide word came next) or continue another."""
+    if start:
+        return line[:1].isalpha() and code_share(line) < CODE_LINE
+    return len(line) >= WRAP_MIN_LINE and code_share(line) < CODE_LINE
+
+
 def reflow(text: str) -> str:
     """Join the lines of a PDF page's paragraphs: ``"an appli-\\ncation of a\\nsimple interface"`` ->
-    ``"an application of a simple interface"``; a heading's line break stays.
+    ``"an application of a simple interface"``; a heading's line break stays, so does the break after a line
+    that ended short of the margin unless it and the next line are both prose (`_wrap_width`, `_is_prose`):
+    lines of code and table rows stay lines.
 
     Example:
         >>> reflow("2.2 Describing types\\nTo allow each argument to be defined independently, the parser\\n"
@@ -656,15 +678,15 @@ def reflow(text: str) -> str:
         '2.2 Describing types\\nTo allow each argument to be defined independently, the parser needs their number.'
     """
     lines = unligate(text).split("\n")  # "de-\nﬁned" is joined as "defined"
+    wrapped_at = _wrap_width(lines)
     out = [lines[0]] if lines else []
-    for line in lines[1:]:
+    for last, line in zip(lines, lines[1:], strict=False):
         previous = out[-1]
         joined = previous + "\n" + line
-        last = previous.rsplit("\n", 1)[-1]
-        if len(last) >= WRAP_MIN_LINE and len(previous) > 0:
-            if _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
-                out[-1] = previous[:-1] + line
-                continue
+        if len(previous) > 0 and _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
+            out[-1] = previous[:-1] + line  # a word hyphenated at the margin
+            continue
+        if len(previous) > 0 and (len(last) >= wrapped_at or (_is_prose(last) and _is_prose(line, start=True))):
             heading = _NUMBERED_HEADING.fullmatch(last) and line[:1].isupper()
             if not heading and _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous + " " + line
