@@ -76,10 +76,12 @@ def _compound(word: str) -> bool:
     )
 
 
-def ordinary(word: str) -> bool:
-    """Is ``word`` (letters only) ordinary English, or made from ordinary English? See the module's doc."""
+def ordinary(word: str, compounds: bool = True) -> bool:
+    """Is ``word`` (letters only) ordinary English, or made from ordinary English? See the module's doc.
+    With ``compounds=False`` two words run together do not count: written with a capital inside a sentence,
+    "Nextcloud" or "Dropbox" is a product's name, where "passwordless" is a word."""
     word = word.lower()
-    if zipf(word) >= RARE or _derived(word, RARE) or _compound(word):
+    if zipf(word) >= RARE or _derived(word, RARE) or (compounds and _compound(word)):
         return True
     return len(word) >= 5 and any(zipf(v) >= RARE for v in one_edit(word))  # a typo of an English word
 

@@ -336,6 +336,15 @@ def test_an_ordinary_word_the_documents_lack_is_no_proof_they_are_silent_but_a_n
     assert rag.ask("Does the exchange compress its logs with zstd?").text.endswith("They never mention “zstd”.")
 
 
+def test_a_product_named_by_two_words_run_together_is_a_name_when_written_with_a_capital(rag):
+    """ "Nextcloud" is "next" + "cloud" to English, so it passed for an ordinary word and the reader quoted the
+    nearest sentence; written with a capital inside the question it is a name the seeds never mention. Written
+    in lower case, a run-together word ("passwordless") stays ordinary."""
+    answer = rag.ask("Does the exchange store its reports in Nextcloud?")
+    assert not answer.answered and answer.text.endswith("They never mention “Nextcloud”.")
+    assert "never mention" not in rag.ask("Does the exchange support passwordless logins?").text
+
+
 def test_a_quoted_sentence_is_not_cut_inside_brackets(tmp_path):
     rag = _rag_over(
         tmp_path,

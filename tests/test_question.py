@@ -119,6 +119,13 @@ def test_a_plain_word_is_a_name_only_when_english_does_not_know_it_either():
     assert Question.parse("Wie viele Dateien kopiert rsync?").unknown_names(known) == []
 
 
+def test_two_words_run_together_are_a_name_only_when_written_with_a_capital():
+    corpus = {"app", "box", "includ"}
+    assert Question.parse("Does the box include a Nextcloud app?").unknown_names(corpus) == ["Nextcloud"]
+    assert Question.parse("Does the box include a nextcloud app?").unknown_names(corpus) == []
+    assert Question.parse("Nextcloud or not: does the box include an app?").unknown_names(corpus) == []  # first word
+
+
 def test_a_string_value_in_the_askers_own_code_is_data_not_a_name():
     known = set(tokenize("Mount the disk, then copy the files to the server with rsync."))
     assert Question.parse('Why does copy("backup/week.tar") stop at once?').unknown_names(known) == []
