@@ -179,6 +179,11 @@ def code_share(text: str) -> float:
     return sum(bool(_CODE_WORD.search(w.rstrip(".,;:"))) for w in words) / len(words) if words else 0.0
 
 
+def is_prose_line(line: str) -> bool:
+    """A line of words long enough to have been wrapped: not code, not a row of numbers, not a short title."""
+    return len(line) >= WRAP_MIN_LINE and bool(re.search(r"[^\W\d_]", line)) and code_share(line) < CODE_LINE
+
+
 # A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
 # have been wrapped (a short line, an indented one, a command or a list item keeps its line break).
 _PROSE_LINE = re.compile(rf"[\"'“‘(]?[^\W\d_][^\n]{{{WRAP_MIN_LINE - 2},}}[\w,]")

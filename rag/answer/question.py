@@ -203,9 +203,9 @@ class Question:
         (``ufw``, ``zram``: `rag.lexicon.ordinary`), or knows only as two words run together when it is
         written with a capital inside the question (``Nextcloud``, a product; not ``passwordless``). An
         unknown ordinary word (a greeting, a synonym such as "headcount", a word in another language) proves
-        nothing and is left to the reader. In a Chinese
-        question every Latin-script word is taken for a name (``mokutil``, ``Flathub``): Chinese text
-        switches script for names, commands and acronyms, not for ordinary words. A name is known when the
+        nothing and is left to the reader. In a Chinese question every Latin-script word is taken for a name
+        (``mokutil``, ``Flathub``): Chinese text switches script for names, commands and acronyms, not for
+        ordinary words. A name is known when the
         corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
         ("PostgreSQL" in a corpus that says "Postgres"). What the question's own code passes as a string
         (``open("notes/todo.txt")``, ``name='demo'``) is the asker's data, not a topic, and names nothing.

@@ -40,7 +40,7 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, CJK, CODE_LINE, HOWTO, PROMPT, WRAP_MIN_LINE, code_share, split_sentences, tokenize
+from rag.text import BULLET, CJK, HOWTO, PROMPT, code_share, is_prose_line, split_sentences, tokenize
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -124,15 +124,10 @@ def _is_title(line: str) -> bool:
     or mostly capitalised words; a long line of ordinary prose is a sentence wrapped before a capital."""
     words = line.split()
     return (
-        not _is_prose_line(line)
+        not is_prose_line(line)
         or bool(_NUMBERED.match(line))
         or sum(w[:1].isupper() for w in words) >= TITLE_CASE * len(words)
     )
-
-
-def _is_prose_line(line: str) -> bool:
-    """A line of words long enough to have been wrapped: not code, not numbers, not a short title."""
-    return len(line) >= WRAP_MIN_LINE and bool(_LETTER.search(line)) and code_share(line) < CODE_LINE
 
 
 _MARKDOWN_HEADING = re.compile(r"#{1,6}\s")

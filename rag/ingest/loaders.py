@@ -33,7 +33,7 @@ from rag.errors import DocumentError, NoTextError
 from rag.ingest import markup, ocr, pdf, sandbox
 from rag.ingest.encoding import CONTROL_CHARS, UTF16_32_BOMS, control_share, decode_html, decode_text
 from rag.limits import Limits
-from rag.text import CODE_LINE, WRAP_MIN_LINE, close_gaps, code_share
+from rag.text import CODE_LINE, WRAP_MIN_LINE, close_gaps, code_share, is_prose_line
 
 if TYPE_CHECKING:
     from docx.table import _Row
@@ -658,18 +658,10 @@ def _wrap_width(lines: list[str]) -> int:
     return max(WRAP_MIN_LINE, int(WRAP_SHARE * lengths[len(lengths) // 2]))
 
 
-def _is_prose(line: str, start: bool = False) -> bool:
-    """A line of words (``start``: one that begins with a letter), not code: a line like it may have wrapped
-    short of the margin (a wide word came next) or continue another."""
-    if start:
-        return line[:1].isalpha() and code_share(line) < CODE_LINE
-    return len(line) >= WRAP_MIN_LINE and code_share(line) < CODE_LINE
-
-
 def reflow(text: str) -> str:
     """Join the lines of a PDF page's paragraphs: ``"an appli-\\ncation of a\\nsimple interface"`` ->
     ``"an application of a simple interface"``; a heading's line break stays, so does the break after a line
-    that ended short of the margin unless it and the next line are both prose (`_wrap_width`, `_is_prose`):
+    that ended short of the margin unless it and the next line are both prose (`_wrap_width`):
     lines of code and table rows stay lines.
 
     Example:
@@ -686,7 +678,8 @@ def reflow(text: str) -> str:
         if len(previous) > 0 and _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
             out[-1] = previous[:-1] + line  # a word hyphenated at the margin
             continue
-        if len(previous) > 0 and (len(last) >= wrapped_at or (_is_prose(last) and _is_prose(line, start=True))):
+        prose = is_prose_line(last) and line[:1].isalpha() and code_share(line) < CODE_LINE  # wrapped short
+        if len(previous) > 0 and (len(last) >= wrapped_at or prose):
             heading = _NUMBERED_HEADING.fullmatch(last) and line[:1].isupper()
             if not heading and _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous + " " + line
