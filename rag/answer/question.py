@@ -34,13 +34,14 @@ from rag.text import one_edit, tokenize
 
 # Function words and question phrasing, beyond the keyword index's short stop list. Matched as the words
 # written, not as stems: "quite" stems to "quit", "several" to "sever", "currently" to "current", "exactly" to
-# "exact", and the question's own "quit", "severity", "current" or "exact" must stay. "kind" and "sort" are
-# phrasing only before "of" ("what kind of", "sort of"); "How do I sort a list?" asks about sorting.
+# "exact", and the question's own "quit", "severity", "current" or "exact" must stay ("quite" and "several"
+# are stop words of `rag.text.tokenize`, so not listed here). "kind" and "sort" are phrasing only before "of"
+# ("what kind of", "sort of"); "How do I sort a list?" asks about sorting.
 _PHRASING_WORDS = (
     "about above again against all almost also although am among any anyone anything around "
     "because been being were both each else ever every few further here however just "
     "many more most much must nor now off once other others ourselves out own per "
-    "quite rather same several shall some still those though through too upon very "
+    "rather same shall some still those though through too upon very "
     "whether while whose yet "
     "according approximately roughly exactly basically actually really currently "
     "describe describes described describing mention mentioned mentions mentioning say says said saying "
@@ -205,10 +206,10 @@ class Question:
         unknown ordinary word (a greeting, a synonym such as "headcount", a word in another language) proves
         nothing and is left to the reader. In a Chinese question every Latin-script word is taken for a name
         (``mokutil``, ``Flathub``): Chinese text switches script for names, commands and acronyms, not for
-        ordinary words. A name is known when the
-        corpus has it whole, or, for a single word, when a corpus word of five letters or more begins it
-        ("PostgreSQL" in a corpus that says "Postgres"). What the question's own code passes as a string
-        (``open("notes/todo.txt")``, ``name='demo'``) is the asker's data, not a topic, and names nothing.
+        ordinary words. A name is known when the corpus has it whole, or, for a single word, when a corpus
+        word of five letters or more begins it ("PostgreSQL" in a corpus that says "Postgres"). What the
+        question's own code passes as a string (``open("notes/todo.txt")``, ``name='demo'``) is the asker's
+        data, not a topic, and names nothing.
 
         Example:
             >>> Question.parse('Why does open("data/todo.txt") fail?').unknown_names({"open", "fail"})

@@ -658,6 +658,11 @@ def _wrap_width(lines: list[str]) -> int:
     return max(WRAP_MIN_LINE, int(WRAP_SHARE * lengths[len(lengths) // 2]))
 
 
+def _prose_pair(last: str, line: str) -> bool:
+    """Both lines prose: ``last`` may have wrapped short of the margin (a long word came next)."""
+    return is_prose_line(last) and line[:1].isalpha() and code_share(line) < CODE_LINE
+
+
 def reflow(text: str) -> str:
     """Join the lines of a PDF page's paragraphs: ``"an appli-\\ncation of a\\nsimple interface"`` ->
     ``"an application of a simple interface"``; a heading's line break stays, so does the break after a line
@@ -678,8 +683,7 @@ def reflow(text: str) -> str:
         if len(previous) > 0 and _HYPHENATED.search(joined, len(previous) - 1, len(previous) + 2):
             out[-1] = previous[:-1] + line  # a word hyphenated at the margin
             continue
-        prose = is_prose_line(last) and line[:1].isalpha() and code_share(line) < CODE_LINE  # wrapped short
-        if len(previous) > 0 and (len(last) >= wrapped_at or prose):
+        if len(previous) > 0 and (len(last) >= wrapped_at or _prose_pair(last, line)):
             heading = _NUMBERED_HEADING.fullmatch(last) and line[:1].isupper()
             if not heading and _WRAPPED.search(joined, len(previous) - 1, len(previous) + 2):
                 out[-1] = previous + " " + line
