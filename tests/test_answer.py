@@ -502,3 +502,62 @@ def test_an_examples_code_in_a_pdf_is_quoted_line_by_line(tmp_path):
     quote = next(c.quote for c in answer.citations if "The logscale attribute" in c.quote)
     assert "set log y" not in quote or "y=200\nset log y\nset yrange [20:200]\nset ytics 20\nThe logscale" in quote
     assert "set log y" in answer.text  # the example's code is quoted, line by line
+
+
+ROUTER_COMMANDS = """<html><head><title>Router commands</title></head><body>
+<h1>Router commands</h1>
+<h2>Graceful restart</h2>
+<p>The router keeps forwarding while it restarts when its peers help it.</p>
+<dl>
+<dt>graceful-restart enable</dt>
+<dd><p>This command turns on graceful restart for every peer of the router at the global level.</p></dd>
+<dt>graceful-restart disable</dt>
+<dd><p>This command turns off graceful restart and the helper mode for every peer.</p></dd>
+<dt>graceful-restart timer SECONDS</dt>
+<dd><p>This command sets how many seconds the peers keep the routes of a restarting router.</p></dd>
+</dl>
+</body></html>
+"""
+
+
+def test_a_definitions_first_sentence_is_quoted_under_its_term(tmp_path):
+    """ "This command turns on ..." does not say which command: quoted, it comes with the term it describes,
+    whether the reader chose it or a chooser model picked the sentence without its term."""
+    from .llm_servers import ChatServer
+
+    def bare(messages: list[dict]) -> str:
+        listing = re.findall(r"^(\d+)\. (.*)$", messages[-1]["content"], re.M)
+        return next((n for n, text in listing if text.startswith("This command turns on")), "0")
+
+    rag = _rag_over(tmp_path, "router.html", ROUTER_COMMANDS)
+    question = "How do I turn on graceful restart for every peer at the global level?"
+    with ChatServer("openai", reply=bare) as server:
+        chooser = RAG(settings=rag.settings, llm="openai", llm_base_url=server.url, llm_model="m", llm_role="chooser")
+        for answer in (rag.ask(question), chooser.ask(question)):
+            assert answer.answered
+            check_citations(answer)
+            first = answer.citations[0].quote
+            assert first.startswith("graceful-restart enable:") and first.endswith("at the global level.")
+        options = re.findall(r"^\d+\. (.*)$", server.requests[-1]["body"]["messages"][-1]["content"], re.M)
+    assert any(o.startswith("This command turns on") for o in options)  # the model was offered it bare
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I switch graceful restart off?",
+        "How long do peers keep the routes of a restarting router?",
+        "Does the router keep forwarding while it restarts?",
+        "How can graceful restart be turned on for all peers?",
+    ],
+)
+def test_no_quote_leaves_out_the_lead_in_right_above_it(tmp_path, question):
+    """Whatever the reader ranks first or adds, a quoted sentence that a term introduces comes with its term."""
+    rag = _rag_over(tmp_path, "router.html", ROUTER_COMMANDS)
+    answer = rag.ask(question)
+    assert answer.answered
+    check_citations(answer)
+    for c in answer.citations:
+        passage = next(p for p in answer.passages if p.id == c.passage_id)
+        before = passage.text[: c.quote_start - passage.start].rstrip()
+        assert not before.endswith(":"), (c.quote, before[-60:])

@@ -83,6 +83,18 @@ def test_overlap_repeats_whole_sentences_from_the_previous_window():
     assert chunks[1].text.startswith("D e f.")
 
 
+def test_no_chunk_only_repeats_the_tail_of_the_one_before():
+    """A short paragraph above a block too long to share a window with it: the overlap cannot reach the
+    block, so windows stepping back over the paragraph's sentences would hold nothing new."""
+    block = " ".join(f"w{n}" for n in range(9)) + "."
+    text = "Intro. A b c. D e f.\n\n" + block + "\n\nAfter it."
+    chunks = chunks_of(text, 10, 6)
+    spans = [(c.start, c.end) for c in chunks]
+    assert not any(a != b and b[0] <= a[0] and a[1] <= b[1] for a in spans for b in spans)
+    assert [c.text for c in chunks][:2] == ["Intro. A b c. D e f.", block]
+    assert chunks[-1].text.endswith("After it.")
+
+
 def test_embedding_text_puts_the_section_heading_above_a_chunk_that_lacks_it():
     text = "Read this first.\n\nThe prompt shows your name. It ends with a dollar sign.\n\nMore on the prompt here."
     body = text.index("The prompt")

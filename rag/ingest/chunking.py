@@ -174,18 +174,16 @@ class Chunker:
             units += [
                 (s, e, c) for (s, e), c in zip(parts, self.count_tokens([text[s:e] for s, e in parts]), strict=False)
             ]
-        windows, i = [], 0
+        windows, i, done = [], 0, 0  # done: how many units the windows so far hold
         while i < len(units):
-            j, total = i, 0
-            while j < len(units) and (j == i or total + units[j][2] <= self.chunk_size):
-                total += units[j][2]
-                j += 1
-            if j < len(units):
-                j = self._cut(text, units, i, j)
-                last = units[j - 1]
-                if _leads_in(text, last) or _is_heading(text[last[0] : last[1]], heading):
-                    j += 1  # only a heading fits: it goes with what it heads, whatever the size
+            j = self._end(text, units, i, heading)
+            if j <= done:
+                # The overlap leaves no room for anything new (a long block follows a short paragraph): a
+                # window of it would only repeat the last one's tail, so the next starts after it instead.
+                i = done
+                continue
             windows.append((units[i][0], units[j - 1][1]))
+            done = j
             if j >= len(units):
                 break
             # Step back over whole sentences worth at most chunk_overlap tokens, but always move forward.
@@ -195,6 +193,19 @@ class Chunker:
                 back += units[k][2]
             i = k
         return windows
+
+    def _end(self, text: str, units: list[tuple[int, int, int]], i: int, heading: str | None) -> int:
+        """Where the window starting at ``units[i]`` ends: as many units as fit, cut where the text pauses."""
+        j, total = i, 0
+        while j < len(units) and (j == i or total + units[j][2] <= self.chunk_size):
+            total += units[j][2]
+            j += 1
+        if j < len(units):
+            j = self._cut(text, units, i, j)
+            last = units[j - 1]
+            if _leads_in(text, last) or _is_heading(text[last[0] : last[1]], heading):
+                j += 1  # only a heading fits: it goes with what it heads, whatever the size
+        return j
 
     def _cut(self, text: str, units: list[tuple[int, int, int]], i: int, j: int) -> int:
         """Where a full window ``units[i:j]`` should end instead, so that it ends where the text pauses.
