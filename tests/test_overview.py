@@ -390,3 +390,29 @@ def test_a_listing_cites_a_sentence_of_the_file_before_its_contents_line(shelf):
         overview.contents_line(by_source["tides.txt"].quote) and "splash zone" in by_source["tides.txt"].quote.lower()
     )
     check_citations(answer)
+
+
+def test_a_how_to_question_naming_a_chapters_title_words_is_no_listing(tmp_path):
+    """Masking the words that name a document can show a question to be about that document, but never one
+    asking which documents mention a topic: here the masked form ("如何与 the file 机器文件文件？") read as a
+    listing, and the question got "no document mentions …" instead of an answer."""
+    from tests.conftest import ingested
+
+    files = {
+        "windows-file-server.md": "# 用 Samba 设置 Windows 共享\n\n在 Linux 服务器上安装 samba 软件包，就可以把目录共享给"
+        " Windows 电脑。共享的目录在 /etc/samba/smb.conf 文件中逐个定义。\n\n修改配置后运行 systemctl reload smbd，新的共享立即生效。\n",
+        "printer.md": "# 设置网络打印机\n\nCUPS 负责管理打印队列。打开浏览器访问 631 端口即可添加打印机。\n",
+        "backup.md": "# 备份文件\n\n每天夜里用 rsync 把 /home 目录复制到备份服务器。备份保留三十天。\n",
+    }
+    rag = ingested(tmp_path, files)
+    known = overview.titles(rag.store)
+    question = "如何与 Windows 机器共享文件？"
+    named = overview.mask_named(overview.masked(question), known)
+    assert named != question  # the chapter's title words are masked ...
+    router = rag.router()
+    assert router.probabilities([named])[0].argmax() == overview.INTENTS.index("mention")  # ... and read as a listing
+    assert router.intent(question, lambda: known)[0] == "question"  # as asked, it is a question
+    answer = rag.ask(question)
+    assert answer.intent == "question" and "没有文件提到" not in answer.text
+    # a listing is still one, masked or not
+    assert router.intent("哪些文件提到了 smb.conf？", lambda: known)[0] == "mention"

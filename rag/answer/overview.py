@@ -216,8 +216,17 @@ class Router:
         """The intent and how sure. With ``titles`` (the documents'), the words that name one of them are
         masked first (`mask_named`), as file names are: "What is the Cyrillic languages guide about?" reads
         as a question about Cyrillic languages until its name is masked."""
-        if titles is not None:
-            text = mask_named(masked(text), titles())  # file names first: "glenmore-orchard.txt" is one
+        asked = masked(text)  # file names first: "glenmore-orchard.txt" is one
+        named = mask_named(asked, titles()) if titles is not None else asked
+        intent, p = self._decide(named)
+        if intent == "mention" and named != asked:
+            # Masking a document's name can show a question to be about that document, never one about which
+            # documents mention a topic (whose topic is no document's name): "如何与 Windows 机器共享文件？" over a
+            # chapter titled with those words read "如何与 the file 机器文件文件？", a listing. Read as asked.
+            intent, p = self._decide(asked)
+        return intent, p
+
+    def _decide(self, text: str) -> tuple[str, float]:
         p = self.probabilities([text])[0]
         # Routed when it is this sure the question is not an ordinary one (what a misroute costs); which of
         # the whole-document intents is the likeliest ("What is the file guide about?": summary 0.68, about 0.29).
