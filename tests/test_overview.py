@@ -399,8 +399,10 @@ def test_a_how_to_question_naming_a_chapters_title_words_is_no_listing(tmp_path)
     from tests.conftest import ingested
 
     files = {
-        "windows-file-server.md": "# 用 Samba 设置 Windows 共享\n\n在 Linux 服务器上安装 samba 软件包，就可以把目录共享给"
-        " Windows 电脑。共享的目录在 /etc/samba/smb.conf 文件中逐个定义。\n\n修改配置后运行 systemctl reload smbd，新的共享立即生效。\n",
+        "windows-file-server.md": "# 用 Samba 设置 Windows 共享\n\n"
+        "在 Linux 服务器上安装 samba 软件包，就可以把目录共享给 Windows 电脑。"
+        "共享的目录在 /etc/samba/smb.conf 文件中逐个定义。\n\n"
+        "修改配置后运行 systemctl reload smbd，新的共享立即生效。\n",
         "printer.md": "# 设置网络打印机\n\nCUPS 负责管理打印队列。打开浏览器访问 631 端口即可添加打印机。\n",
         "backup.md": "# 备份文件\n\n每天夜里用 rsync 把 /home 目录复制到备份服务器。备份保留三十天。\n",
     }
