@@ -242,6 +242,12 @@ def _stem(word: str) -> str:
     return _stemmer.english.stemWord(word)
 
 
+# Chinese question words, Chinese's "what", "why", "how", "which", "whether": like English stop words they are not
+# indexed, and a run of characters is cut where one stands ("什么是LVM" pairs no "么是"). Simplified spelling: text
+# is folded to it first.
+_ZH_QUESTION_WORDS = re.compile("为什么|什么|为何|如何|怎么样|怎么|怎样|哪个|哪些|哪里|哪儿|哪种|是否|请问")
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed word tokens without English stop words: ``"The Cats' hats"`` -> ``['cat', 'hat']``.
 
@@ -254,14 +260,15 @@ def tokenize(text: str) -> list[str]:
     Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
     index text without spaces: ``"金融中心"`` -> ``['金融', '融中', '中心']`` (a lone character stays one token).
     Traditional characters are folded into Simplified ones first, so either script finds the other
-    (``"軟體"`` -> ``['软体']``). The English stemmer and stop words are not applied to text in another
-    European language (``rag.language``).
+    (``"軟體"`` -> ``['软体']``); Chinese question words are left out (``"什么是 LVM"`` -> ``['lvm']``).
+    The English stemmer and stop words are not applied to text in another European language (``rag.language``).
     """
     cjk: list[str] = []
-    for run in CJK.findall(text):
-        run = simplified(run)
-        cjk += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-    if cjk:
+    for whole in CJK.findall(text):
+        runs = _ZH_QUESTION_WORDS.split(simplified(whole))
+        for run in runs:  # a character left alone beside a question word ("是" of "什么是") is no word to find
+            cjk += ([run] if len(runs) == 1 else []) if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    if CJK.search(text):
         text = CJK.sub(" ", text)
     wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
     words: list[str] = []

@@ -106,3 +106,17 @@ def test_a_word_of_no_content_never_matches_the_word_sharing_its_stem():
     index = KeywordIndex.build(["window", "keys"], pages, "v1")
     assert [hit[0] for hit in index.search("How do I quit?", 2)] == ["keys"]
     assert [hit[0] for hit in index.search("Which severity?", 2)] == ["keys"]
+
+
+def test_chinese_question_words_are_not_indexed_and_cut_the_run_they_stand_in():
+    """ "什么是 X？" is Chinese's "What is X?": its pairs (什么, 么是) would match every heading that asks what
+    something is, as English "what" and "is" would if they were not stop words."""
+    assert tokenize("什么是 LVM？") == ["lvm"]
+    assert tokenize("如何添加用户") == ["添加", "加用", "用户"]  # no "何添" straddling the question word
+    assert tokenize("為什麼要備份") == tokenize("为什么要备份") == ["要备", "备份"]  # Traditional folded first
+    index = KeywordIndex.build(
+        ["what", "lvm"],
+        ["什么是 Debian？Debian 是一个自由的操作系统。", "LVM 把多块磁盘合成一个卷组，再从中划分逻辑卷。"],
+        "v1",
+    )
+    assert index.search("什么是 LVM？", 2)[0][0] == "lvm"
