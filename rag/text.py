@@ -266,8 +266,11 @@ def tokenize(text: str) -> list[str]:
     cjk: list[str] = []
     for whole in CJK.findall(text):
         runs = _ZH_QUESTION_WORDS.split(simplified(whole))
-        for run in runs:  # a character left alone beside a question word ("是" of "什么是") is no word to find
-            cjk += ([run] if len(runs) == 1 else []) if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+        for run in runs:
+            if len(run) > 1:
+                cjk += [run[i : i + 2] for i in range(len(run) - 1)]
+            elif run and len(runs) == 1:  # left beside a question word ("是" of "什么是"), a character is no word
+                cjk.append(run)
     if CJK.search(text):
         text = CJK.sub(" ", text)
     wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]

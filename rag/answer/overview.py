@@ -215,7 +215,9 @@ class Router:
     def intent(self, text: str, titles: Callable[[], dict[str, str]] | None = None) -> tuple[str, float]:
         """The intent and how sure. With ``titles`` (the documents'), the words that name one of them are
         masked first (`mask_named`), as file names are: "What is the Cyrillic languages guide about?" reads
-        as a question about Cyrillic languages until its name is masked."""
+        as a question about Cyrillic languages until its name is masked. Masking never makes a question a
+        listing ("which documents mention …"): when only the masked form reads as one, the question as asked
+        decides."""
         asked = masked(text)  # file names first: "glenmore-orchard.txt" is one
         named = mask_named(asked, titles()) if titles is not None else asked
         intent, p = self._decide(named)
