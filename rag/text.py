@@ -171,6 +171,7 @@ WRAP_MIN_LINE = 40  # characters: a shorter line ended where its text did, not a
 CODE_LINE = 0.25  # a line with this share of code-like words (or more) is code, not a wrapped line of prose
 _CODE_WORD = re.compile(r"[(){}\[\]=<>|$#;`\\¶]|\w[./:_]\w|^--?\w|^\W+$")
 _WORDS = re.compile(r"\S+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def code_share(text: str) -> float:
@@ -181,7 +182,13 @@ def code_share(text: str) -> float:
 
 def is_prose_line(line: str) -> bool:
     """A line of words long enough to have been wrapped: not code, not a row of numbers, not a short title."""
-    return len(line) >= WRAP_MIN_LINE and bool(re.search(r"[^\W\d_]", line)) and code_share(line) < CODE_LINE
+    return len(line) >= WRAP_MIN_LINE and bool(_LETTER.search(line)) and code_share(line) < CODE_LINE
+
+
+def is_heading_of(piece: str, heading: str | None) -> bool:
+    """``piece`` is the section's ``heading`` as printed, whitespace aside ("4.2 The function tapply() and
+    ragged arrays"): the chunker keeps it with what it heads, the reader never quotes it."""
+    return bool(heading) and " ".join(piece.split()) == " ".join((heading or "").split())
 
 
 # A line that reads as prose: flush left, starts with a letter or an opening quote, and is long enough to
@@ -264,14 +271,15 @@ def tokenize(text: str) -> list[str]:
     The English stemmer and stop words are not applied to text in another European language (``rag.language``).
     """
     cjk: list[str] = []
-    for whole in CJK.findall(text):
+    runs_found = CJK.findall(text)
+    for whole in runs_found:
         runs = _ZH_QUESTION_WORDS.split(simplified(whole))
         for run in runs:
             if len(run) > 1:
                 cjk += [run[i : i + 2] for i in range(len(run) - 1)]
             elif run and len(runs) == 1:  # left beside a question word ("是" of "什么是"), a character is no word
                 cjk.append(run)
-    if CJK.search(text):
+    if runs_found:
         text = CJK.sub(" ", text)
     wholes = [w.lower().strip("_") for w in _COMPOUND.findall(text)]
     words: list[str] = []

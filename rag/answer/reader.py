@@ -40,7 +40,17 @@ import numpy as np
 
 from rag.answer.injection import is_instruction  # text addressed to an assistant is data, never quoted
 from rag.answer.question import Question
-from rag.text import BULLET, CJK, HOWTO, PROMPT, code_share, is_prose_line, split_sentences, tokenize
+from rag.text import (
+    BULLET,
+    CJK,
+    HOWTO,
+    PROMPT,
+    code_share,
+    is_heading_of,
+    is_prose_line,
+    split_sentences,
+    tokenize,
+)
 from rag.types import Passage
 
 WEIGHTS_FILE = Path(__file__).with_name("reader_weights.json")
@@ -158,8 +168,7 @@ def _is_fragment(text: str) -> bool:
 def _is_heading(text: str, heading: str | None) -> bool:
     """A markdown heading line ("## `os.EOL`"), or the passage's own section ``heading`` (whitespace folded)
     standing as a line: a location, which the citation already gives, not an answer."""
-    line = " ".join(text.split())
-    return bool(_MARKDOWN_HEADING.match(line)) or line == heading
+    return bool(_MARKDOWN_HEADING.match(" ".join(text.split()))) or is_heading_of(text, heading)
 
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -186,7 +195,7 @@ def spans(passages: list[Passage]) -> list[Span]:
     out = []
     for i, p in enumerate(passages):
         sentences = [_trim(p.text, s, e) for s, e in split_sentences(p.text, brackets=True)]
-        heading = " ".join(p.section.split()) if p.section else None
+        heading = p.section
         inside = _starts_inside(p.text)
         for j, (s, e) in enumerate(sentences):
             text = p.text[s:e]

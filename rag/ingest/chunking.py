@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 
 from rag.index.layout import embedding_text
 from rag.ingest.loaders import LoadedDocument, Section
-from rag.text import split_sentences
+from rag.text import is_heading_of, split_sentences
 
 _WORD = re.compile(r"\S+\s*")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -203,7 +203,7 @@ class Chunker:
         if j < len(units):
             j = self._cut(text, units, i, j)
             last = units[j - 1]
-            if _leads_in(text, last) or _is_heading(text[last[0] : last[1]], heading):
+            if _leads_in(text, last) or is_heading_of(text[last[0] : last[1]], heading):
                 j += 1  # only a heading fits: it goes with what it heads, whatever the size
         return j
 
@@ -226,14 +226,9 @@ class Chunker:
         return j
 
 
-def _is_heading(piece: str, heading: str | None) -> bool:
-    """True when ``piece`` is the section's heading as printed ("4.2 The function tapply() and ragged arrays")."""
-    return bool(heading) and " ".join(piece.split()) == " ".join((heading or "").split())
-
-
 def _only_heading(text: str, spans: list[tuple[int, int]], heading: str | None) -> bool:
     """True when the sentences ``spans`` are headings only: the section's own, or title lines and lead-ins."""
-    if not spans or _is_heading(text[spans[0][0] : spans[-1][1]], heading):
+    if not spans or is_heading_of(text[spans[0][0] : spans[-1][1]], heading):
         return True
     return all(_leads_in(text, (s, e, 0)) for s, e in spans)
 
