@@ -158,6 +158,39 @@ def test_a_chunk_deep_in_a_section_is_embedded_under_its_heading(tmp_path, mode)
     assert next(p for p in hits if p.text.endswith(tail)).section == "Patching a bicycle tyre"
 
 
+def test_no_stored_chunk_only_repeats_the_tail_of_another(tmp_path, mode):
+    """A short paragraph above a block too long to share a chunk with it: stepping back over the paragraph
+    for the overlap made a chunk of each remaining sentence, each already inside the chunk before."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    block = "\n".join(f"route add 10.0.{n}.0/24 via 192.168.1.{n} dev eth{n % 2}" for n in range(3))
+    (docs / "routes.md").write_text(
+        "# Static routes\n\nA static route names a prefix and a gateway. It stays until it is removed. "
+        f"It survives a restart of the daemon.\n\n```\n{block}\n```\n\nEach line adds one route.\n"
+    )
+    rag = RAG(chunk_size=48, chunk_overlap=24)
+    rag.ingest()
+    spans = [(m["start"], m["end"]) for _, m, _ in rag.store.all_chunks() if m["source"] == "routes.md"]
+    assert len(spans) >= 2
+    assert not [a for a in spans for b in spans if a != b and b[0] <= a[0] and a[1] <= b[1]]
+    assert any("route add 10.0.2.0/24" in text for _, _, text in rag.store.all_chunks())  # the block is stored
+
+
+def test_chinese_question_words_match_no_heading_in_a_real_store(tmp_path, mode):
+    """The keyword index of a real store leaves out Chinese question words: "什么是 X？" finds X, not the
+    heading that asks what something else is."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "debian.md").write_text("# 什么是 Debian？\n\nDebian 是一个自由的操作系统，由志愿者维护。\n")
+    (docs / "lvm.md").write_text("# 逻辑卷\n\nLVM 把多块磁盘合成一个卷组，再从卷组中划分逻辑卷。\n")
+    (docs / "raid.md").write_text("# 磁盘阵列\n\nmdadm 把几块磁盘组成一个 RAID 阵列，坏一块也不丢数据。\n")
+    rag = RAG()
+    rag.ingest()
+    by_keyword = {p.source: p.ranks.get("bm25") for p in rag.search("什么是 LVM？").passages}
+    assert by_keyword["lvm.md"] == 1
+    assert by_keyword.get("debian.md") is None  # "什么是" is no word to match
+
+
 def test_configuration_change_reembeds_everything(seed_docs, mode, monkeypatch):
     first = RAG().ingest()
     monkeypatch.setenv("RAG_CHUNK_SIZE", "120")
