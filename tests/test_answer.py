@@ -89,6 +89,9 @@ def test_paraphrased_questions_still_get_their_answer(rag):
     answer = rag.ask("Hello! Roughly how many peopel does HashKey Group employ worldwide now?")
     assert answer.query.startswith("Roughly how many people ")  # greeting dropped, spelling corrected
     assert answer.answered and "600" in answer.text
+    answer = rag.ask("hi there, roughly how many people does HashKey Group employ worldwide?")
+    assert answer.query == "roughly how many people does HashKey Group employ worldwide?"  # searched without it
+    assert answer.answered and "600" in answer.text
 
 
 def _rag_over(tmp_path, name: str, text: str) -> RAG:

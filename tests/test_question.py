@@ -158,6 +158,15 @@ def test_a_short_exclamation_before_the_question_is_dropped():
     assert focus("Great! Thanks.") == "Great! Thanks."  # no question after it
 
 
+def test_a_greeting_before_a_comma_is_dropped_but_other_openings_stay():
+    assert focus("hi there, how do i rename a branch?") == "how do i rename a branch?"
+    assert focus("Good morning, which port is the default?") == "which port is the default?"
+    assert focus("您好，如何添加新用户？") == "如何添加新用户？"
+    assert focus("In Rust, how do I sort a list?") == "In Rust, how do I sort a list?"  # context, not a greeting
+    assert focus("Highlights, how are they drawn?") == "Highlights, how are they drawn?"  # "hi" inside a word
+    assert focus("Hi, thanks!") == "Hi, thanks!"  # no question after it
+
+
 def test_a_typo_is_corrected_to_a_corpus_word_one_edit_away():
     known = set(tokenize("remote branches fetch prune delete the command"))
     freq = {"branch": 9}.get

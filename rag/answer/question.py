@@ -245,19 +245,33 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
 # --- what to search for --------------------------------------------------------------------------------
 # A short exclamation before the question itself: "Hi!", "Hello there!", "你好！".
 _OPENING = re.compile(r"^\s*(?:[^\s.!?:,！？。，]+(?:\s+[^\s.!?:,！？。，]+){0,2})\s*(?:!+\s+|！+\s*)(?=\S)")
+# ... and a greeting before a comma: "hi there, how do I X?", "你好，如何…？" (words of greeting in English and
+# Chinese, as a dictionary lists them; not taken from any question set).
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)|dear|thanks|thank\s+you|"
+    r"你好|您好|嗨|哈喽|早上好|下午好|晚上好|谢谢)(?:\s+[^\s.!?:,！？。，]+){0,2}\s*[,，]\s*(?=\S)",
+    re.I,
+)
 _WORD = re.compile(r"[^\W\d_]{5,}")
 
 
 def focus(text: str) -> str:
-    """The question without a short exclamation before it: ``"Hi! How do I X?"`` -> ``"How do I X?"``.
+    """The question without a short exclamation or greeting before it: ``"Hi! How do I X?"`` and ``"hi there,
+    how do I X?"`` -> ``"How do I X?"``, ``"how do I X?"``.
 
-    An exclamation is at most three words ended by "!", with the rest of the text still a question of its
-    own (ending in "?"); anything else is left as it is.
+    An exclamation is at most three words ended by "!"; a greeting is at most three words ended by a comma,
+    the first of them a word of greeting (`_GREETING`); either way the rest of the text must still be a
+    question of its own (ending in "?"). An opening that is not a greeting is context and stays ("In Python,
+    how do I sort a list?"). Anything else is left as it is.
     """
     rest = text
-    while (m := _OPENING.match(rest)) and rest[m.end() :].rstrip().endswith(("?", "？")) and _long(rest[m.end() :]):
+    while (m := _OPENING.match(rest) or _GREETING.match(rest)) and _standalone(rest[m.end() :]):
         rest = rest[m.end() :]
     return rest
+
+
+def _standalone(rest: str) -> bool:
+    return rest.rstrip().endswith(("?", "？")) and _long(rest)
 
 
 def _long(question: str) -> bool:
