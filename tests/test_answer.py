@@ -104,6 +104,23 @@ def _rag_over(tmp_path, name: str, text: str) -> RAG:
     return rag
 
 
+def test_a_quote_starting_with_it_comes_with_the_sentence_it_points_back_at(tmp_path):
+    """ "It is the strongest ..." does not say what "it" is; the sentence before it in its paragraph does, and
+    leads the quote. The real store and model, one document."""
+    rag = _rag_over(
+        tmp_path,
+        "auth.md",
+        "# Password methods\n\nThe server checks passwords in one of three ways. The method scram-sha-256 keeps "
+        "a salted hash of each password. It is the strongest of the three methods and stops password sniffing."
+        "\n\nThe method md5 keeps an unsalted hash.\n\nThe method password sends the password in clear text.\n",
+    )
+    answer = rag.ask("Which password method is the strongest?")
+    assert answer.answered
+    first = answer.sentences[0].text
+    assert first.startswith("The method scram-sha-256 keeps a salted hash") and "It is the strongest" in first
+    assert answer.citations[0].quote == first  # one quote, highlighted as one
+
+
 def test_a_how_to_answer_quotes_the_command_after_its_lead_in(tmp_path):
     """A lead-in ending in ":" is never quoted alone: the command it introduces comes with it."""
     rag = _rag_over(
