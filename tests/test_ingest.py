@@ -389,6 +389,31 @@ def test_a_manuals_contents_and_index_are_never_retrieved_and_no_heading_is_a_ch
     assert len(stored) == 3 and not alone  # the chapter's heading starts its first section's chunk
 
 
+def test_an_html_pages_table_of_contents_is_never_a_passage(tmp_path, mode):
+    """DocBook and Sphinx pages start with a list of their sections' titles: as a passage it matched any
+    question naming a section, answered none, and took a place in the top five (or opened the first
+    section's chunk). The real store and model over such a page: the contents are not stored at all."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sections = [
+        ("Adding a Column", "To add a column, use a command like ALTER TABLE products ADD COLUMN description text."),
+        ("Removing a Column", "To remove a column, use a command like ALTER TABLE products DROP COLUMN description."),
+        ("Renaming a Table", "To rename a table, use ALTER TABLE products RENAME TO items."),
+    ]
+    toc = "".join(f'<dt><a href="#s{i}">5.{i}. {title}</a></dt>' for i, (title, _) in enumerate(sections, 1))
+    body = "".join(f'<h2 id="s{i}">5.{i}. {t}</h2><p>{text}</p>' for i, (t, text) in enumerate(sections, 1))
+    (docs / "alter.html").write_text(
+        f'<html><body><h1>5. Modifying Tables</h1><div class="toc"><dl class="toc">{toc}</dl></div>{body}</body></html>'
+    )
+    rag = RAG()
+    assert rag.ingest().ok
+    found = rag.retrieve("How do I add a column to a table?", k=3)
+    assert found[0].section == "5.1. Adding a Column" and "ADD COLUMN" in found[0].text
+    rag.store.open()
+    texts = [text for _, _, text in rag.store.all_chunks()]
+    assert sum(text.count("Removing a Column") for text in texts) == 1  # its heading, not a line of contents
+
+
 def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):
     """Debian's python-*-doc packages link ``rst -> html/_sources``: the second name is skipped, saying
     where the folder was read, not reported as a failed symlink loop."""

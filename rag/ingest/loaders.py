@@ -394,14 +394,20 @@ def _drop_key_bars(soup) -> None:
             bar.decompose()
 
 
-def _in_contents(node) -> bool:
-    """True inside a table of contents (class "toc", "contents" or DocBook's "list-of-tables" and the like):
-    its definition lists list sections and tables, they define no terms."""
-    for el in (node, *node.parents):
-        for name in str(el.get("class") or "").lower().split():
-            if name in ("toc", "contents") or name.startswith("list-of-"):
-                return True
-    return False
+def _is_contents(node) -> bool:
+    """A table of contents (class "toc", "contents" or DocBook's "list-of-tables" and the like)."""
+    return any(
+        name in ("toc", "contents") or name.startswith("list-of-")
+        for name in str(node.get("class") or "").lower().split()
+    )
+
+
+def _drop_contents(soup) -> None:
+    """Remove the tables of contents DocBook, Texinfo and Sphinx put at the top of a page: they repeat the
+    headings of the sections below as a list of links, answer no question, and as a passage of their own (or
+    the start of the first section's) they match any question that names a section's words."""
+    for node in soup.find_all(_is_contents):
+        node.decompose()
 
 
 def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -418,6 +424,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         if _is_permalink(anchor) or _is_source_link(anchor):
             anchor.decompose()
     _drop_key_bars(soup)
+    _drop_contents(soup)
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
 
@@ -467,13 +474,13 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             heading = " ".join(node.get_text(" ").split())
             doc.add(heading, heading=heading, new_section=True)
             continue
-        if node.name == "dl" and not _in_contents(node):
+        if node.name == "dl":
             flush()
             lists.append([])
             todo.append(close_list)
             todo.extend(reversed(node.contents))
             continue
-        if node.name == "dt" and lists and not _in_contents(node):
+        if node.name == "dt" and lists:
             flush()
             todo.append(functools.partial(close_term, len(doc.parts)))
             todo.extend(reversed(node.contents))
