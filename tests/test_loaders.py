@@ -220,6 +220,20 @@ def test_html_definition_lists_give_terms_covering_their_entries(tmp_path):
     assert doc.term_at(at("without terms")) is None
 
 
+def test_html_tables_of_contents_are_dropped_but_a_body_called_contents_is_read(tmp_path):
+    """A table of contents (DocBook's "toc", Sphinx's "contents" topic) is a list of links to the sections
+    below: not text of the page. Doxygen names a page's whole body "contents": that is read."""
+    toc = '<div class="contents topic"><p>Table of Contents</p><ul><li><a href="#a">1. Install</a></li>'
+    toc += '<li><a href="#b">2. Use</a></li></ul></div>'
+    body = '<h2 id="a">1. Install</h2><p>Run the installer.</p><h2 id="b">2. Use</h2><p>Start it.</p>'
+    doc = load_file(tmp_path, "guide.html", toc + body)
+    assert doc.text.count("Install") == 1 and "Run the installer." in doc.text
+    assert "Table of Contents" not in doc.text  # nor its title
+    doxygen = '<div class="contents"><p>The frobnicate() function turns the widget over, keeping its children.'
+    doxygen += ' See <a href="#x">widget</a>.</p></div>'
+    assert "turns the widget over" in load_file(tmp_path, "api.html", doxygen).text
+
+
 @pytest.mark.parametrize(
     "head, encoding",
     [

@@ -394,6 +394,10 @@ def _drop_key_bars(soup) -> None:
             bar.decompose()
 
 
+CONTENTS_LINKED = 0.6  # a table of contents is links (its numbers and separators aside); a page's body is not
+CONTENTS_TITLE = 40  # characters (spaces left out) outside its links: a title such as "Table of Contents"
+
+
 def _is_contents(node) -> bool:
     """A table of contents (class "toc", "contents" or DocBook's "list-of-tables" and the like)."""
     return any(
@@ -405,9 +409,23 @@ def _is_contents(node) -> bool:
 def _drop_contents(soup) -> None:
     """Remove the tables of contents DocBook, Texinfo and Sphinx put at the top of a page: they repeat the
     headings of the sections below as a list of links, answer no question, and as a passage of their own (or
-    the start of the first section's) they match any question that names a section's words."""
+    the start of the first section's) they match any question that names a section's words. Only an element
+    whose text is mostly links (a title such as "Table of Contents" aside), or that holds no paragraph, goes:
+    Doxygen calls the body of its pages
+    "contents", and its definition lists stay out of the terms (`_in_contents`) as before."""
     for node in soup.find_all(_is_contents):
-        node.decompose()
+        if node.decomposed:
+            continue  # inside a table of contents already removed
+        text = len("".join(node.get_text().split()))
+        linked = sum(len("".join(a.get_text().split())) for a in node.find_all("a"))
+        if linked >= CONTENTS_LINKED * text or text - linked <= CONTENTS_TITLE or node.find("p") is None:
+            node.decompose()
+
+
+def _in_contents(node) -> bool:
+    """True inside an element named like a table of contents that was kept (`_drop_contents`): its
+    definition lists list sections and tables, they define no terms."""
+    return any(_is_contents(el) for el in (node, *node.parents))
 
 
 def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
@@ -474,13 +492,13 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             heading = " ".join(node.get_text(" ").split())
             doc.add(heading, heading=heading, new_section=True)
             continue
-        if node.name == "dl":
+        if node.name == "dl" and not _in_contents(node):
             flush()
             lists.append([])
             todo.append(close_list)
             todo.extend(reversed(node.contents))
             continue
-        if node.name == "dt" and lists:
+        if node.name == "dt" and lists and not _in_contents(node):
             flush()
             todo.append(functools.partial(close_term, len(doc.parts)))
             todo.extend(reversed(node.contents))
