@@ -244,12 +244,13 @@ def _never_seen(name: str, known: Collection[str]) -> bool:
 
 # --- what to search for --------------------------------------------------------------------------------
 # A short exclamation before the question itself: "Hi!", "Hello there!", "你好！".
-_OPENING = re.compile(r"^\s*(?:[^\s.!?:,！？。，]+(?:\s+[^\s.!?:,！？。，]+){0,2})\s*(?:!+\s+|！+\s*)(?=\S)")
+_WORD_AFTER = r"\s+[^\s.!?:,！？。，]+"  # one more word of an opening (no punctuation ends it)
+_OPENING = re.compile(rf"^\s*(?:[^\s.!?:,！？。，]+(?:{_WORD_AFTER}){{0,2}})\s*(?:!+\s+|！+\s*)(?=\S)")
 # ... and a greeting before a comma: "hi there, how do I X?", "你好，如何…？" (words of greeting in English and
 # Chinese, as a dictionary lists them; not taken from any question set).
 _GREETING = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)|dear|thanks|thank\s+you|"
-    r"你好|您好|嗨|哈喽|早上好|下午好|晚上好|谢谢)(?:\s+[^\s.!?:,！？。，]+){0,2}\s*[,，]\s*(?=\S)",
+    rf"你好|您好|嗨|哈喽|早上好|下午好|晚上好|谢谢)(?:{_WORD_AFTER}){{0,2}}\s*[,，]\s*(?=\S)",
     re.I,
 )
 _WORD = re.compile(r"[^\W\d_]{5,}")

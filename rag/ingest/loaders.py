@@ -411,8 +411,7 @@ def _drop_contents(soup) -> None:
     headings of the sections below as a list of links, answer no question, and as a passage of their own (or
     the start of the first section's) they match any question that names a section's words. Only an element
     whose text is mostly links (a title such as "Table of Contents" aside), or that holds no paragraph, goes:
-    Doxygen calls the body of its pages
-    "contents", and its definition lists stay out of the terms (`_in_contents`) as before."""
+    Doxygen calls the body of its pages "contents" (its definition lists stay out of the terms, `_in_contents`)."""
     for node in soup.find_all(_is_contents):
         if node.decomposed:
             continue  # inside a table of contents already removed
