@@ -57,6 +57,10 @@ _COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
 # A one-letter option ("-W", "-a"), whole and with its case ("-a" and "-A" are different options): the letter
 # alone is no word, so without this "What does -W do?" could not find "-W: turn warnings into errors".
 _SHORT_OPTION = re.compile(r"(?<![\w-])-[A-Za-z0-9](?![\w-])")
+# A capital letter standing alone names something: a language ("C", "R"), a flag ("the [L] flag"), a drive
+# or a variable. Kept with its case, as `_SHORT_OPTION` keeps "-W"; "A" and "I" are words, and a letter with a
+# dot after it is an initial or part of an abbreviation ("U.S.").
+_CAPITAL = re.compile(r"(?<![\w'’.-])[B-HJ-Z](?![\w'’-]|\.\w)")
 # camelCase and PascalCase boundaries: "getElementById" -> get Element By Id; "HTTPServer" -> HTTP Server.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Chinese, Japanese and Korean write words without spaces: a run of these is cut into overlapping pairs.
@@ -261,7 +265,8 @@ def tokenize(text: str) -> list[str]:
     An identifier, option, path or version is kept whole as well as cut into its parts, so a question that
     names ``functools.cache`` or ``--leak-check`` finds the page that spells it exactly, and one that says
     "leak check" still finds it: ``"use missing_ok"`` -> ``['use', 'missing', 'ok', 'missing_ok']``. A
-    one-letter option keeps its dash and case: ``"git add -A"`` -> ``['git', 'add', '-A']``.
+    one-letter option keeps its dash and case: ``"git add -A"`` -> ``['git', 'add', '-A']``, and a capital letter
+    standing alone is a name too: ``"the [L] flag"`` -> ``['flag', 'L']`` ("A" and "I" are words).
     camelCase words are cut at their humps too (``getElementById`` -> ``get element by id`` + the whole).
 
     Runs of Chinese, Japanese or Korean characters become overlapping character pairs, the usual way to
@@ -289,7 +294,8 @@ def tokenize(text: str) -> list[str]:
             wholes.append(word.lower())
         for part in parts:
             words += _TOKEN.findall(part.lower().replace("_", " "))
-    kept_whole = [w for w in wholes if len(w) > 2] + (_SHORT_OPTION.findall(text) if "-" in text else []) + cjk
+    kept_whole = [w for w in wholes if len(w) > 2] + (_SHORT_OPTION.findall(text) if "-" in text else [])
+    kept_whole += _CAPITAL.findall(text) + cjk
     if language(text) == "other":
         return words + kept_whole
     return [_stem(t) for t in words if t not in _STOPWORDS] + kept_whole

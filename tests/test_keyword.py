@@ -42,6 +42,32 @@ def test_a_one_letter_option_is_a_word_of_its_own_with_its_case():
     assert index.search("What does -w do with warnings?", 1)[0][0] == "lower"
 
 
+def test_a_capital_letter_standing_alone_is_a_word_with_its_case():
+    """A flag, language or drive named by one letter was no word: "the [R] flag" matched every flag alike."""
+    assert tokenize("the [R] flag of the C library") == ["flag", "librari", "R", "C"]
+    # "A" and "I" are words; an initial's dot, an abbreviation, a letter inside a word or compound are no name.
+    assert tokenize("A dog, I said: the U.S. map, an x-ray, Ctrl-C, Type-B") == [
+        "dog",
+        "said",
+        "map",
+        "ray",
+        "ctrl",
+        "type",
+        "u.s",
+        "x-ray",
+        "ctrl-c",
+        "type-b",
+    ]
+    pages = [
+        "The [F] flag makes the server answer 403 Forbidden.",
+        "The [R] flag makes the server send a redirect to the browser.",
+        "The [N] flag makes the rules run again from the top.",
+    ]
+    index = KeywordIndex.build(["forbidden", "redirect", "again"], pages, "v1")
+    assert index.search("What is the R flag for?", 1)[0][0] == "redirect"
+    assert index.search("and the N flag?", 1)[0][0] == "again"
+
+
 def test_building_an_index_logs_nothing_below_warning():
     """bm25s sets its logger to DEBUG on import; after rag builds an index it no longer logs at DEBUG/INFO."""
     import logging

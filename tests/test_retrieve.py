@@ -115,3 +115,19 @@ def test_release_notes_give_way_to_the_manual_unless_the_question_asks_about_cha
     )
     assert rag.retrieve("How do I export harvest records as a spreadsheet?", k=2)[0].source == "guide.md"
     assert rag.retrieve("Which version added exporting harvest records?", k=2)[0].source == "NEWS"
+
+
+def test_a_flag_named_by_one_capital_letter_finds_its_own_section(tmp_path):
+    """Over the real store: a page of one-letter flags, asked about one of them. The letter used to be dropped
+    as no word, so every flag's section matched the question alike."""
+    flags = {
+        "F": "refuses the request: the client gets 403 Forbidden and nothing else runs.",
+        "R": "sends the client a redirect, status 302 unless another status is named.",
+        "N": "runs the whole set of rules again from the first one, with the rewritten path.",
+        "S": "skips the given number of rules that follow when this one matches.",
+    }
+    page = "".join(f"<h2>{f} flag</h2><p>The [{f}] flag {text}</p>" for f, text in flags.items())
+    rag = ingested(tmp_path, {"flags.html": f"<html><body><h1>Rule flags</h1>{page}</body></html>"}, crosslingual="off")
+    for letter in ("R", "N"):
+        answer = rag.ask(f"What does the {letter} flag do?")
+        assert answer.answered and answer.citations[0].quote.startswith(f"The [{letter}] flag"), answer.text

@@ -27,7 +27,7 @@ import numpy as np
 
 from rag.text import CJK, tokenize
 
-FORMAT = 9  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
+FORMAT = 10  # bump when tokenization or the saved layout changes: indexes saved in another format are rebuilt
 
 
 def quiet_bm25s() -> None:
