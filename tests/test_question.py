@@ -40,6 +40,10 @@ def test_phrasing_words_are_matched_as_written_not_as_stems(question, kept, drop
         ("When finding the MTU with ping, how many bytes are added?", "quantity"),  # "how many" beats "when"
         ("What share of staff is affected?", "quantity"),
         ("What is the current market price of the token?", "money"),
+        ("How much did the second office cost?", "money"),
+        ("What is the cost of one seat?", "money"),
+        ("What does a yearly licence cost?", "money"),
+        ("Which hashing cost does the tool pick when none is given?", None),  # a setting named "cost"
         ("Who began writing this reference manual?", "name"),
         ("Which company underwrites the coverage?", "name"),
         ("Why were insurers willing to raise the limit?", None),

@@ -60,8 +60,10 @@ _KINDS: list[tuple[str, re.Pattern]] = [
         (
             "money",
             [
-                r"\b(price|prices|cost|costs|revenue|revenues|income|worth|valuation|salary|fees?)\b",
+                r"\b(price|prices|revenue|revenues|income|worth|valuation|salary|fees?)\b",
                 r"\b(dollars?|usd|euros?)\b",
+                # "cost" is money when asked how much something costs; "the default bcrypt cost" is a setting.
+                r"\bhow much\b[^?]*\bcosts?\b|\bcosts?\s+(of|to)\b|\bcosts?\s*\?",
             ],
         ),
         ("year", [r"\b(what|which) year\b", r"\bwhen (was|were) .{0,60}\b(founded|established|born|created)\b"]),
