@@ -129,6 +129,25 @@ def test_a_block_after_a_lead_in_is_not_an_unfinished_line_but_a_title_after_a_c
     assert unfinished["Step 2: Add CSS classes"] == 1.0
 
 
+def test_a_line_of_code_ending_in_a_quote_is_unfinished_and_a_quoted_sentence_is_not():
+    """A closing quote ended a span as a full stop does, so 'Mirror "/" "http://backend.example/"' counted as a
+    finished sentence and was quoted as the reason asked for, ahead of the sentence that gives it."""
+    text = (
+        'Mirror "/" "http://backend.example/"\n\nThe manual says "restart it." Then it calls the backend '
+        '"the origin"\n\nThe proxy rewrites the header, so clients never see the backend\'s address.'
+    )
+    passages = [Passage(text, "a", 0)]
+    cands = reader.spans(passages)
+    rows = reader.featurize(Question.parse("Why mirror the backend?"), cands, passages, lambda t: 1.0)
+    unfinished = dict(zip([c.text for c in cands], rows[:, reader.FEATURES.index("unfinished")], strict=True))
+    assert unfinished == {
+        'Mirror "/" "http://backend.example/"': 1.0,
+        'The manual says "restart it."': 0.0,
+        'Then it calls the backend "the origin"': 1.0,
+        "The proxy rewrites the header, so clients never see the backend's address.": 0.0,
+    }
+
+
 def test_fit_logistic_and_the_softmax_ranking_learn_a_separable_signal():
     x = np.array([[1, 0.0], [1, 1.0], [1, 0.1], [1, 0.9]])
     assert fit_logistic(x, np.array([0, 1, 0, 1]))[1] > 0

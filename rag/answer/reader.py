@@ -83,7 +83,9 @@ FEATURES = (
 # features did no better on corpora left out of the fit: see docs/BENCHMARKS.md).
 ANSWER_FEATURES = ("bias", "score", "margin", "cosine", "cover", "dense_best")
 _BLOCK_AFTER = re.compile(r"[:：][ \t]*\n")  # a lead-in whose colon ends its line: a block follows
-_ENDED = re.compile(r"[.!?。！？…)\]\"”’:;]$")
+# Ended: by a full stop (or ! ? : ; … and their CJK forms, a closing bracket), or a closing quote after one
+# ('He said "stop."'). A quote alone ends a line of code as often ('ProxyPass "/" "http://example.com/"').
+_ENDED = re.compile(r"[.!?。！？…)\]:;]$|[.!?…,;:][\"”’]$")
 _WORDS = re.compile(r"\S+")
 
 Idf = Callable[[str], float]
