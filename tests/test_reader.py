@@ -183,3 +183,7 @@ def test_the_clause_after_a_colon_is_never_quoted_without_its_sentence():
     got = texts("Run it like this:\n\nmemcheck ./prog\n\nIt prints a report.")
     assert got[0] == "Run it like this:\n\nmemcheck ./prog"
     assert "memcheck ./prog" not in got  # the lead-in carries it: no second, context-free copy
+    # A clause starting with a symbol is no sentence either: only its lead-in's span carries it.
+    got = texts("Threads to start. Default: #t (meaning one per core). Run it so: $ tide --all")
+    assert got == ["Threads to start.", "Default: #t (meaning one per core).", "Run it so: $ tide --all"]
+    assert "默认为 PDF。" in texts("Format: 默认为 PDF。")  # a Chinese sentence has no capital to start it

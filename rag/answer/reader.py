@@ -205,8 +205,11 @@ def spans(passages: list[Passage]) -> list[Span]:
                 continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
             if _is_fragment(text):
                 continue  # a word standing alone
-            if text[:1].islower() and (j == 0 or p.text[:s].rstrip()[-1:] in (":", ";", ",")):
+            before = p.text[:s].rstrip()[-1:]
+            if text[:1].islower() and (j == 0 or before in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
+            if before in (":", ";") and not (text[:1].isupper() or text[:1].isdigit() or CJK.match(text)):
+                continue  # ... or one starting with a symbol ("Default: #f (meaning none).", "Run: $ make")
             if s < inside:
                 continue  # the passage starts inside a bracket ("'b': 2}" and what follows on its line)
             lead_in = text.endswith((":", "："))
