@@ -414,6 +414,35 @@ def test_an_html_pages_table_of_contents_is_never_a_passage(tmp_path, mode):
     assert sum(text.count("Removing a Column") for text in texts) == 1  # its heading, not a line of contents
 
 
+def test_pages_that_only_redirect_are_listed_without_text_and_never_retrieved(tmp_path, mode):
+    """Texinfo writes a page for every node that only redirects to where the node is (144 of zsh's 186 HTML
+    files). Each was a document: its title matched questions about its topic and took the top places with
+    "The node you are looking for is at …". The real store and model: they are listed as without text."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    topics = {
+        "Aliasing": "Every word is checked for an alias before the command runs; an alias is replaced by its text.",
+        "Globbing": "A word with a star or a question mark is replaced by the names of the files it matches.",
+        "Quoting": "A backslash or a pair of single quotes keeps the next characters from being expanded.",
+    }
+    body = "".join(f'<h2 id="{t}">{t}</h2><p>{text}</p>' for t, text in topics.items())
+    (docs / "Grammar.html").write_text(f"<html><head><title>Grammar</title></head><body>{body}</body></html>")
+    for t in topics:
+        (docs / f"{t}.html").write_text(
+            f'<html><head><meta http-equiv="Refresh" content="0; url=Grammar.html#{t}"><title>{t} (tsh)</title>'
+            f"</head><body><p>The node you are looking for is at {t}.</p></body></html>"
+        )
+    rag = RAG()
+    report = rag.ingest()
+    assert report.ok and sorted(report.added) == ["Aliasing.html", "Globbing.html", "Grammar.html", "Quoting.html"]
+    assert sorted(report.no_text) == [
+        (f"{t}.html", f"only redirects to Grammar.html#{t}, with nothing of its own to read") for t in sorted(topics)
+    ]
+    found = rag.retrieve("What is aliasing?", k=3)
+    assert {p.source for p in found} == {"Grammar.html"} and "checked for an alias" in found[0].text
+    assert rag.ingest().unchanged == sorted(["Aliasing.html", "Globbing.html", "Grammar.html", "Quoting.html"])
+
+
 def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):
     """Debian's python-*-doc packages link ``rst -> html/_sources``: the second name is skipped, saying
     where the folder was read, not reported as a failed symlink loop."""

@@ -16,7 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.errors import DependencyError
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from rag.errors import DocumentError
+from rag.errors import DocumentError, NoTextError
 from rag.ingest import loaders
 from rag.ingest.encoding import decode_text
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
@@ -232,6 +232,22 @@ def test_html_tables_of_contents_are_dropped_but_a_body_called_contents_is_read(
     doxygen = '<div class="contents"><p>The frobnicate() function turns the widget over, keeping its children.'
     doxygen += ' See <a href="#x">widget</a>.</p></div>'
     assert "turns the widget over" in load_file(tmp_path, "api.html", doxygen).text
+
+
+def test_an_html_page_that_only_redirects_has_no_text_but_a_page_with_its_own_text_is_read(tmp_path):
+    """Texinfo writes a page per node that only sends the browser on (`<meta http-equiv="refresh">`)."""
+    stub = (
+        '<html><head><meta http-equiv="Refresh" content="0; url=Grammar.html#Aliasing"><title>Aliasing</title>'
+        "</head><body><p>The node you are looking for is at Aliasing.</p></body></html>"
+    )
+    error = load_error(write(tmp_path, "Aliasing.html", stub), "Aliasing.html")
+    assert isinstance(error, NoTextError) and "redirects to Grammar.html#Aliasing" in error.reason
+    prose = "A word is checked for an alias before the command runs. " * 20
+    head = '<head><meta http-equiv="refresh" content="30; URL=\'next.html\'"></head>'
+    page = f"<html>{head}<body><p>{prose}</p></body></html>"
+    assert "checked for an alias" in load_file(tmp_path, "news.html", page).text  # a page of its own, refreshed
+    reload = '<html><head><meta http-equiv="refresh" content="60"></head><body><p>Queue: 3 jobs.</p></body></html>'
+    assert "Queue: 3 jobs." in load_file(tmp_path, "status.html", reload).text  # refreshed in place: no redirect
 
 
 @pytest.mark.parametrize(

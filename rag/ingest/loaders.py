@@ -427,6 +427,25 @@ def _in_contents(node) -> bool:
     return any(_is_contents(el) for el in (node, *node.parents))
 
 
+REDIRECT_TEXT = 500  # characters of text at most on a page that redirects: "This page has moved to …"
+_REFRESH_URL = re.compile(r"^\s*\d+(?:\.\d*)?\s*[;,]\s*url\s*=\s*['\"]?([^'\"\s]+)", re.I)
+
+
+def _redirect(soup: Any) -> str | None:
+    """Where a page that only redirects sends the browser (``<meta http-equiv="refresh" content="0;
+    url=Shell-Grammar.html#Aliasing">`` and a line saying so), or None. Texinfo writes one such page for
+    every node and anchor (144 of zsh's 186 HTML files): each read as a document, its title matched any
+    question about its topic and its text answered none."""
+    for meta in soup.find_all("meta"):
+        if str(meta.get("http-equiv", "")).lower() == "refresh" and (
+            m := _REFRESH_URL.match(str(meta.get("content", "")))
+        ):
+            body = soup.body or soup
+            if len("".join(body.get_text().split())) <= REDIRECT_TEXT:
+                return m.group(1)
+    return None
+
+
 def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
     from bs4.element import PreformattedString
@@ -437,6 +456,8 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_html(data), "lxml", multi_valued_attributes=None)
+    if target := _redirect(soup):
+        raise NoTextError(rel, f"only redirects to {target}, with nothing of its own to read")
     for anchor in soup.find_all("a"):
         if _is_permalink(anchor) or _is_source_link(anchor):
             anchor.decompose()
