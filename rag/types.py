@@ -55,6 +55,7 @@ class IngestReport:
     no_text: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0  # chunks in the store after the run
     embedded: int = 0  # chunks embedded by this run
+    reused: int = 0  # chunks this run stored with a vector embedded before (the same model, the same text)
     seconds: float = 0.0
     rebuilt: str | None = None  # why everything was re-embedded, if it was
     dry_run: bool = False
@@ -85,7 +86,8 @@ class IngestReport:
                 " failed;", f" failed, {len(refused)} link(s) to outside the documents folder not followed;"
             )
         if not self.dry_run:
-            line += f", {self.embedded} embedded in {self.seconds:.1f}s"
+            reused = f" ({self.reused} kept the vectors they had)" if self.reused else ""
+            line += f", {self.embedded} embedded{reused} in {self.seconds:.1f}s"
         if self.no_text:
             line += f"; {len(self.no_text)} without text"
         if self.derived:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytesseract
 import pytest
 from filelock import FileLock
@@ -203,6 +204,47 @@ def test_configuration_change_reembeds_everything(seed_docs, mode, monkeypatch):
     assert report.rebuilt and "re-embedded" in report.rebuilt
     assert report.added == ["hashkey-interview.txt"]
     assert report.embedded == report.chunks > first.chunks  # smaller chunks, all new, none left from before
+
+
+def test_a_new_chunking_keeps_the_vectors_of_chunks_whose_text_is_unchanged(seed_docs, mode, monkeypatch):
+    """A rag upgrade that changes how documents are read (`CHUNKER_VERSION`) rebuilds the store; before, it
+    embedded every chunk again although most read the same. The same model's vector of the same text is
+    reused: nothing is embedded, and the vectors stored are the ones the first run computed."""
+    import rag.config
+
+    first = RAG()
+    first.ingest()
+    first.store.open()
+    ids = sorted(cid for cid, _, _ in first.store.all_chunks())
+    vectors = first.store.vectors(ids)
+    monkeypatch.setattr(rag.config, "CHUNKER_VERSION", rag.config.CHUNKER_VERSION + 1)
+    again = RAG()
+    report = again.ingest()
+    assert report.rebuilt and report.added == ["hashkey-interview.txt"]
+    assert report.embedded == 0 and report.reused == report.chunks == len(ids)
+    assert f"0 embedded ({len(ids)} kept the vectors they had)" in report.summary()
+    again.store.open()
+    assert all(np.allclose(again.store.vectors(ids)[cid], vectors[cid]) for cid in ids)
+    assert again.ask("When did Hong Kong issue its virtual asset policy statement?").answered
+    assert RAG().ingest(reset=True).reused == 0  # a reset asks for everything anew
+
+
+def test_a_changed_document_embeds_only_the_chunks_it_changed(tmp_path, mode):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    line = "Ferries from pier {n} leave every {m} minutes on route {n}{m}."
+    sections = [f"## Pier {n}\n\n" + " ".join(line.format(n=n, m=m) for m in range(12)) for n in range(1, 7)]
+    (docs / "piers.md").write_text("# Piers\n\n" + "\n\n".join(sections))
+    rag = RAG()
+    first = rag.ingest()
+    assert first.chunks >= 6
+    sections[-1] = "## Pier 6\n\nPier 6 is closed for repairs until the spring; its ferries leave from pier 5."
+    (docs / "piers.md").write_text("# Piers\n\n" + "\n\n".join(sections))
+    report = rag.ingest()
+    assert report.updated == ["piers.md"]
+    assert 0 < report.embedded < first.chunks / 2 and report.reused == report.chunks - report.embedded
+    found = rag.retrieve("Which pier is closed for repairs?", k=1)[0]
+    assert "closed for repairs" in found.text
 
 
 def test_dry_run_plans_and_touches_nothing(tmp_path, mode):

@@ -297,7 +297,7 @@ def test_a_store_from_before_the_layout_gains_it_on_ingest_without_re_embedding(
     chunks = engine.store.chunks
     # Make it a store as rag wrote it before: no layout keys in any record, no layout mark on the collection.
     ids = chunks.get(include=[])["ids"]
-    chunks.update(ids=ids, metadatas=[dict.fromkeys(LAYOUT_KEYS) for _ in ids])
+    chunks.update(ids=ids, metadatas=[dict.fromkeys((*LAYOUT_KEYS, layout.EMBEDDED)) for _ in ids])
     meta = {k: v for k, v in (chunks.metadata or {}).items() if k not in ("layout", "hnsw:space")}
     chunks.modify(metadata=meta)
     old = RAG()

@@ -22,11 +22,28 @@ tests/test_layout.py checks the JSON against llama-index's own serialisation of 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 NODE_TYPE = "TextNode"
 LAYOUT_VERSION = 1  # recorded in the collection's metadata once every record carries the layout
+# rag's own key beside the layout: what a record's vector is the embedding of (`embedded_key`), so that an
+# ingest can reuse the vector wherever the same model would embed the same text again. (A leading "_" keeps
+# it out of the node's metadata, as llama-index's own keys are.)
+EMBEDDED = "_embedded"
+
+
+def embedded_key(model: str, text: str) -> str:
+    """What identifies a vector: the model and the exact text it embedded.
+
+    Example:
+        >>> embedded_key("all-MiniLM-L6-v2", "Login") == embedded_key("all-MiniLM-L6-v2", "Login")
+        True
+        >>> embedded_key("all-MiniLM-L6-v2", "Login") == embedded_key("embeddinggemma-300m", "Login")
+        False
+    """
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
 
 
 def node_metadata(

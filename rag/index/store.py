@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 _PAGE = 2000  # records per get() page; Chroma caps one request at a few thousand
+# The most chunks whose vectors a rebuild holds in memory to reuse (~460 MB of 384-d vectors); beyond it,
+# a rebuild embeds everything again.
+REUSE_MAX_CHUNKS = 300_000
 
 # Embedded Chroma keeps each collection's vector index in memory, once per process and store path: what
 # another process writes (`python ingest.py` while the app serves) reaches this one's metadata at once but
@@ -277,13 +280,18 @@ class Store:
             )
 
     @_reachable
-    def drop(self) -> None:
-        """Delete the collections (a --reset, or a configuration change)."""
+    def drop(self, keep_xl: bool = False) -> None:
+        """Delete the collections (a --reset, or a configuration change). With ``keep_xl`` the cross-lingual
+        index stays: each of its vectors records what it embedded (`layout.EMBEDDED`), so its next sync keeps the
+        vectors of chunks whose text did not change and replaces the others."""
+        names = [self.settings.collection, f"{self.settings.collection}-files"] + ([] if keep_xl else [self.xl_name])
         with self._own_change():
-            for name in (self.settings.collection, f"{self.settings.collection}-files", self.xl_name):
+            for name in names:
                 if self._get(name) is not None:
                     self.client.delete_collection(name)
-            self._chunks = self._files = self._xl = None
+            self._chunks = self._files = None
+            if not keep_xl:
+                self._xl = None
 
     @property
     def chunks(self) -> Collection:
@@ -333,6 +341,7 @@ class Store:
     # --- chunks -------------------------------------------------------------------------------
     @_reachable
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+        """Write chunks; a metadata key `layout.EMBEDDED` (the key of what was embedded) is kept beside the layout."""
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
             self.chunks.upsert(
@@ -340,10 +349,32 @@ class Store:
                 embeddings=vectors[i : i + step],
                 documents=texts[i : i + step],
                 metadatas=[
-                    layout.chroma_metadata(c, t, m)
+                    {**layout.chroma_metadata(c, t, m), **{k: m[k] for k in (layout.EMBEDDED,) if k in m}}
                     for c, t, m in zip(ids[i : i + step], texts[i : i + step], metas[i : i + step], strict=True)
                 ],
             )
+
+    @_reachable
+    def embedded(self, sources: Iterable[str] | None = None, limit: int = REUSE_MAX_CHUNKS) -> dict[str, np.ndarray]:
+        """{key of what was embedded: its vector} for the stored chunks (of ``sources`` only, when given) that
+        record the key, for an ingest to reuse instead of embedding the same text again; {} when the store
+        holds more than ``limit`` chunks (their vectors would not fit in memory comfortably)."""
+        if self._chunks is None or (sources is None and self.count() > limit):
+            return {}
+        where: Any = {"source": {"$in": sorted(sources)}} if sources is not None else None
+        if sources is not None and not where["source"]["$in"]:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        offset = 0
+        while True:
+            page = self._chunks.get(include=["metadatas", "embeddings"], limit=_PAGE, offset=offset, where=where)
+            vectors = page["embeddings"] if page["embeddings"] is not None else []
+            for meta, vector in zip(page["metadatas"] or [], vectors, strict=True):
+                if isinstance(key := (meta or {}).get(layout.EMBEDDED), str):
+                    found[key] = np.asarray(vector, dtype=np.float32)
+            if len(page["ids"]) < _PAGE:
+                return found
+            offset += _PAGE
 
     def has_layout(self) -> bool:
         """True when every chunk record carries the llama-index layout (see the module docstring)."""
@@ -414,7 +445,13 @@ class Store:
             self._xl = self._get(self.xl_name)
 
     def xl_ids(self) -> set[str]:
-        return {cid for cid, _, _ in self._iter(self._xl, include=["metadatas"])} if self._xl is not None else set()
+        return set(self.xl_keys())
+
+    def xl_keys(self) -> dict[str, str | None]:
+        """{chunk id: the key of what its cross-lingual vector embedded (`layout.embedded_key`), None if unknown}."""
+        if self._xl is None:
+            return {}
+        return {cid: meta.get(layout.EMBEDDED) for cid, meta, _ in self._iter(self._xl, include=["metadatas"])}
 
     def upsert_xl(self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]) -> None:
         assert self._xl is not None, "xl(model) first"

@@ -29,7 +29,9 @@ from filelock import FileLock, Timeout
 from rag.config import Settings
 from rag.crashpoint import CrashPoint
 from rag.errors import DocumentError, NoTextError, RagError, StoreLockedError
+from rag.index import layout
 from rag.index.embedding import Embedder
+from rag.index.layout import embedded_key
 from rag.index.store import FileRecord, Store, ingest_lock, now
 from rag.ingest import sphinx
 from rag.ingest.chunking import Chunk, Chunker
@@ -196,10 +198,15 @@ class Ingestor:
         store, fingerprint = self.store, self.settings.fingerprint()
         store.open()
         stored = store.stored_fingerprint()
+        self._reuse: dict[str, np.ndarray] = {}  # what was embedded before, by `embedded_key`
         if reset:
             report.rebuilt = "--reset asked for a rebuild"
         elif stored is not None and stored != fingerprint:
-            report.rebuilt = "the embedding model or chunking settings changed, so every document is re-embedded"
+            report.rebuilt = (
+                "the embedding model or chunking settings changed, so every document is chunked and re-embedded "
+                "(a chunk embedded before by the same model keeps its vector)"
+            )
+            self._reuse = store.embedded()  # read before the collection goes
         ledger = {} if report.rebuilt else store.ledger()
         todo = []
         for e in entries:
@@ -223,7 +230,7 @@ class Ingestor:
             report.chunks = store.count()
             return
         if report.rebuilt:
-            store.drop()
+            store.drop(keep_xl=not reset)  # its vectors record what they embedded: the next sync sorts them out
         store.prepare(fingerprint)
         store.upgrade_layout()  # a store from before the llama-index layout: metadata only, once
         if not (todo or report.removed or store.is_dirty() or any(r.state != "done" for r in ledger.values())):
@@ -278,17 +285,24 @@ class Ingestor:
                     if progress:
                         progress(i, len(todo), f"{rel} ({done:,} of {total:,} chunks embedded)")
 
-                embedded += self._flush(batch, tick)
+                embedded += self._flush(batch, report, tick)
                 batch = []
                 if progress:
                     progress(i + 1, len(todo), entry.rel)
         if batch:
-            embedded += self._flush(batch)
+            embedded += self._flush(batch, report)
         return embedded
 
-    def _flush(self, batch: list[tuple[FileEntry, list[Chunk]]], tick: Callable[[int, int], None] | None = None) -> int:
+    def _flush(
+        self,
+        batch: list[tuple[FileEntry, list[Chunk]]],
+        report: IngestReport,
+        tick: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Write ``batch``: ledger ``pending``, embed (a big file in slices, ``tick`` after each but the
-        last: where progress is shown and a cancel lands), upsert, drop old versions, ledger ``done``.
+        last: where progress is shown and a cancel lands), upsert, drop old versions, ledger ``done``. Returns
+        how many chunks were embedded: a chunk whose text the same model embedded before (the file's previous
+        version, or the store before a rebuild) takes that vector instead.
 
         A cancel (`IngestCancelled` from ``tick``) comes before anything of the batch is upserted, so the
         ledger is put back as it was: an added document is absent again, a changed one keeps its old version.
@@ -298,14 +312,20 @@ class Ingestor:
         store.mark([FileRecord(e.rel, e.digest, len(c), "pending", stamp) for e, c in batch])
         _wrote()
         chunks = [(e, c) for e, cs in batch for c in cs]
+        reused = 0
         if chunks:
+            # The vectors of the versions these files replace can serve again where a chunk is unchanged.
+            self._reuse.update(store.embedded([e.rel for e, _ in batch if e.rel in self._previous]))
             texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
+            keys = [embedded_key(self.embedder.model_name, t) for t in texts]
+            todo = [i for i, k in enumerate(keys) if k not in self._reuse]
+            reused = len(texts) - len(todo)
             parts = []
             try:
-                for start in range(0, len(texts), step):
-                    parts.append(self.embedder.embed(texts[start : start + step]))
-                    if tick and start + step < len(texts):
-                        tick(start + step, len(texts))
+                for start in range(0, len(todo), step):
+                    parts.append(self.embedder.embed([texts[i] for i in todo[start : start + step]]))
+                    if tick and start + step < len(todo):
+                        tick(start + step, len(todo))
             except IngestCancelled:
                 previous = [self._previous.get(e.rel) for e, _ in batch]
                 store.mark([r for r in previous if r is not None and r.state == "done"])
@@ -313,7 +333,8 @@ class Ingestor:
                     [e.rel for (e, _), r in zip(batch, previous, strict=True) if r is None or r.state != "done"]
                 )
                 raise
-            vectors = np.concatenate(parts)
+            fresh = dict(zip((keys[i] for i in todo), np.concatenate(parts) if parts else [], strict=True))
+            vectors = np.stack([fresh[k] if k in fresh else self._reuse[k] for k in keys])
             store.upsert(
                 [c.id for _, c in chunks],
                 vectors,
@@ -328,8 +349,9 @@ class Ingestor:
                         "page": c.page,
                         "title": c.title,
                         "section": c.section,
+                        layout.EMBEDDED: key,
                     }
-                    for e, c in chunks
+                    for (e, c), key in zip(chunks, keys, strict=True)
                 ],
             )
             _wrote()
@@ -338,4 +360,5 @@ class Ingestor:
             _wrote()
         store.mark([FileRecord(e.rel, e.digest, len(c), "done", stamp) for e, c in batch])
         _wrote()
-        return len(chunks)
+        report.reused += reused
+        return len(chunks) - reused
