@@ -21,7 +21,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Bump when the way text becomes chunks changes, so stores built by an older version re-embed.
+# Bump when the way text becomes chunks changes, so stores built by an older version are rebuilt (a chunk
+# whose text is unchanged keeps its vector: only what reads differently is embedded again).
+# 22: an HTML page that only redirects is not read; tables of links within the site (navigation bars,
+# Texinfo's indexes) dropped;
 # 21: an HTML page without its tables of contents (class "toc", "contents", "list-of-…");
 # 20: no chunk repeats only the tail of the one before it (a short paragraph above a long block);
 # 19: a PDF's lines of code and table rows are not joined as wrapped prose (rag/ingest/loaders.py `reflow`);
@@ -36,7 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # 12: an HTML page titled by its <title> where its first heading names something else; 11: PDF text read
 # by PDFium; no spaces between Chinese characters in PDF and HTML text; 10: ligatures spelled out, numbered
 # PDF headings on their own line; 9: underlined titles
-CHUNKER_VERSION = 21
+CHUNKER_VERSION = 22
 
 
 class Settings(BaseSettings):

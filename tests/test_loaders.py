@@ -234,6 +234,27 @@ def test_html_tables_of_contents_are_dropped_but_a_body_called_contents_is_read(
     assert "turns the widget over" in load_file(tmp_path, "api.html", doxygen).text
 
 
+def test_html_tables_of_links_within_the_manual_are_dropped_but_tables_linking_elsewhere_are_read(tmp_path):
+    """Texinfo puts a bar of links above every section and writes its indexes as tables of links to the
+    sections: navigation, not text. Debian Reference links each package of its tables to the archive: text."""
+    bar = '<table class="header"><tr><td>[<a href="Files.html"> &lt; </a>]</td><td>[<a href="Top.html">Up</a>]'
+    bar += '</td><td>[<a href="Index.html">Index</a>]</td></tr></table>'
+    index = '<table class="index-vr"><tr><th>Index Entry</th><th>Section</th></tr>'
+    index += "".join(
+        f'<tr><td><a href="Params.html#{n}">{n}</a></td><td><a href="Params.html">15.6 Parameters</a></td></tr>'
+        for n in ("HISTCHARS", "HISTFILE", "HISTORY_IGNORE", "HISTSIZE", "SAVEHIST", "WORDCHARS")
+    )
+    index += "</table>"
+    body = "<h2>15.6 Parameters</h2><p>HISTSIZE is the number of lines of history kept in memory.</p>"
+    packages = '<table><tr><th>package</th><th>description</th></tr><tr><td><a href="https://packages.debian.org/'
+    packages += (
+        'remmina">remmina</a></td><td><a href="https://en.wikipedia.org/wiki/RDP">RDP</a> client</td></tr></table>'
+    )
+    doc = load_file(tmp_path, "params.html", f"<html><body>{bar}{body}{index}{packages}</body></html>")
+    assert doc.text.count("HISTSIZE") == 1 and "Index Entry" not in doc.text and "Up" not in doc.text
+    assert "remmina | RDP client" in doc.text
+
+
 def test_an_html_page_that_only_redirects_has_no_text_but_a_page_with_its_own_text_is_read(tmp_path):
     """Texinfo writes a page per node that only sends the browser on (`<meta http-equiv="refresh">`)."""
     stub = (

@@ -394,6 +394,26 @@ def _drop_key_bars(soup) -> None:
             bar.decompose()
 
 
+LINK_TABLE = 0.8  # share of a table's letters and digits in links within the site that makes it navigation
+_ALNUM = re.compile(r"[^\W_]")
+_ELSEWHERE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.I)  # "https://…", "mailto:…": another site
+
+
+def _drop_link_tables(soup) -> None:
+    """Remove tables whose text is links to pages of the same set: a bar of "[ < ] [ > ] [Up] [Contents]
+    [Index]" above every section (Texinfo), an index of entries each linking to its section ("ALIASES |
+    16.2.6 Input/Output"), a box of related pages. They answer no question and, as passages full of a
+    manual's words, matched many (zsh's index pages took first places). A table whose words link to other
+    sites (Debian Reference's packages, each linked to its page in the archive) is text, and stays."""
+    for table in soup.find_all("table"):
+        if table.decomposed:
+            continue  # inside a table already removed
+        total = len(_ALNUM.findall(table.get_text()))
+        within = [a for a in table.find_all("a", href=True) if not _ELSEWHERE.match(str(a["href"]))]
+        if total and sum(len(_ALNUM.findall(a.get_text())) for a in within) >= LINK_TABLE * total:
+            table.decompose()
+
+
 CONTENTS_LINKED = 0.6  # a table of contents is links (its numbers and separators aside); a page's body is not
 CONTENTS_TITLE = 40  # characters (spaces left out) outside its links: a title such as "Table of Contents"
 
@@ -462,6 +482,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
         if _is_permalink(anchor) or _is_source_link(anchor):
             anchor.decompose()
     _drop_key_bars(soup)
+    _drop_link_tables(soup)
     _drop_contents(soup)
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
