@@ -186,4 +186,5 @@ def test_the_clause_after_a_colon_is_never_quoted_without_its_sentence():
     # A clause starting with a symbol is no sentence either: only its lead-in's span carries it.
     got = texts("Threads to start. Default: #t (meaning one per core). Run it so: $ tide --all")
     assert got == ["Threads to start.", "Default: #t (meaning one per core).", "Run it so: $ tide --all"]
+    assert "**Yes, it is.**" in texts("Host: **Yes, it is.**")  # a capital inside emphasis starts one
     assert "默认为 PDF。" in texts("Format: 默认为 PDF。")  # a Chinese sentence has no capital to start it

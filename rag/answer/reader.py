@@ -208,7 +208,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             before = p.text[:s].rstrip()[-1:]
             if text[:1].islower() and (j == 0 or before in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")
-            if before in (":", ";") and not (text[:1].isupper() or text[:1].isdigit() or CJK.match(text)):
+            first = text.lstrip("*_`'\"“‘([")[:1]  # the first letter, inside emphasis or a quote
+            if before in (":", ";") and not (first.isupper() or first.isdigit() or CJK.match(first)):
                 continue  # ... or one starting with a symbol ("Default: #f (meaning none).", "Run: $ make")
             if s < inside:
                 continue  # the passage starts inside a bracket ("'b': 2}" and what follows on its line)
