@@ -118,6 +118,8 @@ def split_sentences(
             continue  # "(see Section 3.1.2, “Stage 2: GRUB 2”)" is one sentence; "{'a': 1, 'b': 2}" one piece
         if brackets and _INDENTED_NEXT.match(text, b - 1):
             continue  # "with open(path) as f:\n    for line in f:" is one piece of code
+        if brackets and "\n" not in gap and text[b - 1] in '"”’)]' and text[e : e + 1].islower():
+            continue  # 'the “Hello, world!” project': a quote or bracket ending in "!" goes on in lower case
         tail = max(pos, b - 4)  # an abbreviation is at most four characters before the break
         if brackets and "\n\n" not in gap and (a := _ABBREVIATION.search(text, tail, b)):
             if not a.group().lower().startswith("etc") or text[e].islower():

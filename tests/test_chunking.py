@@ -190,6 +190,12 @@ def test_with_brackets_punctuation_inside_parentheses_braces_and_quotes_does_not
         "Install it (e.g. foo-dbgsym) now.",
     ]
     assert len(split_sentences(text)) == 4  # chunking keeps the plain rule: "Stage 2:" and "e.g." end units
+    text = "Compare it with the first “Hello, world!” program. He said “Stop.” Then he left."
+    assert [text[s:e] for s, e in split_sentences(text, brackets=True)] == [
+        "Compare it with the first “Hello, world!” program.",  # it goes on in lower case after the quote
+        "He said “Stop.”",
+        "Then he left.",
+    ]
     code = "r = get(url, params={'key': 'value', 'page': 2}) gets a page"
     assert split_sentences(code, brackets=True) == [(0, len(code))]  # a dict's colons end no sentence
     assert split_sentences(code) == [(0, len(code))]  # nor as chunks are cut: a chunk never starts inside it
