@@ -12,7 +12,13 @@ Prints a markdown table (``--json`` also writes ``bench/out/ingest.json``); writ
 2. **Rerun** (``--big-corpus``, default postgresql, ~1,170 files): a first full ingest as a fresh
    ``python ingest.py`` process, then the same command again with nothing changed (wall time, Python and
    imports included), then ``RAG(...).ingest()`` twice in this process (the second call is the number).
-3. **Peak memory**: max RSS of that first full-ingest process, against a process that only imports rag,
+3. **Rebuild** (``--corpus``): what a new `CHUNKER_VERSION` (a rag upgrade that reads documents
+   differently) costs a store: a full ingest into a fresh store, then a ``--reset`` rebuild (every chunk
+   embedded again: what a version change did before vectors were reused; the baseline), then a rebuild
+   forced by a bumped version in this process (chunks whose text is unchanged keep their vectors). The same
+   three steps on the seed interview with the cross-lingual index on, where the slow multilingual model is
+   what a rebuild redoes.
+4. **Peak memory**: max RSS of that first full-ingest process, against a process that only imports rag,
    loads the embedding model and embeds one sentence (and one that embeds a single full batch). All read
    as ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in a small launcher process (see `run_child`: not in this
    one, whose own size would leak into it).
@@ -295,6 +301,35 @@ def rerun(corpus: Path, work: Path, reruns: int) -> dict:
     }
 
 
+def rebuild(corpus: Path, work: Path, crosslingual: str) -> dict:
+    """A fresh ingest, a --reset rebuild (the baseline: everything embedded again), and a rebuild forced by a
+    new chunker version (vectors reused); seconds and chunks embedded of each, in this process."""
+    from rag import RAG, config
+
+    store = work / f"rebuild-{corpus.name}-{crosslingual}"
+    engine = RAG(docs_dir=corpus, store_dir=store, crosslingual=crosslingual)
+    runs = {}
+    for name, step in (
+        ("fresh", lambda: engine.ingest()),
+        ("reset", lambda: engine.ingest(reset=True)),
+        ("new chunker version", lambda: _bumped(config, lambda: RAG(engine.settings).ingest())),
+    ):
+        t = time.perf_counter()
+        report = step()
+        runs[name] = {"seconds": time.perf_counter() - t, "embedded": report.embedded, "reused": report.reused}
+        runs[name]["derived"] = report.derived or ""
+    return {"corpus": corpus.name, "crosslingual": crosslingual, "chunks": report.chunks, "runs": runs}
+
+
+def _bumped(config, ingest):
+    """Run ``ingest`` with `CHUNKER_VERSION` one higher (as a rag upgrade that reads documents differently)."""
+    config.CHUNKER_VERSION += 1
+    try:
+        return ingest()
+    finally:
+        config.CHUNKER_VERSION -= 1
+
+
 def model_only_rss() -> dict:
     """Peak RSS of processes that import rag, load the model and embed: one sentence (the baseline), and one
     full batch of inputs at the model's length limit (the most memory torch needs for one embedding call)."""
@@ -379,6 +414,15 @@ def table(res: dict) -> str:
                     f"({full['batch']} × {full['tokens']} tokens): {full['max_rss_mib']:.0f} MiB | – "
                     f"| {peak - full['max_rss_mib']:+.0f} MiB over the model at work |"
                 )
+    for r in res.get("rebuild", []):
+        fresh, reset, bumped = r["runs"]["fresh"], r["runs"]["reset"], r["runs"]["new chunker version"]
+        xl = f", cross-lingual index {r['crosslingual']}" if r["crosslingual"] != "off" else ""
+        rows.append(
+            f"| rebuild after a new chunker version, {r['corpus']} ({r['chunks']} chunks{xl}) "
+            f"| {bumped['seconds']:.1f} s, {bumped['embedded']} embedded, {bumped['reused']} reused "
+            f"| `--reset` rebuild, everything embedded: {reset['seconds']:.1f} s ({reset['embedded']} embedded); "
+            f"fresh ingest {fresh['seconds']:.1f} s | – | {reset['seconds'] / bumped['seconds']:.1f}× faster |"
+        )
     out = "\n".join(rows)
     if t:
         total = min(t["ingest_seconds"])
@@ -411,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big-corpus", default="postgresql", help="≥500-file corpus for rerun and memory")
     p.add_argument("--rounds", type=int, default=2, help="ingest/encode rounds for throughput, best kept (2)")
     p.add_argument("--reruns", type=int, default=3, help="fresh-process reruns, median kept (3)")
-    p.add_argument("--skip", choices=["throughput", "rerun"], action="append", default=[], help="leave a part out")
+    p.add_argument(
+        "--skip", choices=["throughput", "rerun", "rebuild"], action="append", default=[], help="leave a part out"
+    )
     p.add_argument("--json", action="store_true", help="also write bench/out/ingest.json")
     args = p.parse_args(argv)
 
@@ -429,6 +475,12 @@ def main(argv: list[str] | None = None) -> int:
         if "throughput" not in args.skip:
             print(f"throughput on {args.corpus} ...", file=sys.stderr)
             res["throughput"] = throughput(prepare(args.corpus), work, args.rounds)
+        if "rebuild" not in args.skip:
+            print(f"rebuilds on {args.corpus}, and on the seeds with the cross-lingual index ...", file=sys.stderr)
+            res["rebuild"] = [
+                rebuild(prepare(args.corpus), work, "off"),
+                rebuild(REPO / "seeds", work, "on"),
+            ]
         if "rerun" not in args.skip:
             print("peak RSS of the model alone ...", file=sys.stderr)
             res["model_only"] = model_only_rss()
