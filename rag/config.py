@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Bump when the way text becomes chunks changes, so stores built by an older version are rebuilt (a chunk
 # whose text is unchanged keeps its vector: only what reads differently is embedded again).
 # 22: an HTML page that only redirects is not read; tables of links within the site (navigation bars,
-# Texinfo's indexes) dropped;
+# Texinfo's indexes) and menus, toolbars and search boxes (ARIA roles) dropped;
 # 21: an HTML page without its tables of contents (class "toc", "contents", "list-of-…");
 # 20: no chunk repeats only the tail of the one before it (a short paragraph above a long block);
 # 19: a PDF's lines of code and table rows are not joined as wrapped prose (rag/ingest/loaders.py `reflow`);

@@ -155,6 +155,8 @@ HTML = """<!DOCTYPE html>
 <header>HEADER_TEXT</header>
 <nav><a href="/">NAV_TEXT</a></nav>
 <div role="navigation">ROLE_NAV_TEXT</div>
+<ul role="menu"><li role="none"><button role="menuitem">MENU_TEXT</button></li></ul>
+<div role="toolbar"><button>TOOLBAR_TEXT</button></div>
 <main>
   <h1>Virtual   assets</h1>
   <p>First    paragraph
@@ -178,7 +180,8 @@ HTML = """<!DOCTYPE html>
 
 def test_html_keeps_readable_text_and_drops_boilerplate(tmp_path):
     doc = load_file(tmp_path, "page.html", HTML)
-    for boilerplate in ("SCRIPT", "HEADER", "NAV", "NOSCRIPT", "FORM", "SVG", "TEMPLATE", "ASIDE", "FOOTER"):
+    boilerplates = ("SCRIPT", "HEADER", "NAV", "ROLE_NAV", "MENU", "TOOLBAR", "NOSCRIPT", "FORM", "SVG", "TEMPLATE")
+    for boilerplate in (*boilerplates, "ASIDE", "FOOTER"):
         assert f"{boilerplate}_TEXT" not in doc.text
     assert "COMMENT_TEXT" not in doc.text and "color: red" not in doc.text
     assert "Policy page title" not in doc.text

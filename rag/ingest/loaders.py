@@ -372,9 +372,10 @@ def _is_source_link(node) -> bool:
 
 def _is_chrome(node) -> bool:
     """A page's navigation, banner or footer drawn with a <div> rather than <nav>/<header>/<footer>: role
-    "navigation", "banner" or "contentinfo", or a class or id such as Sphinx's "footer" or DocBook's
-    "navheader" ("© … | Powered by Sphinx", "Prev Up Next"). Not text of the document."""
-    if node.get("role") in ("navigation", "banner", "contentinfo"):
+    "navigation", "banner" or "contentinfo" (or a search box, a menu or a toolbar: mdBook's list of colour
+    themes, "Light (default) Rust Coal Navy Ayu", opened every page), or a class or id such as Sphinx's
+    "footer" or DocBook's "navheader" ("© … | Powered by Sphinx", "Prev Up Next"). Not text of the document."""
+    if node.get("role") in ("navigation", "banner", "contentinfo", "search", "menu", "menubar", "toolbar"):
         return True
     names = f"{node.get('class') or ''} {node.get('id') or ''}".lower().split()
     return any(name in _CHROME for name in names)
