@@ -229,11 +229,16 @@ def test_unanswerable_chinese_question_is_declined_in_chinese(bilingual):
         assert answer.text.startswith(say("not_found", "图书馆的馆长叫什么名字？"))
 
 
-def test_deleting_a_document_removes_its_cross_lingual_vectors(tmp_path):
+def _ferry_and_library(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
     (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
+    return docs
+
+
+def test_deleting_a_document_removes_its_cross_lingual_vectors(tmp_path):
+    docs = _ferry_and_library(tmp_path)
     rag = RAG(docs_dir=docs, store_dir=tmp_path / "store", crosslingual="auto")
     rag.ingest()
     before = rag.store.xl_ids()
@@ -253,13 +258,10 @@ def test_deleting_a_document_removes_its_cross_lingual_vectors(tmp_path):
 def test_a_rebuild_keeps_the_cross_lingual_vectors_of_unchanged_chunks(tmp_path, monkeypatch):
     """The multilingual model embeds ~17 times slower than the English one: a new chunking (a rag upgrade)
     used to drop the index and embed every chunk again. Each vector records what it embedded, so a rebuild
-    embeds only chunks whose text changed; a chunk whose text changes under the same id is embedded again."""
+    embeds only chunks whose text changed."""
     import rag.config
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "ferry.txt").write_text(ENGLISH, encoding="utf-8")
-    (docs / "library.txt").write_text(CHINESE, encoding="utf-8")
+    docs = _ferry_and_library(tmp_path)
     first = RAG(docs_dir=docs, store_dir=tmp_path / "store", crosslingual="on")
     first.ingest()
     before = first.store.xl_keys()
