@@ -58,8 +58,8 @@ _COMPOUND = re.compile(r"\w+(?:[._/:-]+\w+)+|\w*_\w*")
 # alone is no word, so without this "What does -W do?" could not find "-W: turn warnings into errors".
 _SHORT_OPTION = re.compile(r"(?<![\w-])-[A-Za-z0-9](?![\w-])")
 # A capital letter standing alone names something: a language ("C", "R"), a flag ("the [L] flag"), a drive
-# or a variable. Kept with its case, as `_SHORT_OPTION` keeps "-W"; "A" and "I" are words, and a letter with a
-# dot after it is an initial or part of an abbreviation ("U.S.").
+# or a variable. Kept with its case, as `_SHORT_OPTION` keeps "-W"; "A" and "I" are words, and a letter inside
+# an abbreviation ("U.S.") or a compound ("x-ray", "Type-B", "Ctrl-C", kept whole) is no name of its own.
 _CAPITAL = re.compile(r"(?<![\w'’.-])[B-HJ-Z](?![\w'’-]|\.\w)")
 # camelCase and PascalCase boundaries: "getElementById" -> get Element By Id; "HTTPServer" -> HTTP Server.
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

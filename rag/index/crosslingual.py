@@ -103,7 +103,7 @@ def sync(
     # (docs/BENCHMARKS.md, session 9), cost the Chinese questions over the seed interview some precision
     texts = {c: embedding_text(chunks[c][1], chunks[c][0].get("section")) for c in want}
     keys = {c: embedded_key(settings.crosslingual_model, text) for c, text in texts.items()}
-    todo = sorted(c for c in want if have.get(c) != keys[c])  # new, or its text changed under the same id
+    todo = sorted(c for c in want if have.get(c) != keys[c])  # new, or its section heading changed
     if todo:
         model = embedder()
         say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
