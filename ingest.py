@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from rag import RAG, RagError
-    from rag.cli import ingest_progress, overrides
+    from rag.cli import ingest_progress, listing, overrides
     from rag.errors import one_line
 
     try:
@@ -37,13 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RagError, ValidationError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    for path, reason in report.skipped:
-        if not args.quiet:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
-    for path, reason in report.no_text:
-        if not args.quiet:
-            print(f"no text {path}: {reason}", file=sys.stderr)
-    for path, reason in report.failed:
+    if not args.quiet:
+        for line in listing("skipped", report.skipped, args.verbose) + listing("no text", report.no_text, args.verbose):
+            print(line, file=sys.stderr)
+    for path, reason in report.failed:  # every failure, always
         print(f"failed  {path}: {reason}", file=sys.stderr)
     if report.rebuilt:
         print(f"rebuilding: {report.rebuilt}")

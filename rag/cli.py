@@ -1,5 +1,5 @@
 """Helpers shared by the thin entry points (`ingest.py`, `app.py`): the store flags, flags -> settings,
-a progress bar, and errors as one line for a person."""
+a progress bar, long listings cut short, and errors as one line for a person."""
 
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace, *names: str) -> dict:
     """The flags a person actually gave, as `Settings` keyword arguments (the rest come from env/defaults)."""
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+LISTED = 10  # lines of one kind (skipped, without text) listed before the rest are counted
+
+
+def listing(kind: str, items: list[tuple[str, str]], everything: bool = False) -> list[str]:
+    """``"<kind> <path>: <reason>"`` for each item; past `LISTED`, the first few and how many more, unless
+    ``everything`` (a Texinfo manual's 144 pages that only redirect are not 144 lines a person reads).
+
+    Example:
+        >>> listing("no text", [(f"p{i}.html", "only redirects") for i in range(12)])[-1]
+        'no text … and 7 more (-v lists every one)'
+    """
+    lines = [f"{kind} {path}: {reason}" for path, reason in items]
+    if everything or len(lines) <= LISTED:
+        return lines
+    return lines[: LISTED // 2] + [f"{kind} … and {len(lines) - LISTED // 2} more (-v lists every one)"]
 
 
 @contextlib.contextmanager

@@ -493,6 +493,30 @@ def test_pages_that_only_redirect_are_listed_without_text_and_an_index_is_never_
     assert rag.ingest().unchanged == added
 
 
+def test_the_cli_lists_a_few_files_without_text_and_counts_the_rest(tmp_path):
+    """A Texinfo manual holds a page that only redirects for every node: 144 lines of "no text" hid the summary.
+    Past ten, the CLI lists five and counts the others; -v lists every one."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "manual.html").write_text("<html><body><h1>Nodes</h1><p>Every node is described here.</p></body></html>")
+    for n in range(12):
+        (docs / f"node{n:02}.html").write_text(
+            f'<html><head><meta http-equiv="Refresh" content="0; url=manual.html#n{n}"></head><body></body></html>'
+        )
+    where = ["--docs", str(docs), "--store", str(tmp_path / "store")]
+    short = run_cli(*where)
+    assert short.returncode == 0, short.stderr
+    lines = [line for line in short.stderr.splitlines() if line.startswith("no text ")]
+    assert lines[:5] == [
+        f"no text node{n:02}.html: only redirects to manual.html#n{n}, with nothing of its own to read"
+        for n in range(5)
+    ]
+    assert lines[5:] == ["no text … and 7 more (-v lists every one)"]
+    assert "; 12 without text" in short.stdout
+    every = run_cli(*where, "--reset", "-v")
+    assert len([line for line in every.stderr.splitlines() if line.startswith("no text node")]) == 12
+
+
 def test_a_folder_linked_under_a_second_name_is_read_once_and_a_loop_is_a_failure(tmp_path):
     """Debian's python-*-doc packages link ``rst -> html/_sources``: the second name is skipped, saying
     where the folder was read, not reported as a failed symlink loop."""
