@@ -127,7 +127,8 @@ def node_fields(cid: str, text: str, meta: dict[str, Any], ref_doc_id: str | Non
 
 
 def chroma_metadata(cid: str, text: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """A chunk's Chroma metadata in the layout ``ChromaVectorStore`` reads (see the module docstring)."""
+    """A chunk's Chroma metadata in the layout ``ChromaVectorStore`` reads (see the module docstring), with
+    rag's `EMBEDDED` key beside it when ``meta`` has one."""
     flat = {k: v for k, v in meta.items() if v is not None and not k.startswith("_") and k not in _REFS}
     node = {**node_fields(cid, text, flat), "text": "", "class_name": NODE_TYPE}
     return {
@@ -135,6 +136,7 @@ def chroma_metadata(cid: str, text: str, meta: dict[str, Any]) -> dict[str, Any]
         "_node_content": json.dumps(node, ensure_ascii=False),
         "_node_type": NODE_TYPE,
         **dict.fromkeys(_REFS, flat["source"]),
+        **{k: meta[k] for k in (EMBEDDED,) if k in meta},
     }
 
 

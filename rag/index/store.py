@@ -341,7 +341,6 @@ class Store:
     # --- chunks -------------------------------------------------------------------------------
     @_reachable
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
-        """Write chunks; a metadata key `layout.EMBEDDED` (the key of what was embedded) is kept beside the layout."""
         step = self.client.get_max_batch_size()
         for i in range(0, len(ids), step):
             self.chunks.upsert(
@@ -349,7 +348,7 @@ class Store:
                 embeddings=vectors[i : i + step],
                 documents=texts[i : i + step],
                 metadatas=[
-                    {**layout.chroma_metadata(c, t, m), **{k: m[k] for k in (layout.EMBEDDED,) if k in m}}
+                    layout.chroma_metadata(c, t, m)
                     for c, t, m in zip(ids[i : i + step], texts[i : i + step], metas[i : i + step], strict=True)
                 ],
             )
@@ -365,16 +364,12 @@ class Store:
         if sources is not None and not where["source"]["$in"]:
             return {}
         found: dict[str, np.ndarray] = {}
-        offset = 0
-        while True:
-            page = self._chunks.get(include=["metadatas", "embeddings"], limit=_PAGE, offset=offset, where=where)
+        for page in self._pages(self._chunks, ["metadatas", "embeddings"], where):
             vectors = page["embeddings"] if page["embeddings"] is not None else []
             for meta, vector in zip(page["metadatas"] or [], vectors, strict=True):
                 if isinstance(key := (meta or {}).get(layout.EMBEDDED), str):
                     found[key] = np.asarray(vector, dtype=np.float32)
-            if len(page["ids"]) < _PAGE:
-                return found
-            offset += _PAGE
+        return found
 
     def has_layout(self) -> bool:
         """True when every chunk record carries the llama-index layout (see the module docstring)."""
@@ -530,8 +525,13 @@ class Store:
                 yield cid, meta, text or ""
 
     def _iter(self, collection, include: list[str], state: str | None = None) -> Iterator[tuple[str, dict, str | None]]:
+        for page in self._pages(collection, include, {"state": state} if state else None):
+            docs = page.get("documents") or [None] * len(page["ids"])
+            yield from zip(page["ids"], page["metadatas"], docs, strict=True)
+
+    def _pages(self, collection, include: list[str], where: Any = None) -> Iterator[Any]:
+        """``collection.get`` a page of `_PAGE` records at a time."""
         offset = 0
-        where = {"state": state} if state else None
         while True:
             try:
                 page = collection.get(include=include, limit=_PAGE, offset=offset, where=where)
@@ -539,8 +539,7 @@ class Store:
                 if _network_error(exc):
                     raise self.unreachable(exc) from None
                 raise
-            docs = page.get("documents") or [None] * len(page["ids"])
-            yield from zip(page["ids"], page["metadatas"], docs, strict=True)
+            yield page
             if len(page["ids"]) < _PAGE:
                 return
             offset += _PAGE

@@ -31,7 +31,6 @@ from rag.crashpoint import CrashPoint
 from rag.errors import DocumentError, NoTextError, RagError, StoreLockedError
 from rag.index import layout
 from rag.index.embedding import Embedder
-from rag.index.layout import embedded_key
 from rag.index.store import FileRecord, Store, ingest_lock, now
 from rag.ingest import sphinx
 from rag.ingest.chunking import Chunk, Chunker
@@ -198,7 +197,7 @@ class Ingestor:
         store, fingerprint = self.store, self.settings.fingerprint()
         store.open()
         stored = store.stored_fingerprint()
-        self._reuse: dict[str, np.ndarray] = {}  # what was embedded before, by `embedded_key`
+        self._reuse: dict[str, np.ndarray] = {}  # what was embedded before, by `layout.embedded_key`
         if reset:
             report.rebuilt = "--reset asked for a rebuild"
         elif stored is not None and stored != fingerprint:
@@ -317,7 +316,7 @@ class Ingestor:
             # The vectors of the versions these files replace can serve again where a chunk is unchanged.
             self._reuse.update(store.embedded([e.rel for e, _ in batch if e.rel in self._previous]))
             texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
-            keys = [embedded_key(self.embedder.model_name, t) for t in texts]
+            keys = [layout.embedded_key(self.embedder.model_name, t) for t in texts]
             todo = [i for i, k in enumerate(keys) if k not in self._reuse]
             reused = len(texts) - len(todo)
             parts = []
