@@ -202,6 +202,9 @@ def is_heading_of(piece: str, heading: str | None) -> bool:
 _PROSE_LINE = re.compile(rf"[\"'“‘(]?[^\W\d_][^\n]{{{WRAP_MIN_LINE - 2},}}[\w,]")
 
 
+_ROW = " | "  # between the cells of a table row, as the loaders write it
+
+
 def unwrap(text: str) -> str:
     """``text`` with the line breaks that only wrap a paragraph made spaces, so a quote reads as a sentence:
     a break after a long prose line ending in a word or comma, before a line starting flush with a letter.
@@ -216,12 +219,15 @@ def unwrap(text: str) -> str:
         'To install it, run:\\n  make install\\nthen restart.'
         >>> unwrap("所以打包也不\\n    是看起来那样复杂。")
         '所以打包也不是看起来那样复杂。'
+        >>> unwrap("type | default\\ninteger | 200")
+        'type | default\\ninteger | 200'
     """
     text = _IDEOGRAPHIC_WRAP.sub("", text)  # wrapped Chinese, even indented, joins without a space
     lines = text.split("\n")
     out = lines[:1]
     for line in lines[1:]:
-        if _PROSE_LINE.fullmatch(out[-1]) and line[:1].isalpha() and not BULLET.match(line):
+        row = _ROW in out[-1] or _ROW in line  # a table's rows stay lines ("type | default" over "integer | 200")
+        if _PROSE_LINE.fullmatch(out[-1]) and line[:1].isalpha() and not BULLET.match(line) and not row:
             cjk = CJK.match(out[-1][-1]) and CJK.match(line)  # wrapped Chinese joins without a space
             out[-1] += ("" if cjk else " ") + line
         else:

@@ -600,3 +600,55 @@ def test_no_quote_leaves_out_the_lead_in_right_above_it(tmp_path, question):
         passage = next(p for p in answer.passages if p.id == c.passage_id)
         before = passage.text[: c.quote_start - passage.start].rstrip()
         assert not before.endswith(":"), (c.quote, before[-60:])
+
+
+def test_what_something_is_is_answered_by_the_sentence_that_defines_it(rag):
+    """ "What is X?" wants "X is …": the definition leads even from the fourth passage, ahead of sentences
+    that use the term more (the real reader and model; passages as a retriever returns them, best first)."""
+    texts = [
+        "Control structures\n\nControl structures in Zephyrscript are similar in semantics to a lot of other "
+        "mainstream languages such as C, Java, Javascript, Ruby, Bash etc. So this section assumes the reader is "
+        "familiar with semantics of such structures, and goes about describing Zephyrscript in usage-example form.",
+        "Statement types\n\nZephyrscript - the new style format. This is the best and most precise format to be used.",
+        "Zephyrscript based relay.conf\n\nInitial work on Zephyrscript began in version 4, and the if-construct was "
+        "already supported in version 5. We lightly extended the legacy format by native Zephyrscript constructs.",
+        "Zephyrscript\n\nZephyrscript is a scripting language specifically designed and well-suited for processing "
+        "network events and configuring event processors. Please note that Zephyrscript may not be abbreviated.",
+    ]
+    passages = [Passage(t, f"page{i}.html", 1.0 / (i + 1)) for i, t in enumerate(texts)]
+    question = "What is Zephyrscript?"
+    ranked, _, _ = rag.answerer().read(question, passages, rag.embedder.embed_query(question))
+    assert ranked[0].text.startswith("Zephyrscript is a scripting language"), ranked[0].text
+
+
+def test_a_function_is_described_under_its_signature_and_see_also_is_never_quoted(tmp_path):
+    """A manual sets each function's signature lines above its description ("Produce line plots …"), which
+    names nothing: the quote takes the signature line with it. "See also: [mesh], page 12" only points on."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format=(148, 210))
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.multi_cell(0, 6, "Three-dimensional plots", new_x="LMARGIN", new_y="NEXT")
+    entries = [
+        (("contour3 (x, y, z)", "[c, h] = contour3 (...)"), "Draw contour lines of a surface at their heights."),
+        (("plot3 (x, y, z)", "h = plot3 (...)"), "Produce line plots in three dimensions. Points join in order."),
+    ]
+    for signature, description in entries:
+        pdf.set_font("Courier", "", 8)
+        for line in signature:
+            pdf.cell(0, 4, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 9)
+        for text in (description, "See also: [mesh], page 12, [surf], page 14."):
+            pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plots.pdf").write_bytes(bytes(pdf.output()))
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    answer = rag.ask("How do I draw a line plot in three dimensions?")
+    assert answer.answered
+    check_citations(answer)
+    quote = next(c.quote for c in answer.citations if "Produce line plots" in c.quote)
+    assert re.fullmatch(r"(.*\n)?h = plot3 \(\.\.\.\)\nProduce line plots in three dimensions\.", quote), quote
+    assert not any(c.quote.startswith("See also") for c in answer.citations)

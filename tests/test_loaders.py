@@ -896,3 +896,18 @@ def test_a_pdfs_lines_of_code_stay_lines_while_its_prose_is_rejoined(tmp_path):
     assert "# tics at y=20 y=40 y=60 and so on up to y=200\nset log y\nset yrange [20:200]\nset ytics 20\n" in doc.text
     assert "with any base you like; the tic marks of a log-scaled axis are not spaced evenly" in doc.text  # rejoined
     assert "The logscale attribute of the tics is set automatically by the set log command" in doc.text
+
+
+def test_html_table_cells_written_as_paragraphs_stay_in_their_row_but_a_page_laid_out_in_a_table_does_not(tmp_path):
+    """Sphinx wraps every cell in <p>: the row still reads as a row, so a parameter's "default" header stays
+    with its value. A long cell holding a page's text (a layout table) keeps its paragraphs."""
+    parameter = (
+        "<h4>RateLimit.Burst</h4><table><thead><tr><th><p>type</p></th><th><p>default</p></th><th><p>max</p></th>"
+        "</tr></thead><tbody><tr><td><p>integer</p></td><td><p>200</p></td><td><p>(2^31)-1</p></td></tr></tbody>"
+        "</table><p>Specifies the rate-limiting burst in number of messages.</p>"
+    )
+    long = " ".join(["The ferry leaves from the central pier every hour on the hour."] * 10)
+    layout = f"<table><tr><td><p>{long}</p><p>Tickets are sold on board.</p></td></tr></table>"
+    doc = load_file(tmp_path, "params.html", f"<html><body>{parameter}{layout}</body></html>")
+    assert "type | default | max\ninteger | 200 | (2^31)-1" in doc.text
+    assert f"{long}\n\nTickets are sold on board." in doc.text

@@ -200,3 +200,26 @@ def test_a_word_english_knows_is_not_a_typo_of_a_corpus_word():
     assert correct_spelling("did they recieve it", known, lambda w: 1) == "did they receive it"
     # A word English does not know at all is corrected as before.
     assert correct_spelling("a morgage rule", known, lambda w: 1) == "a mortgage rule"
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("What is Zephyrscript?", "Zephyrscript"),
+        ("What are hard links?", "hard links"),
+        ("What does fsync mean?", "fsync"),
+    ],
+)
+def test_a_question_asking_what_something_is_wants_a_definition_that_starts_with_it(question, term):
+    asked = Question.parse(question)
+    assert (asked.kind, asked.term) == ("definition", term)
+    word = term.split()[-1]
+    assert asked.fits(f"The {term} is a way to name a file.") or asked.fits(f"{term} means flushing.")
+    assert not asked.fits(f"Control structures in {term} are similar to C.")  # about it, not what it is
+    assert not asked.fits(f"Use {word} with care.")
+
+
+def test_what_is_with_a_quantity_or_a_clause_is_no_definition():
+    assert Question.parse("What is the maximum message size?").kind == "quantity"
+    assert Question.parse("What is it that makes the parser so slow on big files?").kind is None
+    assert Question.parse("Was ist Zephyrscript?").kind is None  # not English

@@ -115,6 +115,33 @@ def _antecedent(span: reader.Span, ranked: list[reader.Span], text: str) -> read
     return reader.Span(span.passage, prev.start, span.end, joined, prev.lead_in, span.features, span.score)
 
 
+_CODE = reader.FEATURES.index("code")
+
+
+def _signed(span: reader.Span, ranked: list[reader.Span], text: str) -> reader.Span:
+    """``span`` with the line of code right above it (one line break between, no blank line), when ``span`` is
+    prose and that line is code that ends no sentence: a function's description ("Produce 3-D plots.") under its
+    signature ("h = plot3 (. . .)"), as Texinfo and man pages set them, says what it describes only with the
+    name; so does a sentence under the command it explains."""
+    if span.features[_CODE] >= 0.3 or not span.text[:1].isupper():
+        return span
+    above = [
+        c
+        for c in ranked
+        if c.passage == span.passage
+        and c.end <= span.start
+        and not text[c.end : span.start].strip()
+        and text[c.end : span.start].count("\n") == 1
+        and not c.lead_in
+        and c.features[_CODE] >= 0.3
+        and not c.text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
+    ]
+    if not above:
+        return span
+    start = max(above, key=lambda c: c.end).start
+    return reader.Span(span.passage, start, span.end, text[start : span.end], False, span.features, span.score)
+
+
 class Answerer:
     """Writes and verifies answers. ``embed`` maps texts to unit vectors; ``idf`` weights words by rarity."""
 
@@ -245,11 +272,18 @@ class Answerer:
         no change in citation precision (it cites the same passage).
         """
         introduced = _introduced(best, ranked)
-        best = introduced if introduced is not best else _antecedent(best, ranked, passages[best.passage].text)
+        if introduced is not best:
+            best = introduced
+        elif (back := _antecedent(best, ranked, passages[best.passage].text)) is not best:
+            best = back
+        else:
+            best = _signed(best, ranked, passages[best.passage].text)
         chosen = [best]
 
         def add(c: reader.Span) -> None:
-            for span in (_introduced(c, ranked), c):  # with its lead-in, if that fits
+            introduced = _introduced(c, ranked)  # with its lead-in or else its signature, if that fits
+            fuller = introduced if introduced is not c else _signed(c, ranked, passages[c.passage].text)
+            for span in (fuller, c):
                 overlaps = any(span.start < o.end and o.start < span.end for o in chosen if o.passage == span.passage)
                 if not overlaps and span.text not in {o.text for o in chosen}:  # overlapping chunks repeat sentences
                     chosen.append(span)

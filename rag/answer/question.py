@@ -8,7 +8,7 @@ offline here), so it reads a question the way classic question-answering systems
   appear in the answer, and counting them made every paraphrased question look unanswered.
 * **expected kind**: "when"/"what year" wants a date, "how many"/"what share" a quantity, "what price"/"in
   dollars" an amount of money, "which version"/"since which release" a version number, "who"/"which
-  company" a name.
+  company" a name, "what is X?"/"what does X mean?" a definition ("X is …").
 * **names**: capitalised words and identifiers in the question (``SFC``, ``WireGuard``, ``missing_ok``).
   An identifier-like one the documents never mention at all means they are not about it: rag says so
   instead of quoting a sentence about something else.
@@ -101,6 +101,18 @@ _KINDS_ZH: list[tuple[str, re.Pattern]] = [
     ("date", re.compile(r"什么时候|何时|哪一?天|几月|日期")),
     ("name", re.compile(r"谁|哪家|哪个公司|哪个人")),
 ]
+# "What is RainerScript?", "What are hard links?", "What does fsync mean?": a term to define, when no kind above
+# matched ("What is the maximum size?" wants a quantity). Its definition reads "<the term> is/are/means …".
+_DEFINE = re.compile(
+    r"^\s*(?:what\s+(?:is|are)\s+(?:(?:an?|the)\s+)?(?P<term>[^?]{1,60}?)|what\s+does\s+(?P<word>[^?]{1,60}?)\s+mean)"
+    r"\s*\?\s*$",
+    re.I,
+)
+DEFINE_WORDS = 4  # a term to define is a name or a short phrase, not a clause ("what is it that makes X slow")
+_DEFINITION = re.compile(
+    r"^\W*(?:(?:the|an?)\s+)?(?P<subject>(?:\S+\s+){0,5}?\S+?)\s+(?:is|are|means|refers\s+to|stands\s+for|denotes)\s",
+    re.I,
+)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+")
 
 # An identifier-like name: inner capitals (WireGuard), letters and digits (ext4), dotted, underscored or
@@ -157,9 +169,10 @@ _EVIDENCE = {
 class Question:
     text: str
     terms: frozenset[str]
-    kind: str | None  # "money", "year", "quantity", "version", "date", "name" or None (anything)
+    kind: str | None  # "money", "year", "quantity", "version", "date", "name", "definition" or None (anything)
     names: list[str]
     lang: str = "en"  # `rag.language.language` of the text
+    term: str = ""  # what a "definition" question asks to define
 
     @classmethod
     def parse(cls, text: str) -> Question:
@@ -167,13 +180,20 @@ class Question:
         lang = language(text)
         kinds, asked = (_KINDS_ZH, simplified(text)) if lang == "zh" else (_KINDS, text)
         kind = next((k for k, pattern in kinds if pattern.search(asked)), None) if lang != "other" else None
+        term = ""
+        if kind is None and lang == "en" and (m := _DEFINE.match(text)):
+            term = m.group("term") or m.group("word")
+            if len(term.split()) <= DEFINE_WORDS and tokenize(term):
+                kind = "definition"
+            else:
+                term = ""
         latin = _HAN.sub(" ", text)  # names are read from the Latin-script words only
         if lang == "zh":  # in Chinese text every Latin-script word is a name, a command or an acronym
             names = _LATIN_WORDS.findall(latin)
         else:
             first = latin.split(maxsplit=1)[0] if latin.split() else ""
             names = [m for m in _NAMES.findall(latin) if m != first]
-        return cls(text, terms, kind, names, lang)
+        return cls(text, terms, kind, names, lang, term)
 
     def fits(self, sentence: str) -> bool:
         """Could ``sentence`` answer this kind of question? (A date for "when", a name for "who", ...)"""
@@ -190,6 +210,10 @@ class Question:
                 and not _CALENDAR.fullmatch(w)
                 for i, w in enumerate(words)
             )
+        if self.kind == "definition":  # the sentence starts with the term, the subject of "… is/are/means …"
+            term = tokenize(self.term)
+            m = _DEFINITION.match(sentence)
+            return m is not None and tokenize(m.group("subject"))[: len(term)] == term
         return bool(_EVIDENCE[self.kind].search(sentence))
 
     @cached_property

@@ -19,7 +19,7 @@ sentence that is itself a question is never a span (nor a lead-in joined with on
 was asked), nor is a heading, nor the rest of a sentence on its own
 (cut by the passage's start, or a clause after a colon or semicolon; a passage that starts inside a
 bracket, cut in a line of code), nor a diagram drawn in characters, nor
-a word standing alone ("INSTALL.").
+a word standing alone ("INSTALL."), nor a "See also" list of pointers.
 
 Example:
     >>> spans([Passage("Run this: make all. Is it fast? Yes, it is fast.", "a.txt", 0.0)])[0].text
@@ -160,6 +160,11 @@ def _is_picture(text: str) -> bool:
     return drawn >= 0.3 * ink and (runs >= 2 or (runs == 1 and len(_LONE_COLON.findall(text)) >= 2))
 
 
+# A list of pointers to other places ("See also: [meshgrid], page 373.", Sphinx's "See also" boxes), which
+# Texinfo and Sphinx put under every function's description: where to read on, never the answer itself.
+_SEE_ALSO = re.compile(r"\s*(?:see\s+also\b|另请参阅|另請參閱)", re.I)
+
+
 def _is_fragment(text: str) -> bool:
     """A single word ("INSTALL.", "cc."): a stray piece of a line, not a sentence; but a one-word lead-in
     ("Run:") still takes what it introduces. (Chinese is written without spaces: a sentence of it is never
@@ -203,8 +208,8 @@ def spans(passages: list[Passage]) -> list[Span]:
             text = p.text[s:e]
             if _is_question(text) or not _LETTER.search(text) or is_instruction(text) or _is_heading(text, heading):
                 continue  # a question, a bare number (a page's), an instruction to an assistant, a heading
-            if _is_fragment(text):
-                continue  # a word standing alone
+            if _is_fragment(text) or _SEE_ALSO.match(text):
+                continue  # a word standing alone; a list of places to read on
             before = p.text[:s].rstrip()[-1:]
             if text[:1].islower() and (j == 0 or before in (":", ";", ",")):
                 continue  # the rest of a sentence (the passage starts inside it, or a clause after ":"/";")

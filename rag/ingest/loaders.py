@@ -354,6 +354,12 @@ _SPACES = re.compile(r"\s+")
 TERM_CHARS = 100  # a definition term (a long function signature) is cut to this many characters in headings
 _VIEWCODE = re.compile(r"\bviewcode-link\b")
 _CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
+# A table cell this short, with no heading, table, code block or definition list inside, is part of its row
+# even where its text sits in paragraphs (Sphinx writes <td><p>200</p></td>): a row reads "integer | 200",
+# not a paragraph per cell with the header's "default" far from its value. A longer cell is a page laid out
+# in a table, its paragraphs read as paragraphs.
+CELL_CHARS = 500
+_CELL_BLOCKS = ("table", "pre", "dl", *sorted(_HEADINGS))
 
 
 def _is_permalink(node) -> bool:
@@ -487,6 +493,10 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     _drop_contents(soup)
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
+    cells = [0]  # short table cells open around this node (`CELL_CHARS`): their blocks stay in the row
+
+    def leave_cell() -> None:
+        cells[0] -= 1
 
     def close_term(first: int) -> None:  # the term's text is the blocks added since its <dt> opened
         flush()
@@ -553,6 +563,12 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             continue
         elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row: "Name | Fee"
             todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else f" {_CELL} "))
+            if node.name != "tr" and len(node.get_text()) <= CELL_CHARS and not node.find(_CELL_BLOCKS):
+                cells[0] += 1
+                todo.append(leave_cell)
+        elif node.name in _BLOCKS and cells[0]:  # a paragraph inside a short cell: words of its row
+            inline.append(" ")
+            todo.append(functools.partial(inline.append, " "))
         elif node.name in _BLOCKS:
             flush()
             todo.append(flush)
