@@ -76,14 +76,17 @@ def _compound(word: str) -> bool:
     )
 
 
-def ordinary(word: str, compounds: bool = True) -> bool:
+def ordinary(word: str, name_like: bool = False) -> bool:
     """Is ``word`` (letters only) ordinary English, or made from ordinary English? See the module's doc.
-    With ``compounds=False`` two words run together do not count: written with a capital inside a sentence,
-    "Nextcloud" or "Dropbox" is a product's name, where "passwordless" is a word."""
+    With ``name_like`` (a word written with a capital inside a sentence) neither two words run together nor
+    a word one letter from an English one counts: "Nextcloud" and "Dropbox" are products' names where
+    "passwordless" is a word, and "Bazel" or "Splunk" is a name, not a typo of "basel" or "plunk"."""
     word = word.lower()
-    if zipf(word) >= RARE or _derived(word, RARE) or (compounds and _compound(word)):
+    if zipf(word) >= RARE or _derived(word, RARE):
         return True
-    return len(word) >= 5 and any(zipf(v) >= RARE for v in one_edit(word))  # a typo of an English word
+    if name_like:
+        return False
+    return _compound(word) or (len(word) >= 5 and any(zipf(v) >= RARE for v in one_edit(word)))  # or a typo
 
 
 # British and American spellings of the same word, one systematic difference each way: colour / color,

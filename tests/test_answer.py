@@ -652,3 +652,28 @@ def test_a_function_is_described_under_its_signature_and_see_also_is_never_quote
     quote = next(c.quote for c in answer.citations if "Produce line plots" in c.quote)
     assert re.fullmatch(r"(.*\n)?h = plot3 \(\.\.\.\)\nProduce line plots in three dimensions\.", quote), quote
     assert not any(c.quote.startswith("See also") for c in answer.citations)
+
+
+def test_a_reference_page_named_by_its_heading_is_quoted_from_its_name(tmp_path):
+    """A page titled by the variable it describes starts "Enable or disable …", naming nothing: the quote starts
+    at the name. A heading in words ("Description") is no name and is left out."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "RELAY_EXPORT_RULES.html").write_text(
+        "<html><body><h1>RELAY_EXPORT_RULES</h1><p>New in version 3.5.</p>"
+        "<p>Enable or disable writing the routing rules during generation.</p>"
+        "<p>If enabled, generates a rules.json file listing the exact routes of every relay target.</p></body></html>"
+    )
+    (docs / "relayd.html").write_text(
+        "<html><body><h1>Description</h1><p>Starts the relay daemon, which forwards every message it receives to "
+        "the next hop named in its configuration file.</p></body></html>"
+    )
+    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
+    rag.ingest()
+    answer = rag.ask("How do I get a rules.json file generated?")
+    assert answer.answered
+    check_citations(answer)
+    assert answer.citations[0].quote.startswith("RELAY_EXPORT_RULES\n\n"), answer.text
+    assert "generates a rules.json file" in answer.citations[0].quote
+    answer = rag.ask("What does the relay daemon do with every message it receives?")
+    assert answer.answered and answer.citations[0].quote.startswith("Starts the relay daemon"), answer.text

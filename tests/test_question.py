@@ -223,3 +223,12 @@ def test_what_is_with_a_quantity_or_a_clause_is_no_definition():
     assert Question.parse("What is the maximum message size?").kind == "quantity"
     assert Question.parse("What is it that makes the parser so slow on big files?").kind is None
     assert Question.parse("Was ist Zephyrscript?").kind is None  # not English
+
+
+def test_a_word_one_letter_from_english_is_a_name_when_written_with_a_capital_but_a_typo_when_not():
+    """ "Bazel" is one letter from "basel" and "hazel": inside a question, with its capital, it names a build
+    tool the corpus never mentions; written in lower case it may be a slip of the keyboard."""
+    known = set(tokenize("Build the project with make, then install the rules."))
+    assert Question.parse("How do I build with Bazel rules?").unknown_names(known) == ["Bazel"]
+    assert Question.parse("How do I build with bazel rules?").unknown_names(known) == []
+    assert Question.parse("How do I build with Make rules?").unknown_names(known) == []  # English, and known

@@ -27,6 +27,7 @@ from rag.answer import reader
 from rag.answer.injection import is_instruction, shield
 from rag.answer.question import Question
 from rag.language import language
+from rag.lexicon import ordinary
 from rag.llms.base import LLM
 from rag.messages import say
 from rag.text import split_sentences, tokenize, unwrap
@@ -140,6 +141,31 @@ def _signed(span: reader.Span, ranked: list[reader.Span], text: str) -> reader.S
         return span
     start = max(above, key=lambda c: c.end).start
     return reader.Span(span.passage, start, span.end, text[start : span.end], False, span.features, span.score)
+
+
+HEAD_GAP = 160  # at most this much text ("New in version 3.5.", a first sentence) between a heading and the span
+_NAME_MARK = re.compile(r"[_.():<>/\d-]|[a-z][A-Z]")  # what a name has and a word does not
+
+
+def _is_name(heading: str) -> bool:
+    """A heading that is one name (``CMAKE_EXPORT_COMPILE_COMMANDS``, ``ctest(1)``, ``imfile``), not a title in
+    words ("Description", "Getting started")."""
+    if not heading or any(ch.isspace() for ch in heading):
+        return False
+    return bool(_NAME_MARK.search(heading)) or not ordinary(heading, name_like=True)
+
+
+def _headed(span: reader.Span, passage: Passage) -> reader.Span:
+    """``span`` with its section's heading above it, when the heading is a name the span does not repeat and
+    the span opens the section: a reference page titled by what it describes ("CMAKE_EXPORT_COMPILE_COMMANDS")
+    starts "Enable/Disable output of compile commands …", which says what the page's name does without it."""
+    heading = (passage.section or "").rsplit(" › ", 1)[-1]
+    if not _is_name(heading) or heading.lower() in span.text.lower() or not passage.text.startswith(heading):
+        return span
+    if len(passage.text[len(heading) : span.start].strip()) > HEAD_GAP:
+        return span
+    text = passage.text[: span.end]
+    return reader.Span(span.passage, 0, span.end, text, False, span.features, span.score)
 
 
 class Answerer:
@@ -276,8 +302,10 @@ class Answerer:
             best = introduced
         elif (back := _antecedent(best, ranked, passages[best.passage].text)) is not best:
             best = back
+        elif (signed := _signed(best, ranked, passages[best.passage].text)) is not best:
+            best = signed
         else:
-            best = _signed(best, ranked, passages[best.passage].text)
+            best = _headed(best, passages[best.passage])
         chosen = [best]
 
         def add(c: reader.Span) -> None:

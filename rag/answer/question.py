@@ -227,8 +227,9 @@ class Question:
         ``known`` is the corpus's vocabulary as the keyword index tokenizes it (stems, and identifiers
         whole). A name is a word shaped like an identifier (``WireGuard``, ``ext4``, ``asyncio.Runner``,
         ``--leak-check``, ``SFC``) or, in an English question, a word English does not know either
-        (``ufw``, ``zram``: `rag.lexicon.ordinary`), or knows only as two words run together when it is
-        written with a capital inside the question (``Nextcloud``, a product; not ``passwordless``). An
+        (``ufw``, ``zram``: `rag.lexicon.ordinary`), or knows only as two words run together or as a typo of
+        a word when it is written with a capital inside the question (``Nextcloud``, a product, not
+        ``passwordless``; ``Bazel``, not a typo of "basel"). An
         unknown ordinary word (a greeting, a synonym such as "headcount", a word in another language) proves
         nothing and is left to the reader. In a Chinese question every Latin-script word is taken for a name
         (``mokutil``, ``Flathub``): Chinese text switches script for names, commands and acronyms, not for
@@ -246,7 +247,7 @@ class Question:
         unknown = [n for n in named if _never_seen(n, known)]
         if self.lang == "en":  # a plain word the corpus never uses and English does not know is a name too
             plain = dict.fromkeys(w for w in _PLAIN_WORD.findall(asked) if w not in named)
-            unknown += [w for w in plain if _never_seen(w, known) and not ordinary(w, compounds=w not in self.names)]
+            unknown += [w for w in plain if _never_seen(w, known) and not ordinary(w, name_like=w in self.names)]
         return unknown
 
 
