@@ -187,7 +187,7 @@ def test_html_keeps_readable_text_and_drops_boilerplate(tmp_path):
     assert "Policy page title" not in doc.text
     assert doc.text == (
         "Virtual assets\n\nFirst paragraph spans lines.\n\nSecond\nline after a break.\n\n"
-        "Licensing rules\n\nNested paragraph.\n\nName | Fee\nLicence | HK$ 100"
+        "Licensing rules\n\nNested paragraph.\n\nName: Licence | Fee: HK$ 100"
     )
 
 
@@ -255,7 +255,7 @@ def test_html_tables_of_links_within_the_manual_are_dropped_but_tables_linking_e
     )
     doc = load_file(tmp_path, "params.html", f"<html><body>{bar}{body}{index}{packages}</body></html>")
     assert doc.text.count("HISTSIZE") == 1 and "Index Entry" not in doc.text and "Up" not in doc.text
-    assert "remmina | RDP client" in doc.text
+    assert "package: remmina | description: RDP client" in doc.text
 
 
 def test_an_html_page_that_only_redirects_has_no_text_but_a_page_with_its_own_text_is_read(tmp_path):
@@ -899,8 +899,9 @@ def test_a_pdfs_lines_of_code_stay_lines_while_its_prose_is_rejoined(tmp_path):
 
 
 def test_html_table_cells_written_as_paragraphs_stay_in_their_row_but_a_page_laid_out_in_a_table_does_not(tmp_path):
-    """Sphinx wraps every cell in <p>: the row still reads as a row, so a parameter's "default" header stays
-    with its value. A long cell holding a page's text (a layout table) keeps its paragraphs."""
+    """Sphinx wraps every cell in <p>: the row still reads as a row, each cell named by its column, so a
+    parameter's "default" stays with its value. A long cell holding a page's text (a layout table) keeps its
+    paragraphs."""
     parameter = (
         "<h4>RateLimit.Burst</h4><table><thead><tr><th><p>type</p></th><th><p>default</p></th><th><p>max</p></th>"
         "</tr></thead><tbody><tr><td><p>integer</p></td><td><p>200</p></td><td><p>(2^31)-1</p></td></tr></tbody>"
@@ -909,5 +910,34 @@ def test_html_table_cells_written_as_paragraphs_stay_in_their_row_but_a_page_lai
     long = " ".join(["The ferry leaves from the central pier every hour on the hour."] * 10)
     layout = f"<table><tr><td><p>{long}</p><p>Tickets are sold on board.</p></td></tr></table>"
     doc = load_file(tmp_path, "params.html", f"<html><body>{parameter}{layout}</body></html>")
-    assert "type | default | max\ninteger | 200 | (2^31)-1" in doc.text
+    assert "type: integer | default: 200 | max: (2^31)-1" in doc.text
     assert f"{long}\n\nTickets are sold on board." in doc.text
+
+
+def test_html_rows_under_a_header_row_name_their_columns_unless_cells_span_columns(tmp_path):
+    """Like a spreadsheet's: each cell of a row starts with its column's name (an empty one is left out). A
+    first row that is not all <th>, or a row whose cells do not line up with the header, leaves the table as
+    it is."""
+    named = (
+        "<table><tr><th>package</th><th>popcon</th><th>description</th></tr>"
+        "<tr><td>dpkg</td><td></td><td>low level package manager</td></tr>"
+        "<tr><td>apt</td><td>V:874</td><td>front-end</td></tr></table>"
+    )
+    vertical = "<table><tr><th>Module:</th><td>core</td></tr><tr><th>Default:</th><td>KeepAlive 5</td></tr></table>"
+    spanned = '<table><tr><th>a</th><th>b</th></tr><tr><td colspan="2">both</td></tr></table>'
+    doc = load_file(tmp_path, "t.html", f"<html><body>{named}<p>x</p>{vertical}<p>y</p>{spanned}</body></html>")
+    assert "package: dpkg | description: low level package manager\npackage: apt | popcon: V:874 |" in doc.text
+    assert "package | popcon" not in doc.text  # the header row went into the rows
+    assert "Module: | core\nDefault: | KeepAlive 5" in doc.text
+    assert "a | b\nboth" in doc.text
+
+
+def test_html_a_box_drawn_as_a_table_of_one_cell_rows_keeps_its_paragraphs(tmp_path):
+    """DocBook draws a "Tip" as a table: the title in one row, the text in a row of its own. Its paragraph is
+    no cell of a data row, and is not run into the title ("Tip iconv(1) is …")."""
+    tip = (
+        '<table summary="Tip"><tr><td rowspan="2"><img alt="[Tip]" src="tip.png"></td><th>Tip</th></tr>'
+        "<tr><td><p>iconv(1) is provided as a part of the libc6 package.</p></td></tr></table>"
+    )
+    doc = load_file(tmp_path, "tip.html", f"<html><body>{tip}</body></html>")
+    assert "Tip\n\niconv(1) is provided as a part of the libc6 package." in doc.text

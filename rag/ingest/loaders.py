@@ -354,12 +354,20 @@ _SPACES = re.compile(r"\s+")
 TERM_CHARS = 100  # a definition term (a long function signature) is cut to this many characters in headings
 _VIEWCODE = re.compile(r"\bviewcode-link\b")
 _CELL = "\ue000"  # end of a table cell while a paragraph is gathered (Unicode private use: not in real text)
-# A table cell this short, with no heading, table, code block or definition list inside, is part of its row
-# even where its text sits in paragraphs (Sphinx writes <td><p>200</p></td>): a row reads "integer | 200",
-# not a paragraph per cell with the header's "default" far from its value. A longer cell is a page laid out
-# in a table, its paragraphs read as paragraphs.
+# A table cell this short, with no heading, table, code block or definition list inside, in a row of two or
+# more cells, is part of its row even where its text sits in paragraphs (Sphinx writes <td><p>200</p></td>):
+# a row reads "integer | 200", not a paragraph per cell with the header's "default" far from its value. A
+# longer cell is a page laid out in a table, its paragraphs read as paragraphs.
 CELL_CHARS = 500
 _CELL_BLOCKS = ("table", "pre", "dl", *sorted(_HEADINGS))
+
+
+def _row_cell(cell) -> bool:
+    """A short cell of a row of two or more cells: its paragraphs are words of the row. A row of one cell is
+    layout (DocBook boxes a "Tip" as a table, its text in a row of its own), and reads as paragraphs."""
+    if len(cell.get_text()) > CELL_CHARS or cell.find(_CELL_BLOCKS) or cell.parent is None:
+        return False
+    return len(cell.parent.find_all(["td", "th"], recursive=False)) >= 2
 
 
 def _is_permalink(node) -> bool:
@@ -419,6 +427,44 @@ def _drop_link_tables(soup) -> None:
         within = [a for a in table.find_all("a", href=True) if not _ELSEWHERE.match(str(a["href"]))]
         if total and sum(len(_ALNUM.findall(a.get_text())) for a in within) >= LINK_TABLE * total:
             table.decompose()
+
+
+HEADER_CHARS = 60  # a column's name is short: a longer first row of <th> cells is text, not a header
+
+
+def _rows(table) -> list:
+    """The rows of ``table`` itself, not of the tables nested in its cells."""
+    return [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+
+
+def _name_columns(soup) -> None:
+    """Under a header row (a first row of two or more <th> cells, each a short name), each cell of a later row
+    starts with its column's name (an empty cell is left out) and the header row goes: "type: integer |
+    default: 200", as spreadsheets are read (`rag.ingest.office.rows_text`), so a row cut from a long table,
+    or quoted alone, still says what its values are. Tables whose rows do not line up with the header
+    (spanned cells) are left as they are."""
+    for table in soup.find_all("table"):
+        rows = _rows(table)
+        if len(rows) < 2:
+            continue
+        cells = rows[0].find_all(["td", "th"], recursive=False)
+        names = [" ".join(c.get_text(" ").split()).rstrip(":") for c in cells]
+        if (
+            len(cells) < 2
+            or any(c.name != "th" or c.get("colspan") or c.get("rowspan") for c in cells)
+            or any(not n or len(n) > HEADER_CHARS or ":" in n or "|" in n for n in names)
+        ):
+            continue
+        body = [r.find_all(["td", "th"], recursive=False) for r in rows[1:]]
+        if any(len(r) != len(names) or any(c.get("colspan") or c.get("rowspan") for c in r) for r in body):
+            continue
+        for row in body:
+            for name, cell in zip(names, row, strict=True):
+                if cell.get_text().strip():
+                    cell.insert(0, f"{name}: ")
+                else:
+                    cell.decompose()  # an empty cell names nothing: left out, as in a sheet's rows
+        rows[0].decompose()
 
 
 CONTENTS_LINKED = 0.6  # a table of contents is links (its numbers and separators aside); a page's body is not
@@ -491,6 +537,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
     _drop_key_bars(soup)
     _drop_link_tables(soup)
     _drop_contents(soup)
+    _name_columns(soup)
     doc, inline = _Builder(), list[str]()
     lists: list[list[list]] = []  # the definition lists open around this node: [start, term, its end] each
     cells = [0]  # short table cells open around this node (`CELL_CHARS`): their blocks stay in the row
@@ -563,7 +610,7 @@ def _read_html(data: bytes, rel: str, limits: Limits) -> LoadedDocument:
             continue
         elif node.name in ("td", "th", "tr"):  # a table is one paragraph, a line per row: "Name | Fee"
             todo.append(functools.partial(inline.append, "\n" if node.name == "tr" else f" {_CELL} "))
-            if node.name != "tr" and len(node.get_text()) <= CELL_CHARS and not node.find(_CELL_BLOCKS):
+            if node.name != "tr" and _row_cell(node):
                 cells[0] += 1
                 todo.append(leave_cell)
         elif node.name in _BLOCKS and cells[0]:  # a paragraph inside a short cell: words of its row
