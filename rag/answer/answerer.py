@@ -288,7 +288,9 @@ class Answerer:
     def _quote(
         self, question: str, passages: list[Passage], best: reader.Span, ranked: list[reader.Span], probability: float
     ) -> Answer:
-        """``best`` (with the lead-in that introduces it), up to two more spans of its passage that score nearly
+        """``best`` (with what names its subject: the lead-in that introduces it, else the sentence "it" points
+        back at, else the signature line above it, else its section's heading when that is a name), up to two
+        more spans of its passage that score nearly
         as well, the span that follows ``best``, and the best span of any other passage if it scores within
         `reader.OTHER_GAP` of ``best``; quoted and cited, ``best`` first.
 
