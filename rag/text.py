@@ -81,7 +81,8 @@ def split_sentences(
     """Spans of the sentences in ``text[start:end]``, whitespace trimmed. With ``brackets`` (how the answerer
     reads, to quote whole sentences), punctuation inside a parenthesis, a bracket or a curly quote does not end
     a sentence, and each item of a bulleted list on its own lines is a sentence even without a full stop.
-    Without it, only a brace holds punctuation (a line of code's dict, as chunks are cut).
+    Without it, only a brace holds punctuation (a line of code's dict, as chunks are cut). Either way a table
+    row whose cells name their columns ("City: Hong Kong | Staff: 420") is one sentence, never cut at a colon.
 
     Example:
         >>> split_sentences("One. Two!\\n\\nThree")
@@ -104,9 +105,9 @@ def split_sentences(
     ends = [m.span() for m in _SENTENCE_END.finditer(text, start, end)]  # (start, end) of each break
     if brackets:
         ends += (m.span() for m in _ITEM.finditer(text, start, end))
-        rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)] if " | " in text else []
-        if rows:  # no break inside a row; one right after it
-            ends = _outside(ends, rows) + [m.span() for a, b in rows if (m := _LINE_BREAK.match(text, b, end))]
+    rows = [(r.start(), r.end()) for r in _TABLE_ROW.finditer(text, start, end)] if " | " in text else []
+    if rows:  # no break inside a row whose cells name their columns; one right after it
+        ends = _outside(ends, rows) + [m.span() for a, b in rows if (m := _LINE_BREAK.match(text, b, end))]
     if ">>>" in text and (statements := _statements(text, start, end)):  # no break inside one; one before each
         ends = _outside(ends, statements) + [(text.rfind("\n", start, a), a) for a, _ in statements]
     ends.sort()

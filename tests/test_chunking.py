@@ -230,3 +230,18 @@ def test_an_interactive_python_session_is_cut_at_its_statements_and_nowhere_else
     # Git's conflict markers are no prompt
     conflict = "<<<<<<< ours\na: 1\n=======\na: 2\n>>>>>>> theirs: the file. Then merge."
     assert [conflict[s:e] for s, e in split_sentences(conflict)][-1] == "Then merge."
+
+
+def test_a_chunk_never_starts_or_ends_inside_a_table_row_that_names_its_columns():
+    """ "package: firejail | popcon: V:1, I:5 | …": a chunk cut at the colon after "package" started with
+    "firejail | popcon: …", a row without the name of its first column."""
+    rows = [
+        f"package: tool{i} | popcon: V:{i}, I:{i + 4} | size: {100 + i} | description: a tool number {i}"
+        for i in range(6)
+    ]
+    text = "Table 4.1. List of tools\n\n" + "\n".join(rows) + "\n\nAfter the table."
+    chunks = chunks_of(text, 40, 20)
+    assert len(chunks) > 2
+    for c in chunks:
+        assert c.text.startswith(("Table", "package: ", "After")), c.text
+        assert c.text.endswith((".", "List of tools")) or c.text.split("\n")[-1] in rows, c.text
