@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when the way text becomes chunks changes, so stores built by an older version are rebuilt (a chunk
 # whose text is unchanged keeps its vector: only what reads differently is embedded again).
+# 26: only a table of up to three rows names its columns on each row (24 named them in every table);
 # 25: no chunk starts or ends inside a table row whose cells name their columns;
 # 24: an HTML table's rows under a header row name their columns ("type: integer | default: 200");
 # 23: a short HTML table cell's paragraphs stay in its row ("integer | 200", not a paragraph per cell);
@@ -42,7 +43,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # 12: an HTML page titled by its <title> where its first heading names something else; 11: PDF text read
 # by PDFium; no spaces between Chinese characters in PDF and HTML text; 10: ligatures spelled out, numbered
 # PDF headings on their own line; 9: underlined titles
-CHUNKER_VERSION = 25
+CHUNKER_VERSION = 26
 
 
 class Settings(BaseSettings):

@@ -19,7 +19,7 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from rag.errors import DocumentError, NoTextError
 from rag.ingest import loaders
 from rag.ingest.encoding import decode_text
-from rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, load
+from rag.ingest.loaders import RECORD_ROWS, SUPPORTED_SUFFIXES, LoadedDocument, Section, load
 from rag.limits import Limits
 from rag.text import unwrap
 
@@ -914,10 +914,10 @@ def test_html_table_cells_written_as_paragraphs_stay_in_their_row_but_a_page_lai
     assert f"{long}\n\nTickets are sold on board." in doc.text
 
 
-def test_html_rows_under_a_header_row_name_their_columns_unless_cells_span_columns(tmp_path):
-    """Like a spreadsheet's: each cell of a row starts with its column's name (an empty one is left out). A
-    first row that is not all <th>, or a row whose cells do not line up with the header, leaves the table as
-    it is."""
+def test_html_rows_of_a_short_table_under_a_header_row_name_their_columns(tmp_path):
+    """A record: each cell of a row starts with its column's name (an empty one is left out). A first row that
+    is not all <th>, a row whose cells do not line up with the header, or a listing of many rows (its column
+    names repeated on every row would match any question using them) leaves the table as it is."""
     named = (
         "<table><tr><th>package</th><th>popcon</th><th>description</th></tr>"
         "<tr><td>dpkg</td><td></td><td>low level package manager</td></tr>"
@@ -930,6 +930,10 @@ def test_html_rows_under_a_header_row_name_their_columns_unless_cells_span_colum
     assert "package | popcon" not in doc.text  # the header row went into the rows
     assert "Module: | core\nDefault: | KeepAlive 5" in doc.text
     assert "a | b\nboth" in doc.text
+    listing = "<table><tr><th>package</th><th>size</th></tr>"
+    listing += "".join(f"<tr><td>tool{i}</td><td>{i}</td></tr>" for i in range(RECORD_ROWS + 1)) + "</table>"
+    doc = load_file(tmp_path, "listing.html", f"<html><body>{listing}</body></html>")
+    assert doc.text.startswith("package | size\ntool0 | 0\ntool1 | 1")
 
 
 def test_html_a_box_drawn_as_a_table_of_one_cell_rows_keeps_its_paragraphs(tmp_path):

@@ -430,6 +430,11 @@ def _drop_link_tables(soup) -> None:
 
 
 HEADER_CHARS = 60  # a column's name is short: a longer first row of <th> cells is text, not a header
+# Rows under a header name their columns in a table of a few rows: a record, such as a parameter's type,
+# default and range. A longer table is a listing (Debian Reference's "package | popcon | size |
+# description"), whose column names, repeated on every row, made each of its chunks match "package" or
+# "size" in any question (dev batches: 2 of 224 answers' passages fell out of the first five).
+RECORD_ROWS = 3
 
 
 def _rows(table) -> list:
@@ -438,14 +443,14 @@ def _rows(table) -> list:
 
 
 def _name_columns(soup) -> None:
-    """Under a header row (a first row of two or more <th> cells, each a short name), each cell of a later row
-    starts with its column's name (an empty cell is left out) and the header row goes: "type: integer |
-    default: 200", as spreadsheets are read (`rag.ingest.office.rows_text`), so a row cut from a long table,
-    or quoted alone, still says what its values are. Tables whose rows do not line up with the header
-    (spanned cells) are left as they are."""
+    """In a table of at most `RECORD_ROWS` rows under a header row (a first row of two or more <th> cells, each
+    a short name), each cell of a row starts with its column's name (an empty cell is left out) and the header
+    row goes: "type: integer | default: 200", as spreadsheets are read (`rag.ingest.office.rows_text`), so a
+    row quoted alone still says what its values are. Longer tables, and tables whose rows do not line up with
+    the header (spanned cells), are left as they are."""
     for table in soup.find_all("table"):
         rows = _rows(table)
-        if len(rows) < 2:
+        if not 2 <= len(rows) <= RECORD_ROWS + 1:
             continue
         cells = rows[0].find_all(["td", "th"], recursive=False)
         names = [" ".join(c.get_text(" ").split()).rstrip(":") for c in cells]
