@@ -232,9 +232,9 @@ def seed_docs(tmp_path) -> Path:
     return docs
 
 
-def ingested(root: Path, files: dict[str, str] | None = None, **settings):
-    """A `RAG` over ``root/docs`` (the seeds, or ``files``: name -> text) with its store in ``root/store``,
-    ingested."""
+def ingested(root: Path, files: dict[str, str | bytes] | None = None, **settings):
+    """A `RAG` over ``root/docs`` (the seeds, or ``files``: name -> text, or bytes such as a PDF's) with its
+    store in ``root/store``, ingested."""
     from rag import RAG
 
     docs = root / "docs"
@@ -242,8 +242,11 @@ def ingested(root: Path, files: dict[str, str] | None = None, **settings):
         shutil.copytree(SEEDS, docs)
     else:
         docs.mkdir()
-        for name, text in files.items():
-            (docs / name).write_text(text, encoding="utf-8")
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (docs / name).write_bytes(content)
+            else:
+                (docs / name).write_text(content, encoding="utf-8")
     rag = RAG(docs_dir=docs, store_dir=root / "store", **settings)
     rag.ingest()
     return rag

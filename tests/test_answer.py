@@ -530,11 +530,7 @@ def test_a_question_keeps_a_word_that_shares_its_stem_with_a_phrasing_word(tmp_p
 def test_an_examples_code_in_a_pdf_is_quoted_line_by_line(tmp_path):
     # real PDF loader, store and embedding model: the code lines ran into one line with the sentence after
     # them, so a quote read "... up to y=200 set log y set yrange [20:200] set ytics 20 The logscale ..."
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "plotting.pdf").write_bytes(plotting_pdf())
-    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
-    rag.ingest()
+    rag = ingested(tmp_path, {"plotting.pdf": plotting_pdf()})
     answer = rag.ask("Is the logscale attribute set automatically?")
     assert answer.answered
     check_citations(answer)
@@ -641,11 +637,7 @@ def test_a_function_is_described_under_its_signature_and_see_also_is_never_quote
         pdf.set_font("Helvetica", "", 9)
         for text in (description, "See also: [mesh], page 12, [surf], page 14."):
             pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "plots.pdf").write_bytes(bytes(pdf.output()))
-    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
-    rag.ingest()
+    rag = ingested(tmp_path, {"plots.pdf": bytes(pdf.output())})
     answer = rag.ask("How do I draw a line plot in three dimensions?")
     assert answer.answered
     check_citations(answer)
@@ -657,19 +649,16 @@ def test_a_function_is_described_under_its_signature_and_see_also_is_never_quote
 def test_a_reference_page_named_by_its_heading_is_quoted_from_its_name(tmp_path):
     """A page titled by the variable it describes starts "Enable or disable …", naming nothing: the quote starts
     at the name. A heading in words ("Description") is no name and is left out."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "RELAY_EXPORT_RULES.html").write_text(
+    named = (
         "<html><body><h1>RELAY_EXPORT_RULES</h1><p>New in version 3.5.</p>"
         "<p>Enable or disable writing the routing rules during generation.</p>"
         "<p>If enabled, generates a rules.json file listing the exact routes of every relay target.</p></body></html>"
     )
-    (docs / "relayd.html").write_text(
+    worded = (
         "<html><body><h1>Description</h1><p>Starts the relay daemon, which forwards every message it receives to "
         "the next hop named in its configuration file.</p></body></html>"
     )
-    rag = RAG(docs_dir=docs, store_dir=tmp_path / "store")
-    rag.ingest()
+    rag = ingested(tmp_path, {"RELAY_EXPORT_RULES.html": named, "relayd.html": worded})
     answer = rag.ask("How do I get a rules.json file generated?")
     assert answer.answered
     check_citations(answer)

@@ -95,20 +95,23 @@ def _introduced(span: reader.Span, ranked: list[reader.Span]) -> reader.Span:
 _REFERS_BACK = re.compile(r"(?:(?:It|Its|This|These|That|Those|They|Their|Such)\b|(?:它们|它|这些|这个|这|该|此|其))")
 
 
+def _right_before(span: reader.Span, ranked: list[reader.Span], text: str) -> list[tuple[reader.Span, str]]:
+    """The spans of ``span``'s passage (its text ``text``) that end right before it, each with the whitespace
+    between them."""
+    return [
+        (c, text[c.end : span.start])
+        for c in ranked
+        if c.passage == span.passage and c.end <= span.start and not text[c.end : span.start].strip()
+    ]
+
+
 def _antecedent(span: reader.Span, ranked: list[reader.Span], text: str) -> reader.Span:
     """``span`` with the sentence right before it in its paragraph, when ``span`` starts by pointing back at it
     ("It is a challenge-response scheme ..." says what "it" is only with the sentence naming it); ``text`` is
     the passage's. Only a sentence the reader would quote itself (no heading, no question) is added."""
     if not _REFERS_BACK.match(span.text):
         return span
-    before = [
-        c
-        for c in ranked
-        if c.passage == span.passage
-        and c.end <= span.start
-        and not text[c.end : span.start].strip()
-        and "\n\n" not in text[c.end : span.start]
-    ]
+    before = [c for c, gap in _right_before(span, ranked, text) if "\n\n" not in gap]
     if not before:
         return span
     prev = max(before, key=lambda c: c.start)  # the sentence itself, not a lead-in joined with more above it
@@ -128,11 +131,8 @@ def _signed(span: reader.Span, ranked: list[reader.Span], text: str) -> reader.S
         return span
     above = [
         c
-        for c in ranked
-        if c.passage == span.passage
-        and c.end <= span.start
-        and not text[c.end : span.start].strip()
-        and text[c.end : span.start].count("\n") == 1
+        for c, gap in _right_before(span, ranked, text)
+        if gap.count("\n") == 1
         and not c.lead_in
         and c.features[_CODE] >= 0.3
         and not c.text.rstrip().endswith((".", "!", "?", "。", "！", "？"))
