@@ -290,9 +290,9 @@ class Answerer:
     ) -> Answer:
         """``best`` (with what names its subject: the lead-in that introduces it, else the sentence "it" points
         back at, else the signature line above it, else its section's heading when that is a name), up to two
-        more spans of its passage that score nearly
-        as well, the span that follows ``best``, and the best span of any other passage if it scores within
-        `reader.OTHER_GAP` of ``best``; quoted and cited, ``best`` first.
+        more spans of its passage that score nearly as well, the span that follows ``best``, and the best span
+        of any other passage if it scores within `reader.OTHER_GAP` of ``best``; quoted and cited, ``best``
+        first.
 
         The span after ``best`` is quoted because a sentence that restates the question is often followed by
         the one that answers it ("X is configured in two places." / "The first is ..."): on the dev batches
