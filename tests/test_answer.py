@@ -288,6 +288,13 @@ def test_verify_keeps_supported_sentences_and_flags_invented_ones():
     assert answer.citations[1].quote == "Insurance cover grew to 1 billion US dollars."
 
 
+def test_a_models_definition_may_start_with_it():
+    """ "What is X?" makes the reader prefer "X is …"; a model's checked answer "It is …" is still an answer."""
+    passages = [Passage("Zephyrscript is a scripting language for routing events.", "z.txt", 1.0, id="z")]
+    answer = _answerer().verify("What is Zephyrscript?", "It is a scripting language for routing events [1].", passages)
+    assert answer.answered and answer.sentences[0].supported
+
+
 def test_verify_rejects_a_wrong_number_and_an_unretrieved_marker():
     draft = "Insurance cover grew to 5 billion US dollars [2]. The exchange broke even after two years [7]."
     answer = _answerer().verify("q", draft, _passages())

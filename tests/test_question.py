@@ -222,6 +222,9 @@ def test_a_question_asking_what_something_is_wants_a_definition_that_starts_with
 def test_what_is_with_a_quantity_or_a_clause_is_no_definition():
     assert Question.parse("What is the maximum message size?").kind == "quantity"
     assert Question.parse("What is it that makes the parser so slow on big files?").kind is None
+    # a value of something, a summary, a purpose: no term to define
+    for question in ("What is the annual turnover rate?", "What is Zephyr's coverage?", "What is Zephyr about?"):
+        assert Question.parse(question).kind is None, question
     assert Question.parse("Was ist Zephyrscript?").kind is None  # not English
 
 

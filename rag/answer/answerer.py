@@ -408,9 +408,10 @@ class Answerer:
             else:
                 sentences.append(Sentence(claim, [], False, round(score, 3)))
                 parts.append(f"{claim} {UNVERIFIED}")
-        # An answer to "when ...?" must state a date somewhere, not only true sentences around the subject.
+        # An answer to "when ...?" must state a date somewhere, not only true sentences around the subject. (A
+        # definition a model writes may start "It is …": the form the reader prefers to quote is not required.)
         asked = Question.parse(question)
-        answered = any(s.supported and asked.fits(s.text) for s in sentences)
+        answered = any(s.supported and (asked.kind == "definition" or asked.fits(s.text)) for s in sentences)
         return Answer(question, " ".join(parts), citations, answered, sentences, passages)
 
 

@@ -103,11 +103,14 @@ _KINDS_ZH: list[tuple[str, re.Pattern]] = [
 ]
 # "What is RainerScript?", "What are hard links?", "What does fsync mean?": a term to define, when no kind above
 # matched ("What is the maximum size?" wants a quantity). Its definition reads "<the term> is/are/means …".
+# "What is the turnover rate?" and "What is HashKey's coverage?" ask for a value of something, and "What is
+# X about/for?" for a summary or a purpose: no definitions.
 _DEFINE = re.compile(
-    r"^\s*(?:what\s+(?:is|are)\s+(?:(?:an?|the)\s+)?(?P<term>[^?]{1,60}?)|what\s+does\s+(?P<word>[^?]{1,60}?)\s+mean)"
+    r"^\s*(?:what\s+(?:is|are)\s+(?:an?\s+)?(?!the\s)(?P<term>[^?]{1,60}?)|what\s+does\s+(?P<word>[^?]{1,60}?)\s+mean)"
     r"\s*\?\s*$",
     re.I,
 )
+_NOT_A_TERM = re.compile(r"['’]s\b|\s(?:about|for|from|in|into|like|of|on|to|with)$", re.I)
 DEFINE_WORDS = 4  # a term to define is a name or a short phrase, not a clause ("what is it that makes X slow")
 _DEFINITION = re.compile(
     r"^\W*(?:(?:the|an?)\s+)?(?P<subject>(?:\S+\s+){0,5}?\S+?)\s+(?:is|are|means|refers\s+to|stands\s+for|denotes)\s",
@@ -183,7 +186,7 @@ class Question:
         term = ""
         if kind is None and lang == "en" and (m := _DEFINE.match(text)):
             term = m.group("term") or m.group("word")
-            if len(term.split()) <= DEFINE_WORDS and tokenize(term):
+            if len(term.split()) <= DEFINE_WORDS and tokenize(term) and not _NOT_A_TERM.search(term):
                 kind = "definition"
             else:
                 term = ""
