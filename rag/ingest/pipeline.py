@@ -317,8 +317,12 @@ class Ingestor:
             self._reuse.update(store.embedded([e.rel for e, _ in batch if e.rel in self._previous]))
             texts, step = [c.embedding_text() for _, c in chunks], FLUSH_BATCHES * self.settings.embed_batch_size
             keys = [layout.embedded_key(self.embedder.model_name, t) for t in texts]
-            todo = [i for i, k in enumerate(keys) if k not in self._reuse]
-            reused = len(texts) - len(todo)
+            reused = sum(k in self._reuse for k in keys)
+            first: dict[str, int] = {}  # each text not embedded before, once (a chunk repeated in the batch)
+            for i, k in enumerate(keys):
+                if k not in self._reuse:
+                    first.setdefault(k, i)
+            todo = list(first.values())
             parts = []
             try:
                 for start in range(0, len(todo), step):
