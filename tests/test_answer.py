@@ -673,3 +673,19 @@ def test_a_reference_page_named_by_its_heading_is_quoted_from_its_name(tmp_path)
     assert "generates a rules.json file" in answer.citations[0].quote
     answer = rag.ask("What does the relay daemon do with every message it receives?")
     assert answer.answered and answer.citations[0].quote.startswith("Starts the relay daemon"), answer.text
+
+
+def test_a_parameter_tables_default_is_quoted_with_its_column_name(tmp_path):
+    """Sphinx writes a parameter's table a cell per <p>: read as a row naming its columns, the default is found
+    and quoted with the word "default" beside its value (the real loader, chunker, store and model)."""
+    rows = "".join(
+        f"<h4>RateLimit.{name}</h4><table><thead><tr><th><p>type</p></th><th><p>default</p></th>"
+        f"<th><p>mandatory</p></th></tr></thead><tbody><tr><td><p>integer</p></td><td><p>{value}</p></td>"
+        f"<td><p>no</p></td></tr></tbody></table><p>Specifies the rate-limiting {what}.</p>"
+        for name, value, what in [("Interval", 5, "interval in seconds"), ("Burst", 200, "burst in messages")]
+    )
+    rag = ingested(tmp_path, {"relay-input.html": f"<html><body><h1>Relay input</h1>{rows}</body></html>"})
+    answer = rag.ask("What is the default rate-limiting burst?")
+    assert answer.answered
+    check_citations(answer)
+    assert any("default: 200" in c.quote for c in answer.citations), answer.text
